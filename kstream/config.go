@@ -1,0 +1,170 @@
+package kstream
+
+import (
+	"fmt"
+	"log/slog"
+	"regexp"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Opt configures an App. Options are applied over the defaults in order, then
+// checked together by New.
+type Opt interface {
+	apply(*config)
+}
+
+type optFunc func(*config)
+
+func (f optFunc) apply(c *config) { f(c) }
+
+// DeliveryGuarantee selects how input offsets and outputs are committed.
+type DeliveryGuarantee int
+
+const (
+	// AtLeastOnce (the default) commits input offsets after every output of
+	// the records before them was acknowledged by Kafka. A crash may
+	// process some records again; none is lost.
+	AtLeastOnce DeliveryGuarantee = iota
+	// AtMostOnce commits the offsets of fetched records before processing
+	// them. A crash may lose records; none is processed twice.
+	AtMostOnce
+	// ExactlyOnce commits outputs, state changes and input offsets in one
+	// Kafka transaction per worker.
+	ExactlyOnce
+)
+
+// String returns "at-least-once", "at-most-once" or "exactly-once".
+func (g DeliveryGuarantee) String() string {
+	switch g {
+	case AtMostOnce:
+		return "at-most-once"
+	case ExactlyOnce:
+		return "exactly-once"
+	default:
+		return "at-least-once"
+	}
+}
+
+type config struct {
+	appID          string
+	brokers        []string
+	workers        int
+	commitInterval time.Duration
+	commitSet      bool
+	guarantee      DeliveryGuarantee
+	logger         *slog.Logger
+	clientOpts     []kgo.Opt
+	maxBuffered    int
+	onDeser        ErrorHandler
+	onProcess      ErrorHandler
+	onProduce      ErrorHandler
+	instanceID     string
+}
+
+func defaultConfig() config {
+	return config{
+		workers:        1,
+		commitInterval: 30 * time.Second,
+		guarantee:      AtLeastOnce,
+		logger:         slog.New(slog.DiscardHandler),
+		maxBuffered:    1000,
+		onDeser:        LogAndFail,
+		onProcess:      LogAndFail,
+		onProduce:      LogAndFail,
+	}
+}
+
+var legalName = regexp.MustCompile(`^[a-zA-Z0-9._-]+$`)
+
+func (c *config) validate() error {
+	switch {
+	case c.appID == "":
+		return fmt.Errorf("%w: ApplicationID is required", ErrConfig)
+	case !legalName.MatchString(c.appID) || len(c.appID) > 200:
+		return fmt.Errorf("%w: ApplicationID %q may only hold letters, digits, '.', '_' and '-' (at most 200)", ErrConfig, c.appID)
+	case len(c.brokers) == 0:
+		return fmt.Errorf("%w: Brokers is required", ErrConfig)
+	case c.workers < 1 || c.workers > 256:
+		return fmt.Errorf("%w: Workers(%d) must be between 1 and 256", ErrConfig, c.workers)
+	case c.commitInterval <= 0:
+		return fmt.Errorf("%w: CommitInterval(%v) must be positive", ErrConfig, c.commitInterval)
+	case c.maxBuffered < 1:
+		return fmt.Errorf("%w: BufferedRecordsPerPartition(%d) must be at least 1", ErrConfig, c.maxBuffered)
+	case c.guarantee < AtLeastOnce || c.guarantee > ExactlyOnce:
+		return fmt.Errorf("%w: unknown guarantee %d", ErrConfig, c.guarantee)
+	case c.onDeser == nil || c.onProcess == nil || c.onProduce == nil:
+		return fmt.Errorf("%w: error handlers must not be nil", ErrConfig)
+	case c.instanceID != "" && !legalName.MatchString(c.instanceID):
+		return fmt.Errorf("%w: InstanceID %q may only hold letters, digits, '.', '_' and '-'", ErrConfig, c.instanceID)
+	}
+	if c.guarantee == ExactlyOnce && !c.commitSet {
+		c.commitInterval = 100 * time.Millisecond
+	}
+	return nil
+}
+
+// ApplicationID names the application: it is the consumer group id and the
+// prefix of internal topics. Required. (Kafka Streams: application.id.)
+func ApplicationID(id string) Opt { return optFunc(func(c *config) { c.appID = id }) }
+
+// Brokers sets the seed brokers, host:port. Required. (bootstrap.servers.)
+func Brokers(addrs ...string) Opt {
+	return optFunc(func(c *config) { c.brokers = append([]string(nil), addrs...) })
+}
+
+// Workers sets how many workers this instance runs, each a group member with
+// its own Kafka client and its own tasks. Default 1. (num.stream.threads.)
+func Workers(n int) Opt { return optFunc(func(c *config) { c.workers = n }) }
+
+// CommitInterval sets how often processed offsets are committed. Default 30s,
+// or 100ms under ExactlyOnce. (commit.interval.ms.)
+func CommitInterval(d time.Duration) Opt {
+	return optFunc(func(c *config) { c.commitInterval, c.commitSet = d, true })
+}
+
+// Guarantee selects the delivery guarantee. Default AtLeastOnce.
+// (processing.guarantee.)
+func Guarantee(g DeliveryGuarantee) Opt { return optFunc(func(c *config) { c.guarantee = g }) }
+
+// Logger sets the logger. Default: discard.
+func Logger(l *slog.Logger) Opt { return optFunc(func(c *config) { c.logger = l }) }
+
+// ClientOpts adds franz-go client options to every client the App makes, for
+// TLS, SASL, timeouts and the like. Options that the runtime owns (group,
+// topics, balancers, partitioner, transactional id, isolation level, commit
+// behaviour) are overridden.
+func ClientOpts(opts ...kgo.Opt) Opt {
+	return optFunc(func(c *config) { c.clientOpts = append(c.clientOpts, opts...) })
+}
+
+// BufferedRecordsPerPartition bounds the records buffered for one input
+// partition; a full buffer pauses fetching that partition until it drains.
+// Default 1000. (buffered.records.per.partition.)
+func BufferedRecordsPerPartition(n int) Opt { return optFunc(func(c *config) { c.maxBuffered = n }) }
+
+// DeserializationErrorHandler decides about records whose key, value or
+// timestamp cannot be read. Default LogAndFail.
+// (deserialization.exception.handler.)
+func DeserializationErrorHandler(h ErrorHandler) Opt {
+	return optFunc(func(c *config) { c.onDeser = h })
+}
+
+// ProcessingErrorHandler decides about records that fail in a node (an error
+// from a Processor, or a panic in user code). Default LogAndFail.
+// (processing.exception.handler.)
+func ProcessingErrorHandler(h ErrorHandler) Opt {
+	return optFunc(func(c *config) { c.onProcess = h })
+}
+
+// ProductionErrorHandler decides about results that cannot be serialized or
+// written to Kafka. Default LogAndFail. (production.exception.handler.)
+func ProductionErrorHandler(h ErrorHandler) Opt {
+	return optFunc(func(c *config) { c.onProduce = h })
+}
+
+// InstanceID names this instance, stable across its restarts: it appears in
+// client ids and logs (and, under exactly-once, in transactional ids).
+// Default: a random id per App.
+func InstanceID(id string) Opt { return optFunc(func(c *config) { c.instanceID = id }) }

@@ -1,0 +1,71 @@
+package kstream
+
+import (
+	"errors"
+	"fmt"
+)
+
+var (
+	// ErrTopology reports a topology that cannot be built or run.
+	ErrTopology = errors.New("kstream: invalid topology")
+	// ErrDuplicateName reports two operators given the same name.
+	ErrDuplicateName = errors.New("kstream: duplicate node name")
+	// ErrUnknownChild reports ForwardTo with a name that is not a child.
+	ErrUnknownChild = errors.New("kstream: forward to unknown child")
+	// ErrInvalidTimestamp reports a record whose timestamp is negative.
+	ErrInvalidTimestamp = errors.New("kstream: invalid (negative) record timestamp")
+	// ErrConfig reports options that conflict or are out of range.
+	ErrConfig = errors.New("kstream: invalid configuration")
+	// ErrCopartition reports co-partitioned topics whose partition counts
+	// differ.
+	ErrCopartition = errors.New("kstream: co-partitioned topics have different partition counts")
+	// ErrMissingTopic reports a source or sink topic that does not exist.
+	ErrMissingTopic = errors.New("kstream: topic does not exist")
+	// ErrClosed reports use of an App or test driver after Close.
+	ErrClosed = errors.New("kstream: closed")
+	// ErrOptionNotApplicable reports a NodeOpt given to an operator it does
+	// not apply to.
+	ErrOptionNotApplicable = errors.New("kstream: option does not apply to this operator")
+	// ErrPanic wraps a panic raised by user code while processing.
+	ErrPanic = errors.New("kstream: panic in user code")
+)
+
+// ProcessingError reports a record that failed inside the topology, with
+// where it came from and the node where it failed.
+type ProcessingError struct {
+	Task      TaskID
+	Node      string
+	Topic     string // empty inside a punctuator
+	Partition int32
+	Offset    int64
+	Err       error
+}
+
+// Error formats the error with its coordinates.
+func (e *ProcessingError) Error() string {
+	if e.Topic == "" {
+		return fmt.Sprintf("kstream: task %s node %q (punctuation): %v", e.Task, e.Node, e.Err)
+	}
+	return fmt.Sprintf("kstream: task %s node %q processing topic %q partition %d offset %d: %v",
+		e.Task, e.Node, e.Topic, e.Partition, e.Offset, e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *ProcessingError) Unwrap() error { return e.Err }
+
+// ProductionError reports a record the runtime could not write to Kafka.
+type ProductionError struct {
+	Topic     string
+	Partition int32
+	Err       error
+}
+
+// Error formats the error with its topic and partition.
+func (e *ProductionError) Error() string {
+	return fmt.Sprintf("kstream: produce to topic %q partition %d: %v", e.Topic, e.Partition, e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *ProductionError) Unwrap() error { return e.Err }
+
+func joinErrors(errs []error) error { return errors.Join(errs...) }

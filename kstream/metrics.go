@@ -1,0 +1,75 @@
+package kstream
+
+import "sync/atomic"
+
+// metrics are the counters of one App, shared by its workers and tasks.
+type metrics struct {
+	processed       atomic.Int64
+	punctuations    atomic.Int64
+	skippedDeser    atomic.Int64
+	skippedProcess  atomic.Int64
+	skippedProduce  atomic.Int64
+	deadLetterDeser atomic.Int64
+	deadLetterProc  atomic.Int64
+	deadLetterProd  atomic.Int64
+	produced        atomic.Int64
+	commits         atomic.Int64
+}
+
+func (m *metrics) skipped(k ErrorKind) {
+	switch k {
+	case DeserializationErrorKind:
+		m.skippedDeser.Add(1)
+	case ProcessingErrorKind:
+		m.skippedProcess.Add(1)
+	default:
+		m.skippedProduce.Add(1)
+	}
+}
+
+func (m *metrics) deadLettered(k ErrorKind) {
+	switch k {
+	case DeserializationErrorKind:
+		m.deadLetterDeser.Add(1)
+	case ProcessingErrorKind:
+		m.deadLetterProc.Add(1)
+	default:
+		m.deadLetterProd.Add(1)
+	}
+}
+
+// Metrics is a snapshot of an App's counters since it started.
+type Metrics struct {
+	// RecordsProcessed counts input records taken through the topology
+	// (including ones that failed and were skipped or dead-lettered).
+	RecordsProcessed int64
+	// RecordsProduced counts records written to Kafka and acknowledged.
+	RecordsProduced int64
+	// Punctuations counts punctuator calls.
+	Punctuations int64
+	// Commits counts offset commits (or committed transactions).
+	Commits int64
+	// Skipped counts records dropped by an error handler, by ErrorKind.
+	Skipped map[ErrorKind]int64
+	// DeadLettered counts records sent to a dead-letter topic, by ErrorKind.
+	DeadLettered map[ErrorKind]int64
+}
+
+func (m *metrics) snapshot() Metrics {
+	return Metrics{
+		RecordsProcessed: m.processed.Load(),
+		RecordsProduced:  m.produced.Load(),
+		Punctuations:     m.punctuations.Load(),
+		Commits:          m.commits.Load(),
+		Skipped: map[ErrorKind]int64{
+			DeserializationErrorKind: m.skippedDeser.Load(),
+			ProcessingErrorKind:      m.skippedProcess.Load(),
+			ProductionErrorKind:      m.skippedProduce.Load(),
+		},
+		DeadLettered: map[ErrorKind]int64{
+			DeserializationErrorKind: m.deadLetterDeser.Load(),
+			ProcessingErrorKind:      m.deadLetterProc.Load(),
+			ProductionErrorKind:      m.deadLetterProd.Load(),
+		},
+	}
+}

@@ -1,0 +1,77 @@
+package kstream
+
+import "time"
+
+// Record is a key-value pair with its timestamp and headers, as it flows
+// through a topology. Records are values: an operator that changes one passes
+// a modified copy downstream.
+type Record[K, V any] struct {
+	Key       K
+	Value     V
+	Timestamp time.Time
+	Headers   []Header
+}
+
+// Header is a Kafka record header.
+type Header struct {
+	Key   string
+	Value []byte
+}
+
+// WithValue returns a copy of r carrying value v.
+func WithValue[K, V, V2 any](r Record[K, V], v V2) Record[K, V2] {
+	return Record[K, V2]{Key: r.Key, Value: v, Timestamp: r.Timestamp, Headers: r.Headers}
+}
+
+// WithKeyValue returns a copy of r carrying key k and value v.
+func WithKeyValue[K, V, K2, V2 any](r Record[K, V], k K2, v V2) Record[K2, V2] {
+	return Record[K2, V2]{Key: k, Value: v, Timestamp: r.Timestamp, Headers: r.Headers}
+}
+
+// RecordMetadata says where the record being processed was read from.
+type RecordMetadata struct {
+	Topic     string
+	Partition int32
+	Offset    int64
+}
+
+// TaskID names a task: one sub-topology working on one partition number of
+// its input topics. It prints as "<subtopology>_<partition>".
+type TaskID struct {
+	Subtopology int
+	Partition   int32
+}
+
+// String returns the id in the form "0_3".
+func (id TaskID) String() string {
+	return itoa(int64(id.Subtopology)) + "_" + itoa(int64(id.Partition))
+}
+
+func itoa(v int64) string {
+	if v == 0 {
+		return "0"
+	}
+	var b [20]byte
+	i := len(b)
+	neg := v < 0
+	if neg {
+		v = -v
+	}
+	for v > 0 {
+		i--
+		b[i] = byte('0' + v%10)
+		v /= 10
+	}
+	if neg {
+		i--
+		b[i] = '-'
+	}
+	return string(b[i:])
+}
+
+func millis(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}

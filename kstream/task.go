@@ -1,0 +1,385 @@
+package kstream
+
+import (
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// rawRecord is a record as fetched from Kafka (or piped in by the test
+// driver): bytes plus coordinates.
+type rawRecord = kgo.Record
+
+// collector takes the records a task writes. send is asynchronous: the
+// runtime reports failures to the production handler. A record with
+// Partition < 0 is partitioned by its key (Kafka's murmur2 hash, as the Java
+// client does); Partition >= 0 is written to that partition.
+type collector interface {
+	send(t *task, r *kgo.Record)
+}
+
+// taskEnv is what every task of one worker shares.
+type taskEnv struct {
+	appID     string
+	logger    *slog.Logger
+	collector collector
+	metrics   *metrics
+	now       func() time.Time
+	onDeser   ErrorHandler
+	onProcess ErrorHandler
+	onProduce ErrorHandler
+}
+
+// task runs one sub-topology for one partition number. All of its methods
+// are called from the goroutine of the worker that owns it.
+type task struct {
+	id  TaskID
+	sub *subtopology
+	env *taskEnv
+
+	instances []nodeInstance // in the sub-topology's node order
+	queues    []*recordQueue // one per source topic, in sorted topic order
+	byTopic   map[string]*recordQueue
+
+	streamTime  int64 // -1 before the first record
+	streamPunct punctuationQueue
+	wallPunct   punctuationQueue
+
+	// The record being processed, and failure state for it.
+	cur      *rawRecord
+	curNode  string
+	failure  error
+	failNode string
+	failKind ErrorKind
+
+	closed bool
+}
+
+// recordQueue buffers the fetched records of one input partition.
+type recordQueue struct {
+	topic     string
+	partition int32
+	source    sourceInstance
+	recs      []*rawRecord
+	ts        []int64
+	head      int
+	next      int64 // offset to commit: one past the last record processed
+	committed int64 // the offset last handed out by offsetsToCommit
+}
+
+func (q *recordQueue) len() int { return len(q.recs) - q.head }
+
+func (q *recordQueue) push(r *rawRecord, ts int64) {
+	if q.head > 0 && q.head == len(q.recs) {
+		q.recs, q.ts, q.head = q.recs[:0], q.ts[:0], 0
+	} else if q.head > 1024 && q.head*2 >= len(q.recs) {
+		n := copy(q.recs, q.recs[q.head:])
+		copy(q.ts, q.ts[q.head:])
+		clear(q.recs[n:])
+		q.recs, q.ts, q.head = q.recs[:n], q.ts[:n], 0
+	}
+	q.recs = append(q.recs, r)
+	q.ts = append(q.ts, ts)
+}
+
+func (q *recordQueue) pop() (*rawRecord, int64) {
+	r, ts := q.recs[q.head], q.ts[q.head]
+	q.recs[q.head] = nil
+	q.head++
+	return r, ts
+}
+
+// sourceInstance is the per-task instance of a source node.
+type sourceInstance interface {
+	nodeInstance
+	// timestamp returns the event time of r in milliseconds.
+	timestamp(r *rawRecord) (int64, error)
+	// receiveRaw decodes r and forwards it.
+	receiveRaw(r *rawRecord, ts int64)
+}
+
+func newTask(id TaskID, sub *subtopology, env *taskEnv) (*task, error) {
+	t := &task{id: id, sub: sub, env: env, streamTime: -1, byTopic: make(map[string]*recordQueue)}
+	inst := make(map[*node]nodeInstance, len(sub.nodes))
+	for _, n := range sub.nodes {
+		i := n.newInstance()
+		inst[n] = i
+		t.instances = append(t.instances, i)
+	}
+	for _, n := range sub.nodes {
+		children := make([]nodeInstance, len(n.children))
+		for j, c := range n.children {
+			children[j] = inst[c]
+		}
+		t.curNode = n.name
+		if err := t.guard(func() error { return inst[n].init(t, n, children) }); err != nil {
+			t.closeInstances()
+			return nil, &ProcessingError{Task: id, Node: n.name, Err: fmt.Errorf("init: %w", err)}
+		}
+	}
+	t.curNode = ""
+	for _, tp := range sub.topics {
+		src, ok := inst[sub.sources[tp]].(sourceInstance)
+		if !ok {
+			return nil, fmt.Errorf("%w: node %q is not a source", ErrTopology, sub.sources[tp].name)
+		}
+		q := &recordQueue{topic: tp, partition: id.Partition, source: src, next: -1, committed: -1}
+		t.queues = append(t.queues, q)
+		t.byTopic[tp] = q
+	}
+	return t, nil
+}
+
+// add buffers a fetched record. It returns how many records of that
+// partition are now buffered.
+func (t *task) add(r *rawRecord) int {
+	q := t.byTopic[r.Topic]
+	if q == nil {
+		return 0
+	}
+	ts, err := q.source.timestamp(r)
+	if err != nil {
+		// Ordered by the log timestamp; the error surfaces when the record
+		// is processed, where the deserialization handler decides.
+		ts = millis(r.Timestamp)
+	}
+	q.push(r, ts)
+	return q.len()
+}
+
+// buffered returns the number of records buffered for topic.
+func (t *task) buffered(topic string) int {
+	if q := t.byTopic[topic]; q != nil {
+		return q.len()
+	}
+	return 0
+}
+
+// totalBuffered returns the number of records buffered for all partitions.
+func (t *task) totalBuffered() int {
+	n := 0
+	for _, q := range t.queues {
+		n += q.len()
+	}
+	return n
+}
+
+// process processes up to max buffered records, in timestamp order across
+// the task's partitions. It returns how many it processed, and an error only
+// when an error handler decided to fail.
+func (t *task) process(max int) (int, error) {
+	n := 0
+	for n < max {
+		var q *recordQueue
+		for _, c := range t.queues {
+			if c.len() == 0 {
+				continue
+			}
+			if q == nil || c.ts[c.head] < q.ts[q.head] {
+				q = c
+			}
+		}
+		if q == nil {
+			break
+		}
+		r, ts := q.pop()
+		n++
+		if err := t.processOne(q, r, ts); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+func (t *task) processOne(q *recordQueue, r *rawRecord, ts int64) error {
+	t.cur = r
+	t.failure = nil
+	if ts < 0 {
+		t.fail("", DeserializationErrorKind, fmt.Errorf("%w: %d", ErrInvalidTimestamp, ts))
+	} else {
+		if ts > t.streamTime {
+			t.streamTime = ts
+		}
+		t.guardRecord(func() { q.source.receiveRaw(r, ts) })
+	}
+	q.next = r.Offset + 1
+	t.env.metrics.processed.Add(1)
+	var err error
+	if t.failure != nil {
+		err = t.handleFailure(r)
+	}
+	t.cur = nil
+	if err != nil {
+		return err
+	}
+	if t.streamTime >= 0 {
+		return t.streamPunct.mayPunctuate(t, t.streamTime, StreamTime)
+	}
+	return nil
+}
+
+// fail records that the current record failed at node.
+func (t *task) fail(node string, kind ErrorKind, err error) {
+	if t.failure != nil {
+		return
+	}
+	t.failure, t.failNode, t.failKind = err, node, kind
+}
+
+// guardRecord runs fn, turning a panic into a failure of the current node.
+func (t *task) guardRecord(fn func()) {
+	defer func() {
+		if p := recover(); p != nil {
+			t.fail(t.curNode, ProcessingErrorKind, fmt.Errorf("%w: %v\n%s", ErrPanic, p, debug.Stack()))
+		}
+	}()
+	fn()
+}
+
+// guard runs fn, turning a panic into an error.
+func (t *task) guard(fn func() error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: %v\n%s", ErrPanic, p, debug.Stack())
+		}
+	}()
+	return fn()
+}
+
+// handleFailure asks the error handler what to do with the failed record r
+// (nil inside a punctuator).
+func (t *task) handleFailure(r *rawRecord) error {
+	kind, node, cause := t.failKind, t.failNode, t.failure
+	t.failure = nil
+	ec := &ErrorContext{Kind: kind, Task: t.id, Node: node, Offset: -1, Err: cause}
+	if r != nil {
+		ec.Topic, ec.Partition, ec.Offset, ec.Timestamp = r.Topic, r.Partition, r.Offset, r.Timestamp
+		ec.Key, ec.Value = r.Key, r.Value
+		ec.Headers = fromKgoHeaders(r.Headers)
+	}
+	perr := &ProcessingError{Task: t.id, Node: node, Topic: ec.Topic, Partition: ec.Partition, Offset: ec.Offset, Err: cause}
+	h := t.env.onProcess
+	switch kind {
+	case DeserializationErrorKind:
+		h = t.env.onDeser
+	case ProductionErrorKind:
+		h = t.env.onProduce
+	}
+	d := Fail
+	if h != nil {
+		d = h(ec)
+	}
+	switch d.action {
+	case actionSkip:
+		t.env.metrics.skipped(kind)
+		t.env.logger.Warn("kstream: skipping failed record", "kind", kind.String(), "err", perr)
+		return nil
+	case actionDeadLetter:
+		if r == nil {
+			t.env.metrics.skipped(kind)
+			t.env.logger.Warn("kstream: failure in punctuator has no record to dead-letter; skipping", "kind", kind.String(), "err", perr)
+			return nil
+		}
+		t.env.metrics.deadLettered(kind)
+		t.env.logger.Warn("kstream: sending failed record to dead-letter topic", "kind", kind.String(), "topic", d.deadLetter, "err", perr)
+		t.env.collector.send(t, deadLetterRecord(d.deadLetter, t.id, ec))
+		return nil
+	default:
+		t.env.logger.Error("kstream: record failed; stopping", "kind", kind.String(), "err", perr)
+		return perr
+	}
+}
+
+func deadLetterRecord(topic string, id TaskID, ec *ErrorContext) *kgo.Record {
+	hs := make([]kgo.RecordHeader, 0, len(ec.Headers)+7)
+	for _, h := range ec.Headers {
+		hs = append(hs, kgo.RecordHeader{Key: h.Key, Value: h.Value})
+	}
+	hs = append(hs,
+		kgo.RecordHeader{Key: HeaderError, Value: []byte(ec.Err.Error())},
+		kgo.RecordHeader{Key: HeaderErrorKind, Value: []byte(ec.Kind.String())},
+		kgo.RecordHeader{Key: HeaderErrorNode, Value: []byte(ec.Node)},
+		kgo.RecordHeader{Key: HeaderSourceTopic, Value: []byte(ec.Topic)},
+		kgo.RecordHeader{Key: HeaderSourcePart, Value: []byte(strconv.FormatInt(int64(ec.Partition), 10))},
+		kgo.RecordHeader{Key: HeaderSourceOffset, Value: []byte(strconv.FormatInt(ec.Offset, 10))},
+		kgo.RecordHeader{Key: HeaderSourceTask, Value: []byte(id.String())},
+	)
+	return &kgo.Record{Topic: topic, Partition: -1, Key: ec.Key, Value: ec.Value, Headers: hs, Timestamp: ec.Timestamp}
+}
+
+// punctuateWallClock fires the wall-clock punctuators that are due.
+func (t *task) punctuateWallClock() error {
+	return t.wallPunct.mayPunctuate(t, millis(t.env.now()), WallClockTime)
+}
+
+// offsetsToCommit returns, per source topic of this task's partition, the
+// offset to commit (one past the last processed record), for the partitions
+// that progressed since the last call.
+func (t *task) offsetsToCommit() map[string]int64 {
+	var out map[string]int64
+	for _, q := range t.queues {
+		if q.next >= 0 && q.next != q.committed {
+			if out == nil {
+				out = make(map[string]int64, len(t.queues))
+			}
+			out[q.topic] = q.next
+		}
+	}
+	return out
+}
+
+// markCommitted records that the offsets returned by offsetsToCommit are
+// committed.
+func (t *task) markCommitted(offsets map[string]int64) {
+	for tp, o := range offsets {
+		if q := t.byTopic[tp]; q != nil {
+			q.committed = o
+		}
+	}
+}
+
+// close closes every node instance. Buffered records are dropped (they were
+// not committed, so they are fetched again by whoever gets the task next).
+func (t *task) close() error {
+	if t.closed {
+		return nil
+	}
+	t.closed = true
+	return t.closeInstances()
+}
+
+func (t *task) closeInstances() error {
+	var errs []error
+	for _, i := range t.instances {
+		if err := t.guard(i.close); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return joinErrors(errs)
+}
+
+func fromKgoHeaders(hs []kgo.RecordHeader) []Header {
+	if len(hs) == 0 {
+		return nil
+	}
+	out := make([]Header, len(hs))
+	for i, h := range hs {
+		out[i] = Header{Key: h.Key, Value: h.Value}
+	}
+	return out
+}
+
+func toKgoHeaders(hs []Header) []kgo.RecordHeader {
+	if len(hs) == 0 {
+		return nil
+	}
+	out := make([]kgo.RecordHeader, len(hs))
+	for i, h := range hs {
+		out[i] = kgo.RecordHeader{Key: h.Key, Value: h.Value}
+	}
+	return out
+}

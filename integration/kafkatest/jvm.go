@@ -1,0 +1,234 @@
+package kafkatest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+const (
+	// dataDirPrefix names the jvm provider's data dirs under os.TempDir().
+	dataDirPrefix = "streamwork-kafka-"
+	// ownerPIDFile holds the test process's PID in a data dir; a dir whose
+	// owner is dead is stale.
+	ownerPIDFile = "owner.pid"
+	// brokerPIDFile holds the broker's PID (and process group) in a data dir.
+	brokerPIDFile = "broker.pid"
+	// brokerLogFile gets the broker's standard output and error.
+	brokerLogFile = "broker.log"
+
+	// readyTimeout bounds how long a started broker has to become usable.
+	readyTimeout = 90 * time.Second
+	// stopGrace is how long a broker has to stop after SIGTERM.
+	stopGrace = 15 * time.Second
+	// formatTimeout bounds formatting the broker's storage.
+	formatTimeout = 60 * time.Second
+	// launchAttempts is how often a broker is launched when its freshly
+	// picked ports were taken before it could bind them.
+	launchAttempts = 3
+)
+
+// log4jConfig keeps the broker's log to warnings, plus the line that says
+// it started.
+const log4jConfig = `status = error
+appender.out.type = Console
+appender.out.name = OUT
+appender.out.layout.type = PatternLayout
+appender.out.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = WARN
+rootLogger.appenderRef.out.ref = OUT
+logger.server.name = kafka.server.KafkaRaftServer
+logger.server.level = INFO
+`
+
+// startJVM runs Apache Kafka as a Java process with jars resolved by Maven.
+func startJVM(ctx context.Context) (*Broker, error) {
+	java, javaErr := exec.LookPath("java")
+	mvn, mvnErr := exec.LookPath("mvn")
+	var missing []string
+	if javaErr != nil {
+		missing = append(missing, "java (17 or newer)")
+	}
+	if mvnErr != nil {
+		missing = append(missing, "mvn (Maven)")
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("%s not found on PATH; install with: %s", strings.Join(missing, " and "), installHint)
+	}
+
+	removeStaleDataDirs()
+	libs, err := resolveKafka(ctx, mvn)
+	if err != nil {
+		return nil, err
+	}
+	for attempt := 1; ; attempt++ {
+		b, err := launchJVM(ctx, java, libs)
+		if err == nil || !errors.Is(err, errPortTaken) || attempt == launchAttempts {
+			return b, err
+		}
+	}
+}
+
+// launchJVM formats a fresh data dir and runs one broker from it, returning
+// once the broker serves metadata and topic admin.
+func launchJVM(ctx context.Context, java, libs string) (*Broker, error) {
+	dir, err := os.MkdirTemp("", dataDirPrefix)
+	if err != nil {
+		return nil, err
+	}
+	removeDir, ok := life.onShutdown(func() { os.RemoveAll(dir) })
+	if !ok {
+		return nil, errShuttingDown
+	}
+	ready := false
+	defer func() {
+		if !ready {
+			removeDir()
+		}
+	}()
+	if err := writePID(filepath.Join(dir, ownerPIDFile), os.Getpid()); err != nil {
+		return nil, err
+	}
+
+	ports, err := freePorts(2)
+	if err != nil {
+		return nil, err
+	}
+	brokerPort, controllerPort := ports[0], ports[1]
+	props := filepath.Join(dir, "server.properties")
+	if err := os.WriteFile(props, []byte(serverProperties(dir, brokerPort, controllerPort)), 0o644); err != nil {
+		return nil, err
+	}
+	log4j := filepath.Join(dir, "log4j2.properties")
+	if err := os.WriteFile(log4j, []byte(log4jConfig), 0o644); err != nil {
+		return nil, err
+	}
+	classpath := filepath.Join(libs, "*") // java expands the wildcard itself
+	jvmArgs := []string{"-Djava.awt.headless=true", "-Dlog4j2.configurationFile=" + log4j}
+
+	clusterID, err := newClusterID()
+	if err != nil {
+		return nil, err
+	}
+	fctx, cancel := context.WithTimeout(ctx, formatTimeout)
+	defer cancel()
+	format := exec.Command(java, append(jvmArgs, "-cp", classpath, "kafka.tools.StorageTool",
+		"format", "-t", clusterID, "-c", props, "--standalone")...)
+	format.Dir = dir
+	if out, err := runProcess(fctx, format); err != nil {
+		return nil, fmt.Errorf("format broker storage in %s: %w\n%s", dir, err, tail(out, 40))
+	}
+
+	logPath := filepath.Join(dir, brokerLogFile)
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	defer logFile.Close() // the child has its own descriptor
+	args := append([]string{"-Xms256m", "-Xmx1g"}, jvmArgs...)
+	args = append(args, "-cp", classpath, "kafka.Kafka", props)
+	cmd := exec.Command(java, args...)
+	cmd.Dir = dir
+	cmd.Stdout = logFile
+	cmd.Stderr = logFile
+	proc, err := startProcess(cmd)
+	if err != nil {
+		return nil, fmt.Errorf("start java: %w", err)
+	}
+	stopBroker, ok := life.onShutdown(func() {
+		proc.stop(stopGrace)
+		os.RemoveAll(dir)
+	})
+	if !ok {
+		return nil, errShuttingDown
+	}
+	defer func() {
+		if !ready {
+			stopBroker()
+		}
+	}()
+	if err := writePID(filepath.Join(dir, brokerPIDFile), proc.pid()); err != nil {
+		return nil, err
+	}
+
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(brokerPort))
+	if err := waitReady(ctx, addr, readyTimeout, proc.exited); err != nil {
+		log, _ := os.ReadFile(logPath)
+		err = fmt.Errorf("broker at %s: %w\nlast lines of its log:\n%s", addr, err, tail(log, 40))
+		if strings.Contains(string(log), "Address already in use") {
+			err = fmt.Errorf("%w: %w", errPortTaken, err)
+		}
+		return nil, err
+	}
+	ready = true
+	return &Broker{Addrs: []string{addr}, Version: kafkaVersion, Provider: "jvm"}, nil
+}
+
+// serverProperties configures a one-node KRaft broker and controller for
+// transactions, with data under dir, and quick to start.
+func serverProperties(dir string, brokerPort, controllerPort int) string {
+	lines := []string{
+		"process.roles=broker,controller",
+		"node.id=1",
+		fmt.Sprintf("controller.quorum.bootstrap.servers=127.0.0.1:%d", controllerPort),
+		"controller.listener.names=CONTROLLER",
+		fmt.Sprintf("listeners=PLAINTEXT://127.0.0.1:%d,CONTROLLER://127.0.0.1:%d", brokerPort, controllerPort),
+		fmt.Sprintf("advertised.listeners=PLAINTEXT://127.0.0.1:%d", brokerPort),
+		"inter.broker.listener.name=PLAINTEXT",
+		"listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+		"log.dirs=" + filepath.Join(dir, "logs"),
+		"num.partitions=1",
+		"default.replication.factor=1",
+		"min.insync.replicas=1",
+		"auto.create.topics.enable=false",
+		"offsets.topic.replication.factor=1",
+		"offsets.topic.num.partitions=1",
+		"transaction.state.log.replication.factor=1",
+		"transaction.state.log.min.isr=1",
+		"transaction.state.log.num.partitions=1",
+		"share.coordinator.state.topic.replication.factor=1",
+		"share.coordinator.state.topic.min.isr=1",
+		"group.initial.rebalance.delay.ms=0",
+		"num.network.threads=2",
+		"num.io.threads=4",
+	}
+	return strings.Join(lines, "\n") + "\n"
+}
+
+// freePorts returns n distinct loopback ports that were free a moment ago.
+func freePorts(n int) ([]int, error) {
+	ports := make([]int, 0, n)
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("pick a free port: %w", err)
+		}
+		defer ln.Close() // held until all are picked, so they differ
+		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+// newClusterID returns a random KRaft cluster ID: 16 random bytes in
+// unpadded base64url, as kafka-storage random-uuid prints.
+func newClusterID() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:]), nil
+}
+
+// writePID writes pid to path.
+func writePID(path string, pid int) error {
+	return os.WriteFile(path, []byte(strconv.Itoa(pid)+"\n"), 0o644)
+}

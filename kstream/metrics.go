@@ -14,6 +14,20 @@ type metrics struct {
 	deadLetterProd  atomic.Int64
 	produced        atomic.Int64
 	commits         atomic.Int64
+	paused          atomic.Int64 // partitions paused for backpressure now
+	maxPaused       atomic.Int64 // the largest value paused has had
+}
+
+// addPaused adds d (+1 on pause, -1 on resume) to the paused partitions and
+// keeps the maximum.
+func (m *metrics) addPaused(d int64) {
+	now := m.paused.Add(d)
+	for {
+		old := m.maxPaused.Load()
+		if now <= old || m.maxPaused.CompareAndSwap(old, now) {
+			return
+		}
+	}
 }
 
 func (m *metrics) skipped(k ErrorKind) {
@@ -53,6 +67,20 @@ type Metrics struct {
 	Skipped map[ErrorKind]int64
 	// DeadLettered counts records sent to a dead-letter topic, by ErrorKind.
 	DeadLettered map[ErrorKind]int64
+	// Lag is the consumer lag of each input partition assigned to this
+	// instance, by topic and partition: the partition's high watermark (from
+	// the latest fetch that returned its records) minus the offset of the
+	// next record to process. A partition appears once a fetch returned
+	// records for it. Refreshed by the workers about every 100ms.
+	Lag map[string]map[int32]int64
+	// Tasks are the tasks this instance runs now, sorted.
+	Tasks []TaskID
+	// Paused is the number of input partitions whose fetching is paused
+	// now because their buffer is full (see BufferedRecordsPerPartition).
+	Paused int
+	// MaxPaused is the largest Paused has been since the App started: a
+	// non-zero value says backpressure kicked in at some point.
+	MaxPaused int
 }
 
 func (m *metrics) snapshot() Metrics {
@@ -61,6 +89,8 @@ func (m *metrics) snapshot() Metrics {
 		RecordsProduced:  m.produced.Load(),
 		Punctuations:     m.punctuations.Load(),
 		Commits:          m.commits.Load(),
+		Paused:           int(m.paused.Load()),
+		MaxPaused:        int(m.maxPaused.Load()),
 		Skipped: map[ErrorKind]int64{
 			DeserializationErrorKind: m.skippedDeser.Load(),
 			ProcessingErrorKind:      m.skippedProcess.Load(),

@@ -95,6 +95,6 @@ func TestWallClockPunctuation(t *testing.T) {
 	advance(5 * time.Second)
 	// A delay of several intervals fires once and re-aligns: next at 50s.
 	advance(30*time.Second, 45_000)
-	advance(4*time.Second)
+	advance(4 * time.Second)
 	advance(time.Second, 50_000)
 }

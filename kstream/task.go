@@ -69,6 +69,7 @@ type recordQueue struct {
 	head      int
 	next      int64 // offset to commit: one past the last record processed
 	committed int64 // the offset last handed out by offsetsToCommit
+	epoch     int32 // leader epoch of the last record processed, -1 if unknown
 }
 
 func (q *recordQueue) len() int { return len(q.recs) - q.head }
@@ -127,7 +128,7 @@ func newTask(id TaskID, sub *subtopology, env *taskEnv) (*task, error) {
 		if !ok {
 			return nil, fmt.Errorf("%w: node %q is not a source", ErrTopology, sub.sources[tp].name)
 		}
-		q := &recordQueue{topic: tp, partition: id.Partition, source: src, next: -1, committed: -1}
+		q := &recordQueue{topic: tp, partition: id.Partition, source: src, next: -1, committed: -1, epoch: -1}
 		t.queues = append(t.queues, q)
 		t.byTopic[tp] = q
 	}
@@ -207,6 +208,7 @@ func (t *task) processOne(q *recordQueue, r *rawRecord, ts int64) error {
 		t.guardRecord(func() { q.source.receiveRaw(r, ts) })
 	}
 	q.next = r.Offset + 1
+	q.epoch = r.LeaderEpoch
 	t.env.metrics.processed.Add(1)
 	var err error
 	if t.failure != nil {
@@ -330,6 +332,40 @@ func (t *task) offsetsToCommit() map[string]int64 {
 		}
 	}
 	return out
+}
+
+// nextOffset returns the offset of the next record of topic's partition to
+// process: the first buffered record's, else one past the last processed
+// one, else -1 (unknown).
+func (t *task) nextOffset(topic string) int64 {
+	q := t.byTopic[topic]
+	switch {
+	case q == nil:
+		return -1
+	case q.len() > 0:
+		return q.recs[q.head].Offset
+	default:
+		return q.next
+	}
+}
+
+// leaderEpoch returns the leader epoch of the last record of topic's
+// partition that was processed, or -1: the epoch to commit with the offset
+// from offsetsToCommit.
+func (t *task) leaderEpoch(topic string) int32 {
+	if q := t.byTopic[topic]; q != nil {
+		return q.epoch
+	}
+	return -1
+}
+
+// nextWallClockPunctuation returns when (ms since the epoch) the earliest
+// wall-clock punctuator is due, and false when none is scheduled.
+func (t *task) nextWallClockPunctuation() (int64, bool) {
+	if len(t.wallPunct.items) == 0 {
+		return 0, false
+	}
+	return t.wallPunct.items[0].next, true
 }
 
 // markCommitted records that the offsets returned by offsetsToCommit are

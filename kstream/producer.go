@@ -1,0 +1,133 @@
+package kstream
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// produceFailure is an output record Kafka did not take.
+type produceFailure struct {
+	task TaskID
+	rec  *kgo.Record
+	err  error
+	// deadLetter marks a record the production handler sent to a
+	// dead-letter topic: its own failure is fatal, so a broken dead-letter
+	// topic cannot loop through the handler forever.
+	deadLetter bool
+}
+
+// producer writes the output records of one worker's tasks through the
+// worker's client. Produce is asynchronous: promises run on kgo's
+// goroutines and only append failures (under mu, a leaf lock) and count
+// successes; the worker goroutine settles the failures with the production
+// error handler (settleLocked) before every commit, so no commit covers an
+// input record whose output failed without a Skip or DeadLetterTo decision.
+type producer struct {
+	client  *kgo.Client
+	metrics *metrics
+
+	mu     sync.Mutex
+	failed []produceFailure
+}
+
+// produce writes r asynchronously. It may block while the client's
+// buffered-records limit is reached: that is the output backpressure.
+//
+// Exactly-once plugs in here unchanged: the records go into the worker's
+// open transaction.
+func (p *producer) produce(id TaskID, r *kgo.Record, deadLetter bool) {
+	p.client.Produce(context.Background(), r, func(r *kgo.Record, err error) {
+		if err == nil {
+			p.metrics.produced.Add(1)
+			return
+		}
+		p.mu.Lock()
+		p.failed = append(p.failed, produceFailure{task: id, rec: r, err: err, deadLetter: deadLetter})
+		p.mu.Unlock()
+	})
+}
+
+// takeFailures returns and forgets the failures reported so far.
+func (p *producer) takeFailures() []produceFailure {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	f := p.failed
+	p.failed = nil
+	return f
+}
+
+// send implements collector for the worker's tasks.
+func (w *worker) send(t *task, r *kgo.Record) { w.prod.produce(t.id, r, false) }
+
+// flushLocked waits until Kafka acknowledged or failed every record produced
+// so far, then settles the failures; it repeats while settling produced
+// dead-letter records. It returns the error that fails the worker: a
+// failure the handler said to Fail on, or a flush that timed out.
+func (w *worker) flushLocked() error {
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
+		err := w.client.Flush(ctx)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("kstream: flush the producer: %w", err)
+		}
+		n, err := w.settleLocked()
+		if err != nil || n == 0 {
+			return err
+		}
+	}
+}
+
+// settleLocked asks the production error handler about every failure
+// reported so far and returns how many dead-letter records it produced, or
+// the *ProductionError that fails the worker. Failures of tasks this worker
+// no longer owns (lost in a rebalance) are only logged: their input was not
+// committed, so the task's new owner processes it again.
+func (w *worker) settleLocked() (int, error) {
+	produced := 0
+	for _, f := range w.prod.takeFailures() {
+		perr := &ProductionError{Topic: f.rec.Topic, Partition: f.rec.Partition, Err: f.err}
+		if f.deadLetter {
+			w.logger.Error("kstream: writing to the dead-letter topic failed; stopping", "task", f.task.String(), "err", perr)
+			return produced, perr
+		}
+		if _, owned := w.tasks[f.task]; !owned {
+			w.logger.Warn("kstream: output of a task no longer owned failed; its new owner reprocesses the input", "task", f.task.String(), "err", perr)
+			continue
+		}
+		ec := &ErrorContext{
+			Kind: ProductionErrorKind, Task: f.task, Topic: f.rec.Topic, Partition: f.rec.Partition, Offset: -1,
+			Timestamp: f.rec.Timestamp, Key: f.rec.Key, Value: f.rec.Value, Headers: fromKgoHeaders(f.rec.Headers), Err: f.err,
+		}
+		d := w.decideProduction(ec)
+		switch d.action {
+		case actionSkip:
+			w.env.metrics.skipped(ProductionErrorKind)
+			w.logger.Warn("kstream: skipping output that could not be written", "task", f.task.String(), "err", perr)
+		case actionDeadLetter:
+			w.env.metrics.deadLettered(ProductionErrorKind)
+			w.logger.Warn("kstream: sending output that could not be written to the dead-letter topic", "task", f.task.String(), "topic", d.deadLetter, "err", perr)
+			w.prod.produce(f.task, deadLetterRecord(d.deadLetter, f.task, ec), true)
+			produced++
+		default:
+			w.logger.Error("kstream: output could not be written; stopping", "task", f.task.String(), "err", perr)
+			return produced, perr
+		}
+	}
+	return produced, nil
+}
+
+// decideProduction calls the production error handler; a panic in it counts
+// as Fail.
+func (w *worker) decideProduction(ec *ErrorContext) (d Decision) {
+	defer func() {
+		if p := recover(); p != nil {
+			w.logger.Error("kstream: production error handler panicked", "panic", fmt.Sprint(p))
+			d = Fail
+		}
+	}()
+	return w.env.onProduce(ec)
+}

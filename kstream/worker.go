@@ -1,0 +1,641 @@
+package kstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+const (
+	// batchPerTask bounds the records one task processes per round, so one
+	// busy task cannot starve the others of its worker.
+	batchPerTask = 100
+	// maxPollWait bounds how long a worker waits in a poll that has nothing
+	// to return.
+	maxPollWait = 100 * time.Millisecond
+	// statsInterval is how often a worker refreshes its Metrics snapshot.
+	statsInterval = 100 * time.Millisecond
+)
+
+// topicPartition names one partition of a topic.
+type topicPartition struct {
+	topic     string
+	partition int32
+}
+
+// worker is one member of the application's consumer group: one kgo.Client
+// that consumes the partitions of the worker's tasks and produces their
+// output, and one goroutine (run) that owns the tasks.
+//
+// Goroutines and locks. The worker goroutine holds mu at all times except
+// while it polls (AllowRebalance then PollFetches). kgo calls the rebalance
+// callbacks (onAssigned, onRevoked, onLost) on its group goroutine; with
+// BlockRebalanceOnPoll they can only run after AllowRebalance, and they
+// take mu, so task state is only ever touched by one goroutine at a time
+// and a callback never sees a task in the middle of a record. The callbacks
+// may commit (CommitOffsetsSync) and flush: neither waits for mu. The
+// worker never calls Close or LeaveGroup while holding mu, since leaving
+// runs onRevoked and waits for it.
+//
+// Lock order: mu, then any of prod.mu, stats (its embedded mutex) and
+// asyncMu: leaf locks, held for a few instructions, that never call out.
+// kgo's produce promises take only prod.mu; the assignor (on the leader's
+// group goroutine) only asyncMu; App.Metrics only stats.
+type worker struct {
+	idx    int
+	cfg    *config
+	topo   *Topology
+	logger *slog.Logger
+	client *kgo.Client
+	env    *taskEnv
+	prod   producer
+	subOf  map[string]*subtopology // source topic => its sub-topology
+
+	// asyncErr is the first fatal error raised off the worker goroutine
+	// outside a rebalance callback (by the assignor, on the group goroutine
+	// of the leader).
+	asyncMu  sync.Mutex
+	asyncErr error
+
+	mu         sync.Mutex
+	tasks      map[TaskID]*task
+	order      []*task // tasks sorted by id: the round-robin order
+	rr         int     // where the next processing round starts in order
+	assigned   map[string]map[int32]bool
+	paused     map[topicPartition]bool
+	hwm        map[topicPartition]int64 // high watermarks from the latest fetches
+	amoPending map[string]map[int32]kgo.EpochOffset
+	closing    bool  // shutting down: create no more tasks
+	failure    error // first fatal error, possibly raised in a callback
+	lastCommit time.Time
+	lastStats  time.Time
+
+	stats struct {
+		sync.Mutex
+		tasks []TaskID
+		lag   map[string]map[int32]int64
+	}
+}
+
+// newWorker makes worker idx of app and its client. The client does not
+// connect before the worker runs.
+func newWorker(a *App, idx int) (*worker, error) {
+	cfg := &a.cfg
+	w := &worker{
+		idx:        idx,
+		cfg:        cfg,
+		topo:       a.topo,
+		logger:     cfg.logger.With("instance", cfg.instanceID, "worker", idx),
+		subOf:      make(map[string]*subtopology),
+		tasks:      make(map[TaskID]*task),
+		assigned:   make(map[string]map[int32]bool),
+		paused:     make(map[topicPartition]bool),
+		hwm:        make(map[topicPartition]int64),
+		amoPending: make(map[string]map[int32]kgo.EpochOffset),
+	}
+	for _, st := range a.topo.subs {
+		for _, tp := range st.topics {
+			w.subOf[tp] = st
+		}
+	}
+	w.env = &taskEnv{
+		appID:     cfg.appID,
+		logger:    w.logger,
+		collector: w,
+		metrics:   a.metrics,
+		now:       time.Now,
+		onDeser:   cfg.onDeser,
+		onProcess: cfg.onProcess,
+		onProduce: cfg.onProduce,
+	}
+	bal := newAssignor(a.topo, memberInfo{version: userDataVersion, instanceID: cfg.instanceID, worker: idx}, w.logger, w.setAsyncErr)
+
+	opts := []kgo.Opt{kgo.WithLogger(newKgoLogger(w.logger))}
+	opts = append(opts, cfg.clientOpts...)
+	// The runtime's options come last, so they override the user's.
+	opts = append(opts,
+		kgo.SeedBrokers(cfg.brokers...),
+		kgo.ClientID(fmt.Sprintf("%s-%s-w%d", cfg.appID, cfg.instanceID, idx)),
+		kgo.ConsumerGroup(cfg.appID),
+		kgo.ConsumeTopics(a.topo.SourceTopics()...),
+		kgo.Balancers(bal),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.OnPartitionsAssigned(w.onAssigned),
+		kgo.OnPartitionsRevoked(w.onRevoked),
+		kgo.OnPartitionsLost(w.onLost),
+		// Read committed already, so exactly-once needs no change here.
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.RecordPartitioner(newPartitioner()),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		// Exactly-once plugs in here: kgo.TransactionalID(
+		// fmt.Sprintf("%s-%s-%d", cfg.appID, cfg.instanceID, idx)), one
+		// transactional producer per worker (EOS v2: the input offsets are
+		// committed inside the transaction, see commitLocked).
+	)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: worker %d client: %v", ErrConfig, idx, err)
+	}
+	w.client = cl
+	w.prod = producer{client: cl, metrics: a.metrics}
+	return w, nil
+}
+
+// checkClientOpts rejects user ClientOpts that the runtime's own options
+// cannot override but that break it. It reads them from a client that has
+// no topics and no group, so it neither connects nor joins anything.
+func checkClientOpts(cfg *config) error {
+	opts := append(slices.Clone(cfg.clientOpts), kgo.SeedBrokers(cfg.brokers...), kgo.ConsumeTopics(), kgo.ConsumerGroup(""))
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return fmt.Errorf("%w: ClientOpts: %v", ErrConfig, err)
+	}
+	defer cl.Close()
+	switch {
+	case cl.OptValue(kgo.DisableIdempotentWrite) == true:
+		return fmt.Errorf("%w: ClientOpts must not disable idempotent writes", ErrConfig)
+	case cl.OptValue(kgo.ConsumeRegex) == true:
+		return fmt.Errorf("%w: ClientOpts must not set ConsumeRegex: the runtime consumes the topology's topics", ErrConfig)
+	case cl.OptValue(kgo.TransactionalID) != "":
+		return fmt.Errorf("%w: ClientOpts must not set a TransactionalID: the runtime owns transactions", ErrConfig)
+	case cl.OptValue(kgo.InstanceID) != "":
+		return fmt.Errorf("%w: ClientOpts must not set a group InstanceID: every worker is its own member (use the InstanceID option to name the instance)", ErrConfig)
+	}
+	return nil
+}
+
+// run is the worker goroutine: it polls, routes records to tasks, processes
+// them, punctuates and commits until ctx ends or something fails. Then it
+// shuts down (a clean shutdown commits; a failure does not), leaves the
+// group and closes the client. It returns nil after a clean shutdown.
+func (w *worker) run(ctx context.Context) error {
+	w.mu.Lock()
+	w.lastCommit = time.Now()
+	err := w.loopLocked(ctx)
+	if err == nil {
+		err = w.shutdownLocked()
+	} else {
+		// No commit: offsets stay before the failed record.
+		w.closeTasksLocked(w.order, "failure")
+	}
+	w.closing = true
+	w.publishStatsLocked()
+	w.mu.Unlock()
+	// Leaving the group runs onRevoked, which takes mu: never hold it here.
+	w.client.CloseAllowingRebalance()
+	if err != nil {
+		w.logger.Error("kstream: worker stopped", "err", err)
+	} else {
+		w.logger.Info("kstream: worker stopped")
+	}
+	return err
+}
+
+func (w *worker) loopLocked(ctx context.Context) error {
+	for {
+		if err := w.checkFailureLocked(); err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		pollCtx, cancel := w.pollContextLocked(ctx)
+		w.mu.Unlock()
+		w.client.AllowRebalance() // rebalance callbacks may run now
+		fetches := w.client.PollFetches(pollCtx)
+		w.mu.Lock()
+		cancel()
+		if err := w.checkFailureLocked(); err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			return nil // the records just polled are not processed, nor committed
+		}
+		if err := w.fetchErrors(fetches); err != nil {
+			return err
+		}
+		w.routeLocked(fetches)
+		if w.cfg.guarantee == AtMostOnce {
+			if err := w.commitFetchedLocked(); err != nil {
+				return err
+			}
+		}
+		if err := w.processLocked(); err != nil {
+			return err
+		}
+		for _, t := range w.order {
+			if err := t.punctuateWallClock(); err != nil {
+				return err
+			}
+		}
+		if _, err := w.settleLocked(); err != nil {
+			return err
+		}
+		if now := time.Now(); now.Sub(w.lastCommit) >= w.cfg.commitInterval {
+			if err := w.commitLocked(w.order); err != nil {
+				return err
+			}
+			w.lastCommit = now
+		}
+		if time.Since(w.lastStats) >= statsInterval {
+			w.publishStatsLocked()
+		}
+	}
+}
+
+// pollContextLocked returns the context of the next poll: nil when a task
+// has records to process, else one that ends when the next commit or
+// wall-clock punctuation is due, after maxPollWait at most, or with ctx.
+//
+// A nil context makes kgo's PollFetches return at once with whatever it has
+// buffered; a cancelled one would return only the context error, without
+// the buffered records.
+func (w *worker) pollContextLocked(ctx context.Context) (context.Context, context.CancelFunc) {
+	noop := func() {}
+	if w.canProcessLocked() {
+		for _, t := range w.order {
+			if t.totalBuffered() > 0 {
+				return nil, noop
+			}
+		}
+	}
+	now := time.Now()
+	wait := min(maxPollWait, w.lastCommit.Add(w.cfg.commitInterval).Sub(now))
+	for _, t := range w.order {
+		if next, ok := t.nextWallClockPunctuation(); ok {
+			wait = min(wait, time.UnixMilli(next).Sub(now))
+		}
+	}
+	if wait <= 0 {
+		return nil, noop
+	}
+	return context.WithTimeout(ctx, wait)
+}
+
+// fetchErrors logs the errors of a poll and returns the first fatal one.
+func (w *worker) fetchErrors(fs kgo.Fetches) error {
+	for _, fe := range fs.Errors() {
+		switch {
+		case errors.Is(fe.Err, context.Canceled), errors.Is(fe.Err, context.DeadlineExceeded):
+			// our own poll deadline
+		case isFatalKafkaError(fe.Err):
+			return fmt.Errorf("kstream: fetch topic %q partition %d: %w", fe.Topic, fe.Partition, fe.Err)
+		default:
+			w.logger.Warn("kstream: fetch error", "topic", fe.Topic, "partition", fe.Partition, "err", fe.Err)
+		}
+	}
+	return nil
+}
+
+// routeLocked buffers each fetched record in its task and pauses the
+// partitions whose buffer is full.
+func (w *worker) routeLocked(fs kgo.Fetches) {
+	fs.EachPartition(func(p kgo.FetchTopicPartition) {
+		if len(p.Records) == 0 {
+			return
+		}
+		tp := topicPartition{p.Topic, p.Partition}
+		t := w.taskForLocked(p.Topic, p.Partition)
+		if t == nil {
+			// The balancer assigns all partitions of a task together, so
+			// this is a partition of a task this worker does not run; its
+			// offsets are never committed here.
+			w.logger.Warn("kstream: dropping records of a partition without a task", "topic", p.Topic, "partition", p.Partition, "records", len(p.Records))
+			return
+		}
+		w.hwm[tp] = p.HighWatermark
+		n := 0
+		for _, r := range p.Records {
+			n = t.add(r)
+		}
+		if w.cfg.guarantee == AtMostOnce {
+			last := p.Records[len(p.Records)-1]
+			if w.amoPending[p.Topic] == nil {
+				w.amoPending[p.Topic] = make(map[int32]kgo.EpochOffset)
+			}
+			w.amoPending[p.Topic][p.Partition] = kgo.EpochOffset{Epoch: last.LeaderEpoch, Offset: last.Offset + 1}
+		}
+		if n >= w.cfg.maxBuffered && !w.paused[tp] {
+			w.client.PauseFetchPartitions(map[string][]int32{p.Topic: {p.Partition}})
+			w.paused[tp] = true
+			w.env.metrics.addPaused(1)
+			w.logger.Debug("kstream: paused fetching a full partition", "topic", p.Topic, "partition", p.Partition, "buffered", n)
+		}
+	})
+}
+
+func (w *worker) taskForLocked(topic string, partition int32) *task {
+	st := w.subOf[topic]
+	if st == nil {
+		return nil
+	}
+	return w.tasks[TaskID{Subtopology: st.id, Partition: partition}]
+}
+
+// canProcessLocked reports whether buffered records may be processed: not
+// under at-most-once while fetched offsets wait to be committed.
+func (w *worker) canProcessLocked() bool {
+	return w.cfg.guarantee != AtMostOnce || len(w.amoPending) == 0
+}
+
+// processLocked runs one round: up to batchPerTask records of each task,
+// starting one task further each round, then resumes partitions that
+// drained below half of BufferedRecordsPerPartition.
+func (w *worker) processLocked() error {
+	if !w.canProcessLocked() {
+		return nil
+	}
+	n := len(w.order)
+	for i := range n {
+		t := w.order[(w.rr+i)%n]
+		if t.totalBuffered() == 0 {
+			continue
+		}
+		if _, err := t.process(batchPerTask); err != nil {
+			return err
+		}
+		w.resumeDrainedLocked(t)
+	}
+	if n > 0 {
+		w.rr = (w.rr + 1) % n
+	}
+	return nil
+}
+
+func (w *worker) resumeDrainedLocked(t *task) {
+	for _, q := range t.queues {
+		tp := topicPartition{q.topic, q.partition}
+		if w.paused[tp] && 2*q.len() < w.cfg.maxBuffered {
+			w.unpauseLocked(tp)
+		}
+	}
+}
+
+func (w *worker) unpauseLocked(tp topicPartition) {
+	w.client.ResumeFetchPartitions(map[string][]int32{tp.topic: {tp.partition}})
+	delete(w.paused, tp)
+	w.env.metrics.addPaused(-1)
+}
+
+// onAssigned is kgo's OnPartitionsAssigned callback (group goroutine). It
+// creates the tasks whose partitions are now all assigned.
+func (w *worker) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for tp, ps := range assigned {
+		if w.assigned[tp] == nil {
+			w.assigned[tp] = make(map[int32]bool)
+		}
+		for _, p := range ps {
+			w.assigned[tp][p] = true
+		}
+	}
+	if w.closing || w.failure != nil {
+		return
+	}
+	var added []string
+	for tp, ps := range assigned {
+		st := w.subOf[tp]
+		if st == nil {
+			continue
+		}
+		for _, p := range ps {
+			id := TaskID{Subtopology: st.id, Partition: p}
+			if _, ok := w.tasks[id]; ok || !w.allAssignedLocked(st, p) {
+				continue
+			}
+			t, err := newTask(id, st, w.env)
+			if err != nil {
+				w.setFailureLocked(err)
+				return
+			}
+			w.tasks[id] = t
+			added = append(added, id.String())
+		}
+	}
+	if len(added) > 0 {
+		w.reorderLocked()
+		slices.Sort(added)
+		w.logger.Info("kstream: tasks assigned", "added", added, "tasks", len(w.tasks))
+	}
+}
+
+func (w *worker) allAssignedLocked(st *subtopology, p int32) bool {
+	for _, tp := range st.topics {
+		if !w.assigned[tp][p] {
+			return false
+		}
+	}
+	return true
+}
+
+// onRevoked is kgo's OnPartitionsRevoked callback (group goroutine): the
+// tasks of the revoked partitions are committed and closed (revokeLocked)
+// before their partitions go to another member.
+func (w *worker) onRevoked(_ context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	tasks := w.unassignLocked(revoked)
+	w.revokeLocked(tasks)
+}
+
+// onLost is kgo's OnPartitionsLost callback (group goroutine): the member
+// lost its partitions without a clean revoke (session expired, fenced), so
+// their tasks close without committing; the new owners start from the last
+// commit.
+func (w *worker) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	tasks := w.unassignLocked(lost)
+	if len(tasks) > 0 {
+		w.logger.Warn("kstream: partitions lost; closing their tasks without committing", "tasks", len(tasks))
+	}
+	w.closeTasksLocked(tasks, "lost")
+}
+
+// unassignLocked forgets partitions and returns the tasks that used them.
+func (w *worker) unassignLocked(parts map[string][]int32) []*task {
+	var tasks []*task
+	for tp, ps := range parts {
+		st := w.subOf[tp]
+		for _, p := range ps {
+			delete(w.assigned[tp], p)
+			if st == nil {
+				continue
+			}
+			if t := w.tasks[TaskID{Subtopology: st.id, Partition: p}]; t != nil && !slices.Contains(tasks, t) {
+				tasks = append(tasks, t)
+			}
+		}
+	}
+	slices.SortFunc(tasks, func(a, b *task) int { return compareTaskIDs(a.id, b.id) })
+	return tasks
+}
+
+// closeTasksLocked closes tasks and forgets them and their partitions'
+// fetch state (pauses, watermarks, pending at-most-once commits).
+func (w *worker) closeTasksLocked(tasks []*task, why string) {
+	if len(tasks) == 0 {
+		return
+	}
+	tasks = slices.Clone(tasks) // may alias w.order, which reorderLocked rewrites
+	removed := make([]string, 0, len(tasks))
+	for _, t := range tasks {
+		if err := t.close(); err != nil {
+			w.logger.Warn("kstream: closing task failed", "task", t.id.String(), "err", err)
+		}
+		for _, q := range t.queues {
+			tp := topicPartition{q.topic, q.partition}
+			if w.paused[tp] {
+				w.unpauseLocked(tp)
+			}
+			delete(w.hwm, tp)
+			delete(w.amoPending[q.topic], q.partition)
+			if len(w.amoPending[q.topic]) == 0 {
+				delete(w.amoPending, q.topic)
+			}
+		}
+		delete(w.tasks, t.id)
+		removed = append(removed, t.id.String())
+	}
+	w.reorderLocked()
+	w.logger.Info("kstream: tasks removed", "why", why, "removed", removed, "tasks", len(w.tasks))
+	w.publishStatsLocked()
+}
+
+func (w *worker) reorderLocked() {
+	w.order = w.order[:0]
+	for _, t := range w.tasks {
+		w.order = append(w.order, t)
+	}
+	slices.SortFunc(w.order, func(a, b *task) int { return compareTaskIDs(a.id, b.id) })
+	w.rr = 0
+	w.publishStatsLocked()
+}
+
+// setFailureLocked records the first fatal error; the worker goroutine
+// stops at its next check.
+func (w *worker) setFailureLocked(err error) {
+	if w.failure == nil {
+		w.failure = err
+	}
+}
+
+// setAsyncErr records a fatal error from a goroutine that cannot take mu.
+func (w *worker) setAsyncErr(err error) {
+	w.asyncMu.Lock()
+	defer w.asyncMu.Unlock()
+	if w.asyncErr == nil {
+		w.asyncErr = err
+	}
+}
+
+func (w *worker) checkFailureLocked() error {
+	if w.failure != nil {
+		return w.failure
+	}
+	w.asyncMu.Lock()
+	defer w.asyncMu.Unlock()
+	w.failure = w.asyncErr
+	return w.failure
+}
+
+// publishStatsLocked refreshes the snapshot App.Metrics reads.
+func (w *worker) publishStatsLocked() {
+	w.lastStats = time.Now()
+	ids := make([]TaskID, 0, len(w.order))
+	lag := make(map[string]map[int32]int64)
+	for _, t := range w.order {
+		ids = append(ids, t.id)
+		for _, q := range t.queues {
+			hwm, ok := w.hwm[topicPartition{q.topic, q.partition}]
+			next := t.nextOffset(q.topic)
+			if !ok || next < 0 {
+				continue
+			}
+			if lag[q.topic] == nil {
+				lag[q.topic] = make(map[int32]int64)
+			}
+			lag[q.topic][q.partition] = max(0, hwm-next)
+		}
+	}
+	w.stats.Lock()
+	w.stats.tasks, w.stats.lag = ids, lag
+	w.stats.Unlock()
+}
+
+// snapshot adds the worker's tasks and lag to m.
+func (w *worker) snapshot(m *Metrics) {
+	w.stats.Lock()
+	defer w.stats.Unlock()
+	m.Tasks = append(m.Tasks, w.stats.tasks...)
+	for tp, ps := range w.stats.lag {
+		if m.Lag[tp] == nil {
+			m.Lag[tp] = make(map[int32]int64, len(ps))
+		}
+		for p, l := range ps {
+			m.Lag[tp][p] = l
+		}
+	}
+}
+
+// partitioner writes a record to its Partition when that is set (>= 0) and
+// otherwise partitions by key like Kafka's Java producer: murmur2 of the
+// key, and sticky batches for records without a key.
+type partitioner struct{ byKey kgo.Partitioner }
+
+func newPartitioner() kgo.Partitioner {
+	return partitioner{byKey: kgo.StickyKeyPartitioner(nil)}
+}
+
+// ForTopic implements kgo.Partitioner.
+func (p partitioner) ForTopic(topic string) kgo.TopicPartitioner {
+	return &topicPartitioner{byKey: p.byKey.ForTopic(topic)}
+}
+
+// topicPartitioner partitions the records of one topic. kgo calls it under
+// a per-topic lock, first RequiresConsistency and then Partition for each
+// record, and after OnNewBatch Partition again for the same record (by then
+// kgo has set r.Partition to its first choice), so the decision whether a
+// record had an explicit partition is taken once, at RequiresConsistency.
+type topicPartitioner struct {
+	byKey    kgo.TopicPartitioner
+	cur      *kgo.Record
+	explicit bool // cur had Partition >= 0 when it arrived
+}
+
+// RequiresConsistency implements kgo.TopicPartitioner: records with an
+// explicit partition or a key must go to exactly their partition.
+func (p *topicPartitioner) RequiresConsistency(r *kgo.Record) bool {
+	p.cur, p.explicit = r, r.Partition >= 0
+	return p.explicit || p.byKey.RequiresConsistency(r)
+}
+
+// Partition implements kgo.TopicPartitioner. For a record that requires
+// consistency, kgo passes all n partitions in partition order, so the
+// returned index is the partition number.
+func (p *topicPartitioner) Partition(r *kgo.Record, n int) int {
+	explicit := r.Partition >= 0
+	if r == p.cur {
+		explicit = p.explicit
+	}
+	if explicit {
+		return int(r.Partition)
+	}
+	return p.byKey.Partition(r, n)
+}
+
+// OnNewBatch implements kgo.TopicPartitionerOnNewBatch (for the sticky
+// partitioning of records without a key).
+func (p *topicPartitioner) OnNewBatch() {
+	if nb, ok := p.byKey.(kgo.TopicPartitionerOnNewBatch); ok {
+		nb.OnNewBatch()
+	}
+}

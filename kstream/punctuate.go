@@ -59,6 +59,7 @@ func (q *punctuationQueue) mayPunctuate(t *task, now int64, typ PunctuationType)
 		}
 		t.env.metrics.punctuations.Add(1)
 		t.curNode = s.node
+		t.curTs = now
 		t.failure = nil
 		t.guardRecord(func() { s.fn(time.UnixMilli(now)) })
 		t.curNode = ""

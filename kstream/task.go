@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/streamwork-go/streamwork/state"
 )
 
 // rawRecord is a record as fetched from Kafka (or piped in by the test
@@ -41,6 +43,7 @@ type task struct {
 	sub *subtopology
 	env *taskEnv
 
+	stores    map[string]state.Store
 	instances []nodeInstance // in the sub-topology's node order
 	queues    []*recordQueue // one per source topic, in sorted topic order
 	byTopic   map[string]*recordQueue
@@ -49,8 +52,10 @@ type task struct {
 	streamPunct punctuationQueue
 	wallPunct   punctuationQueue
 
-	// The record being processed, and failure state for it.
+	// The record being processed, and failure state for it. curTs is its
+	// timestamp (ms), or the time a punctuator fired for.
 	cur      *rawRecord
+	curTs    int64
 	curNode  string
 	failure  error
 	failNode string
@@ -105,6 +110,9 @@ type sourceInstance interface {
 
 func newTask(id TaskID, sub *subtopology, env *taskEnv) (*task, error) {
 	t := &task{id: id, sub: sub, env: env, streamTime: -1, byTopic: make(map[string]*recordQueue)}
+	if err := t.openStores(); err != nil {
+		return nil, err
+	}
 	inst := make(map[*node]nodeInstance, len(sub.nodes))
 	for _, n := range sub.nodes {
 		i := n.newInstance()
@@ -119,6 +127,7 @@ func newTask(id TaskID, sub *subtopology, env *taskEnv) (*task, error) {
 		t.curNode = n.name
 		if err := t.guard(func() error { return inst[n].init(t, n, children) }); err != nil {
 			t.closeInstances()
+			t.closeStores()
 			return nil, &ProcessingError{Task: id, Node: n.name, Err: fmt.Errorf("init: %w", err)}
 		}
 	}
@@ -198,6 +207,7 @@ func (t *task) process(max int) (int, error) {
 
 func (t *task) processOne(q *recordQueue, r *rawRecord, ts int64) error {
 	t.cur = r
+	t.curTs = ts
 	t.failure = nil
 	if ts < 0 {
 		t.fail("", DeserializationErrorKind, fmt.Errorf("%w: %d", ErrInvalidTimestamp, ts))
@@ -385,7 +395,7 @@ func (t *task) close() error {
 		return nil
 	}
 	t.closed = true
-	return t.closeInstances()
+	return joinErrors([]error{t.closeInstances(), t.closeStores()})
 }
 
 func (t *task) closeInstances() error {

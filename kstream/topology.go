@@ -15,6 +15,9 @@ type Builder struct {
 	counter int
 	errs    []error
 	built   bool
+
+	stores     map[string]*storeSpec
+	storeOrder []string
 }
 
 // NewBuilder returns an empty Builder.
@@ -51,6 +54,9 @@ type node struct {
 	children []*node
 	topics   []string // source: input topics; sink: the fixed output topic (if any)
 	dynamic  bool     // sink: topic chosen per record
+	// internal: the topics are internal topic names, to be prefixed with
+	// "<application id>-" by the runtime (repartition topics).
+	internal bool
 	stores   []string
 	// newInstance makes the per-task instance of this node.
 	newInstance func() nodeInstance
@@ -132,6 +138,7 @@ type Topology struct {
 	nodes  []*node
 	subs   []*subtopology
 	byName map[string]*node
+	stores map[string]*storeSpec
 }
 
 // subtopology is a connected part of the graph; its tasks are its
@@ -154,7 +161,14 @@ func (b *Builder) Build() (*Topology, error) {
 		return nil, fmt.Errorf("%w: no streams defined", ErrTopology)
 	}
 	b.built = true
-	t := &Topology{nodes: b.nodes, byName: b.byName}
+	t := &Topology{nodes: b.nodes, byName: b.byName, stores: b.stores}
+	for _, n := range b.nodes {
+		for _, s := range n.stores {
+			if _, ok := b.stores[s]; !ok {
+				return nil, fmt.Errorf("%w: node %q uses store %q, which was never added", ErrTopology, n.name, s)
+			}
+		}
+	}
 	// Connected components over parent/child edges.
 	comp := make(map[*node]int)
 	var walk func(n *node, c int)

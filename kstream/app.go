@@ -176,9 +176,14 @@ func (a *App) checkTopics(ctx context.Context) error {
 	}
 	defer cl.Close()
 
+	// Internal topics are not checked here: the runtime creates them.
 	var topics []string
 	for _, st := range a.topo.subs {
-		topics = append(topics, st.topics...)
+		for _, tp := range st.topics {
+			if !st.internal[tp] {
+				topics = append(topics, tp)
+			}
+		}
 		topics = append(topics, st.sinks...)
 	}
 	slices.Sort(topics)
@@ -205,6 +210,9 @@ func (a *App) checkTopics(ctx context.Context) error {
 	}
 	var mismatched []string
 	for _, st := range a.topo.subs {
+		if len(st.internal) > 0 {
+			continue // internal topics are created to match
+		}
 		for _, tp := range st.topics[1:] {
 			if counts[tp] != counts[st.topics[0]] {
 				mismatched = append(mismatched, copartitionMessage(st.id, st.topics, counts))

@@ -100,10 +100,10 @@ type assignor struct {
 
 var _ kgo.GroupBalancer = (*assignor)(nil)
 
-func newAssignor(t *Topology, self memberInfo, logger *slog.Logger, onError func(error)) *assignor {
+func newAssignor(t *Topology, appID string, self memberInfo, logger *slog.Logger, onError func(error)) *assignor {
 	a := &assignor{self: self, logger: logger, onError: onError}
 	for _, st := range t.subs {
-		a.groups = append(a.groups, slices.Clone(st.topics))
+		a.groups = append(a.groups, st.sourceTopics(appID))
 	}
 	return a
 }

@@ -326,7 +326,7 @@ func TestAssignorJoinMetadata(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := newAssignor(topo, memberInfo{instanceID: "i1", worker: 2}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	a := newAssignor(topo, "app", memberInfo{instanceID: "i1", worker: 2}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	raw := a.JoinGroupMetadata([]string{"a", "b"}, map[string][]int32{"b": {2, 0}, "a": {1}}, 7)
 	var meta kmsg.ConsumerMemberMetadata
 	if err := meta.ReadFrom(raw); err != nil {

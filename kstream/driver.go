@@ -91,7 +91,7 @@ func (d *testDriver) send(_ *task, r *kgo.Record) {
 	d.offsets[r.Topic]++
 	d.outputs[r.Topic] = append(d.outputs[r.Topic], r)
 	d.env.metrics.produced.Add(1)
-	if d.topo.subtopologyOf(r.Topic) != nil {
+	if d.topo.subtopologyFor(d.env.appID, r.Topic) != nil {
 		d.pending = append(d.pending, r)
 	}
 }
@@ -100,7 +100,7 @@ func (d *testDriver) Pipe(r *kgo.Record) error {
 	if d.closed {
 		return ErrClosed
 	}
-	if d.topo.subtopologyOf(r.Topic) == nil {
+	if d.topo.subtopologyFor(d.env.appID, r.Topic) == nil {
 		return fmt.Errorf("%w: topic %q is not read by the topology", ErrMissingTopic, r.Topic)
 	}
 	r.Partition = 0
@@ -116,7 +116,7 @@ func (d *testDriver) drain() error {
 	for len(d.pending) > 0 {
 		r := d.pending[0]
 		d.pending = d.pending[1:]
-		tk := d.tasks[d.topo.subtopologyOf(r.Topic)]
+		tk := d.tasks[d.topo.subtopologyFor(d.env.appID, r.Topic)]
 		in := &kgo.Record{Topic: r.Topic, Partition: 0, Offset: r.Offset, Key: r.Key, Value: r.Value,
 			Headers: r.Headers, Timestamp: r.Timestamp}
 		tk.add(in)

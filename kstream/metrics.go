@@ -13,6 +13,7 @@ type metrics struct {
 	deadLetterProc  atomic.Int64
 	deadLetterProd  atomic.Int64
 	produced        atomic.Int64
+	dropped         atomic.Int64
 	commits         atomic.Int64
 	paused          atomic.Int64 // partitions paused for backpressure now
 	maxPaused       atomic.Int64 // the largest value paused has had
@@ -61,6 +62,9 @@ type Metrics struct {
 	RecordsProduced int64
 	// Punctuations counts punctuator calls.
 	Punctuations int64
+	// Dropped counts records an operator dropped by design: tombstones
+	// and records with a null key reaching an aggregation.
+	Dropped int64
 	// Commits counts offset commits (or committed transactions).
 	Commits int64
 	// Skipped counts records dropped by an error handler, by ErrorKind.
@@ -89,6 +93,7 @@ func (m *metrics) snapshot() Metrics {
 		RecordsProduced:  m.produced.Load(),
 		Punctuations:     m.punctuations.Load(),
 		Commits:          m.commits.Load(),
+		Dropped:          m.dropped.Load(),
 		Paused:           int(m.paused.Load()),
 		MaxPaused:        int(m.maxPaused.Load()),
 		Skipped: map[ErrorKind]int64{

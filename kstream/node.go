@@ -82,11 +82,16 @@ func (s *sourceNode[K, V]) decode(r *rawRecord) (Record[K, V], error) {
 	if err != nil {
 		return out, &serde.DecodeError{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Key: true, Err: err}
 	}
-	v, err := s.vs.Deserialize(r.Topic, r.Value)
-	if err != nil {
-		return out, &serde.DecodeError{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Err: err}
+	out.Key, out.Timestamp = k, r.Timestamp
+	if r.Value == nil {
+		out.Tombstone = true
+	} else {
+		v, err := s.vs.Deserialize(r.Topic, r.Value)
+		if err != nil {
+			return out, &serde.DecodeError{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Err: err}
+		}
+		out.Value = v
 	}
-	out.Key, out.Value, out.Timestamp = k, v, r.Timestamp
 	out.Headers = fromKgoHeaders(r.Headers)
 	return out, nil
 }
@@ -129,16 +134,22 @@ func (s *sourceNode[K, V]) receiveRaw(r *rawRecord, ts int64) {
 // --- sink ---
 
 type sinkNode[K, V any] struct {
-	name    string
-	t       *task
-	topic   string
-	topicFn func(Record[K, V]) string
-	ks      serde.Serde[K]
-	vs      serde.Serde[V]
+	// internal: topic is an internal topic's short name, resolved at init.
+	internal bool
+	// roundRobin: spread records over the partitions in turn, whatever
+	// their key (shuffle grouping).
+	roundRobin bool
+	name       string
+	t          *task
+	topic      string
+	topicFn    func(Record[K, V]) string
+	ks         serde.Serde[K]
+	vs         serde.Serde[V]
 }
 
 func (s *sinkNode[K, V]) init(t *task, n *node, _ []nodeInstance) error {
 	s.t, s.name = t, n.name
+	s.topic = resolveTopic(t.env.appID, s.internal, s.topic)
 	return nil
 }
 
@@ -161,13 +172,23 @@ func (s *sinkNode[K, V]) receive(r Record[K, V]) {
 		s.t.fail(s.name, ProductionErrorKind, fmt.Errorf("serialize key for topic %q: %w", topic, err))
 		return
 	}
-	v, err := s.vs.Serialize(topic, r.Value)
-	if err != nil {
-		s.t.fail(s.name, ProductionErrorKind, fmt.Errorf("serialize value for topic %q: %w", topic, err))
-		return
+	var v []byte
+	if !r.Tombstone {
+		v, err = s.vs.Serialize(topic, r.Value)
+		if err != nil {
+			s.t.fail(s.name, ProductionErrorKind, fmt.Errorf("serialize value for topic %q: %w", topic, err))
+			return
+		}
+		if v == nil {
+			v = []byte{} // a value, not a tombstone
+		}
+	}
+	part := int32(-1)
+	if s.roundRobin {
+		part = partitionRoundRobin
 	}
 	s.t.env.collector.send(s.t, &kgo.Record{
-		Topic: topic, Partition: -1, Key: k, Value: v,
+		Topic: topic, Partition: part, Key: k, Value: v,
 		Timestamp: r.Timestamp, Headers: toKgoHeaders(r.Headers),
 	})
 }

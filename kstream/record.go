@@ -10,6 +10,13 @@ type Record[K, V any] struct {
 	Value     V
 	Timestamp time.Time
 	Headers   []Header
+	// Tombstone marks a record that deletes its key: Kafka's null value.
+	// Its Value is the zero value. Sources set it for records with a null
+	// value (their serde is not called); sinks write a null value for it;
+	// tables delete the key. Value mappers pass tombstones through without
+	// calling the mapper; aggregations drop them (counted in
+	// Metrics.Dropped).
+	Tombstone bool
 }
 
 // Header is a Kafka record header.

@@ -47,7 +47,7 @@ func (s Stream[K, V]) Split(name string, branches ...Branch[K, V]) map[string]St
 		bn := s.b.addNode("BRANCH-CHILD", split.name+br.Name, kindProcessor, []*node{split}, func() nodeInstance {
 			return &statelessNode[K, V, K, V]{fn: func(r Record[K, V], d *downstream[K, V]) { d.forward(r) }}
 		})
-		out[br.Name] = Stream[K, V]{b: s.b, n: bn}
+		out[br.Name] = Stream[K, V]{b: s.b, n: bn, keyChanged: s.keyChanged}
 	}
 	return out
 }

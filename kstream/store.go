@@ -83,3 +83,32 @@ func (t *task) closeStores() error {
 	}
 	return joinErrors(errs)
 }
+
+// internalTopicSpec describes an internal topic the DSL needs (a
+// repartition topic). Its full name is "<application id>-<name>".
+type internalTopicSpec struct {
+	name string
+	// partitions: 0 means as many as the largest source topic of the
+	// sub-topology that writes it.
+	partitions int32
+}
+
+// addInternalTopic registers an internal topic; nodes that read or write it
+// carry its short name in node.topics and internal: true.
+func (b *Builder) addInternalTopic(name string, partitions int32) {
+	for _, it := range b.internalTopics {
+		if it.name == name {
+			b.errorf("%w: internal topic %q", ErrDuplicateName, name)
+			return
+		}
+	}
+	b.internalTopics = append(b.internalTopics, &internalTopicSpec{name: name, partitions: partitions})
+}
+
+// resolveTopic returns the full name of a node's topic.
+func resolveTopic(appID string, internal bool, topic string) string {
+	if internal {
+		return appID + "-" + topic
+	}
+	return topic
+}

@@ -14,6 +14,9 @@ import (
 type Stream[K, V any] struct {
 	b *Builder
 	n *node
+	// keyChanged: an operator upstream may have changed the keys, so the
+	// stream is no longer partitioned by its key; grouping it repartitions.
+	keyChanged bool
 }
 
 // KeyValue is one output pair of FlatMap.
@@ -84,7 +87,7 @@ func stateless[KIn, VIn, KOut, VOut any](s Stream[KIn, VIn], op string, opts []N
 	n := s.b.addNode(op, cfg.name, kindProcessor, []*node{s.n}, func() nodeInstance {
 		return &statelessNode[KIn, VIn, KOut, VOut]{fn: fn}
 	})
-	return Stream[KOut, VOut]{b: s.b, n: n}
+	return Stream[KOut, VOut]{b: s.b, n: n, keyChanged: s.keyChanged}
 }
 
 // Filter keeps the records for which pred returns true.
@@ -130,7 +133,9 @@ func (s Stream[K, V]) Merge(others ...Stream[K, V]) Stream[K, V] {
 func (s Stream[K, V]) MergeNamed(name string, others ...Stream[K, V]) Stream[K, V] {
 	s.valid("Merge")
 	parents := []*node{s.n}
+	changed := s.keyChanged
 	for _, o := range others {
+		changed = changed || o.keyChanged
 		o.valid("Merge")
 		if o.b != s.b {
 			s.b.errorf("%w: Merge of streams from different Builders", ErrTopology)
@@ -141,45 +146,68 @@ func (s Stream[K, V]) MergeNamed(name string, others ...Stream[K, V]) Stream[K, 
 	n := s.b.addNode("MERGE", name, kindProcessor, parents, func() nodeInstance {
 		return &statelessNode[K, V, K, V]{fn: func(r Record[K, V], d *downstream[K, V]) { d.forward(r) }}
 	})
-	return Stream[K, V]{b: s.b, n: n}
+	return Stream[K, V]{b: s.b, n: n, keyChanged: changed}
 }
 
 // Map turns each record into a record with a new key and value. A changed
 // key means a stream that is no longer partitioned by its key.
 func Map[K, V, K2, V2 any](s Stream[K, V], fn func(K, V) (K2, V2), opts ...NodeOpt) Stream[K2, V2] {
-	return stateless(s, "MAP", opts, func(r Record[K, V], d *downstream[K2, V2]) {
+	out := stateless(s, "MAP", opts, func(r Record[K, V], d *downstream[K2, V2]) {
 		k, v := fn(r.Key, r.Value)
 		d.forward(WithKeyValue(r, k, v))
 	})
+	out.keyChanged = true
+	return out
 }
 
 // MapValues turns each record's value into a new value; the key stays.
+// Tombstones pass through without calling fn.
 func MapValues[K, V, V2 any](s Stream[K, V], fn func(V) V2, opts ...NodeOpt) Stream[K, V2] {
 	return stateless(s, "MAPVALUES", opts, func(r Record[K, V], d *downstream[K, V2]) {
+		if r.Tombstone {
+			d.forward(tombstoneOf[K, V, V2](r))
+			return
+		}
 		d.forward(WithValue(r, fn(r.Value)))
 	})
 }
 
+func tombstoneOf[K, V, V2 any](r Record[K, V]) Record[K, V2] {
+	return Record[K, V2]{Key: r.Key, Timestamp: r.Timestamp, Headers: r.Headers, Tombstone: true}
+}
+
 // MapValuesWithKey is MapValues with the key passed to fn (read-only).
+// Tombstones pass through without calling fn.
 func MapValuesWithKey[K, V, V2 any](s Stream[K, V], fn func(K, V) V2, opts ...NodeOpt) Stream[K, V2] {
 	return stateless(s, "MAPVALUES", opts, func(r Record[K, V], d *downstream[K, V2]) {
+		if r.Tombstone {
+			d.forward(tombstoneOf[K, V, V2](r))
+			return
+		}
 		d.forward(WithValue(r, fn(r.Key, r.Value)))
 	})
 }
 
 // FlatMap turns each record into zero or more records.
 func FlatMap[K, V, K2, V2 any](s Stream[K, V], fn func(K, V) []KeyValue[K2, V2], opts ...NodeOpt) Stream[K2, V2] {
-	return stateless(s, "FLATMAP", opts, func(r Record[K, V], d *downstream[K2, V2]) {
+	out := stateless(s, "FLATMAP", opts, func(r Record[K, V], d *downstream[K2, V2]) {
 		for _, kv := range fn(r.Key, r.Value) {
 			d.forward(WithKeyValue(r, kv.Key, kv.Value))
 		}
 	})
+	out.keyChanged = true
+	return out
 }
 
 // FlatMapValues turns each record's value into zero or more values, each
-// forwarded with the record's key.
+// forwarded with the record's key. Tombstones pass through without calling
+// fn.
 func FlatMapValues[K, V, V2 any](s Stream[K, V], fn func(V) []V2, opts ...NodeOpt) Stream[K, V2] {
 	return stateless(s, "FLATMAPVALUES", opts, func(r Record[K, V], d *downstream[K, V2]) {
+		if r.Tombstone {
+			d.forward(tombstoneOf[K, V, V2](r))
+			return
+		}
 		for _, v := range fn(r.Value) {
 			d.forward(WithValue(r, v))
 		}
@@ -188,9 +216,13 @@ func FlatMapValues[K, V, V2 any](s Stream[K, V], fn func(V) []V2, opts ...NodeOp
 
 // SelectKey gives each record a new key computed from it.
 func SelectKey[K, V, K2 any](s Stream[K, V], fn func(K, V) K2, opts ...NodeOpt) Stream[K2, V] {
-	return stateless(s, "KEY-SELECT", opts, func(r Record[K, V], d *downstream[K2, V]) {
-		d.forward(WithKeyValue(r, fn(r.Key, r.Value), r.Value))
+	out := stateless(s, "KEY-SELECT", opts, func(r Record[K, V], d *downstream[K2, V]) {
+		out := WithKeyValue(r, fn(r.Key, r.Value), r.Value)
+		out.Tombstone = r.Tombstone
+		d.forward(out)
 	})
+	out.keyChanged = true
+	return out
 }
 
 // Process runs a user Processor for each record. supplier is called once per
@@ -207,7 +239,8 @@ func Process[K, V, K2, V2 any](s Stream[K, V], supplier func() Processor[K, V, K
 	n := s.b.addNode("PROCESSOR", cfg.name, kindProcessor, []*node{s.n}, func() nodeInstance {
 		return &processorNode[K, V, K2, V2]{proc: supplier()}
 	})
-	return Stream[K2, V2]{b: s.b, n: n}
+	// A processor may forward any key: the result counts as re-keyed.
+	return Stream[K2, V2]{b: s.b, n: n, keyChanged: true}
 }
 
 // To writes every record to topic with the given serdes. Records are

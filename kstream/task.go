@@ -16,6 +16,10 @@ import (
 // driver): bytes plus coordinates.
 type rawRecord = kgo.Record
 
+// partitionRoundRobin, as a record's Partition, asks the collector to spread
+// records over the topic's partitions in turn.
+const partitionRoundRobin = -2
+
 // collector takes the records a task writes. send is asynchronous: the
 // runtime reports failures to the production handler. A record with
 // Partition < 0 is partitioned by its key (Kafka's murmur2 hash, as the Java
@@ -132,14 +136,15 @@ func newTask(id TaskID, sub *subtopology, env *taskEnv) (*task, error) {
 		}
 	}
 	t.curNode = ""
-	for _, tp := range sub.topics {
+	full := sub.sourceTopics(env.appID)
+	for i, tp := range sub.topics {
 		src, ok := inst[sub.sources[tp]].(sourceInstance)
 		if !ok {
 			return nil, fmt.Errorf("%w: node %q is not a source", ErrTopology, sub.sources[tp].name)
 		}
-		q := &recordQueue{topic: tp, partition: id.Partition, source: src, next: -1, committed: -1, epoch: -1}
+		q := &recordQueue{topic: full[i], partition: id.Partition, source: src, next: -1, committed: -1, epoch: -1}
 		t.queues = append(t.queues, q)
-		t.byTopic[tp] = q
+		t.byTopic[full[i]] = q
 	}
 	return t, nil
 }

@@ -16,8 +16,13 @@ type Builder struct {
 	errs    []error
 	built   bool
 
-	stores     map[string]*storeSpec
-	storeOrder []string
+	stores         map[string]*storeSpec
+	storeOrder     []string
+	internalTopics []*internalTopicSpec
+	// generatedNames are the generated names of stores and internal
+	// topics; explicitNames counts the ones the user named.
+	generatedNames []string
+	explicitNames  int
 }
 
 // NewBuilder returns an empty Builder.
@@ -76,8 +81,12 @@ type NodeOpt interface {
 }
 
 type nodeCfg struct {
-	name      string
-	tsExtract any // func(Record[K, V]) (time.Time, error) of the source's types
+	name       string
+	storeName  string
+	inMemory   bool
+	partitions int32
+	roundRobin bool
+	tsExtract  any // func(Record[K, V]) (time.Time, error) of the source's types
 }
 
 type nodeOptFunc func(*nodeCfg)
@@ -135,20 +144,32 @@ func (b *Builder) errorf(format string, args ...any) {
 // Topology is a built, immutable graph of source, processor and sink nodes,
 // split into sub-topologies. It is safe for concurrent use.
 type Topology struct {
-	nodes  []*node
-	subs   []*subtopology
-	byName map[string]*node
-	stores map[string]*storeSpec
+	nodes          []*node
+	subs           []*subtopology
+	byName         map[string]*node
+	stores         map[string]*storeSpec
+	internalTopics []*internalTopicSpec
 }
 
 // subtopology is a connected part of the graph; its tasks are its
 // (sub-topology, partition) pairs.
 type subtopology struct {
-	id      int
-	nodes   []*node // in creation order
-	sources map[string]*node
-	topics  []string // sorted source topics
-	sinks   []string // fixed output topics
+	id       int
+	nodes    []*node // in creation order
+	sources  map[string]*node
+	topics   []string        // sorted source topics (internal ones by short name)
+	internal map[string]bool // short names of the internal source topics
+	sinks    []string        // fixed external output topics
+}
+
+// sourceTopics returns the full names of the sub-topology's source topics
+// for application appID, in the order of st.topics.
+func (st *subtopology) sourceTopics(appID string) []string {
+	out := make([]string, len(st.topics))
+	for i, tp := range st.topics {
+		out[i] = resolveTopic(appID, st.internal[tp], tp)
+	}
+	return out
 }
 
 // Build checks the graph and returns the Topology. It returns every problem
@@ -161,7 +182,7 @@ func (b *Builder) Build() (*Topology, error) {
 		return nil, fmt.Errorf("%w: no streams defined", ErrTopology)
 	}
 	b.built = true
-	t := &Topology{nodes: b.nodes, byName: b.byName, stores: b.stores}
+	t := &Topology{nodes: b.nodes, byName: b.byName, stores: b.stores, internalTopics: b.internalTopics}
 	for _, n := range b.nodes {
 		for _, s := range n.stores {
 			if _, ok := b.stores[s]; !ok {
@@ -217,7 +238,7 @@ func (b *Builder) Build() (*Topology, error) {
 		if !ok {
 			id = len(t.subs)
 			ids[c] = id
-			t.subs = append(t.subs, &subtopology{id: id, sources: map[string]*node{}})
+			t.subs = append(t.subs, &subtopology{id: id, sources: map[string]*node{}, internal: map[string]bool{}})
 		}
 		st := t.subs[id]
 		st.nodes = append(st.nodes, n)
@@ -230,9 +251,12 @@ func (b *Builder) Build() (*Topology, error) {
 				topicOwner[tp] = id
 				st.sources[tp] = n
 				st.topics = append(st.topics, tp)
+				if n.internal {
+					st.internal[tp] = true
+				}
 			}
 		case kindSink:
-			if !n.dynamic && len(n.topics) == 1 && !slices.Contains(st.sinks, n.topics[0]) {
+			if !n.dynamic && !n.internal && len(n.topics) == 1 && !slices.Contains(st.sinks, n.topics[0]) {
 				st.sinks = append(st.sinks, n.topics[0])
 			}
 		}
@@ -246,21 +270,40 @@ func (b *Builder) Build() (*Topology, error) {
 	return t, nil
 }
 
-// SourceTopics returns every topic the topology reads, sorted.
+// SourceTopics returns every user topic the topology reads, sorted
+// (internal repartition topics are left out).
 func (t *Topology) SourceTopics() []string {
 	var out []string
 	for _, st := range t.subs {
-		out = append(out, st.topics...)
+		for _, tp := range st.topics {
+			if !st.internal[tp] {
+				out = append(out, tp)
+			}
+		}
 	}
 	sort.Strings(out)
 	return out
 }
 
-// subtopologyOf returns the sub-topology reading topic, or nil.
-func (t *Topology) subtopologyOf(topic string) *subtopology {
+// sourceTopicsFor returns every topic the topology reads under application
+// appID, internal ones by full name, sorted.
+func (t *Topology) sourceTopicsFor(appID string) []string {
+	var out []string
 	for _, st := range t.subs {
-		if _, ok := st.sources[topic]; ok {
-			return st
+		out = append(out, st.sourceTopics(appID)...)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// subtopologyFor returns the sub-topology reading topic (a full name) under
+// application appID, or nil.
+func (t *Topology) subtopologyFor(appID, topic string) *subtopology {
+	for _, st := range t.subs {
+		for _, tp := range st.sourceTopics(appID) {
+			if tp == topic {
+				return st
+			}
 		}
 	}
 	return nil

@@ -100,7 +100,7 @@ func newWorker(a *App, idx int) (*worker, error) {
 		amoPending: make(map[string]map[int32]kgo.EpochOffset),
 	}
 	for _, st := range a.topo.subs {
-		for _, tp := range st.topics {
+		for _, tp := range st.sourceTopics(cfg.appID) {
 			w.subOf[tp] = st
 		}
 	}
@@ -114,7 +114,7 @@ func newWorker(a *App, idx int) (*worker, error) {
 		onProcess: cfg.onProcess,
 		onProduce: cfg.onProduce,
 	}
-	bal := newAssignor(a.topo, memberInfo{version: userDataVersion, instanceID: cfg.instanceID, worker: idx}, w.logger, w.setAsyncErr)
+	bal := newAssignor(a.topo, cfg.appID, memberInfo{version: userDataVersion, instanceID: cfg.instanceID, worker: idx}, w.logger, w.setAsyncErr)
 
 	opts := []kgo.Opt{kgo.WithLogger(newKgoLogger(w.logger))}
 	opts = append(opts, cfg.clientOpts...)
@@ -123,7 +123,7 @@ func newWorker(a *App, idx int) (*worker, error) {
 		kgo.SeedBrokers(cfg.brokers...),
 		kgo.ClientID(fmt.Sprintf("%s-%s-w%d", cfg.appID, cfg.instanceID, idx)),
 		kgo.ConsumerGroup(cfg.appID),
-		kgo.ConsumeTopics(a.topo.SourceTopics()...),
+		kgo.ConsumeTopics(a.topo.sourceTopicsFor(cfg.appID)...),
 		kgo.Balancers(bal),
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
@@ -428,7 +428,7 @@ func (w *worker) onAssigned(_ context.Context, _ *kgo.Client, assigned map[strin
 }
 
 func (w *worker) allAssignedLocked(st *subtopology, p int32) bool {
-	for _, tp := range st.topics {
+	for _, tp := range st.sourceTopics(w.cfg.appID) {
 		if !w.assigned[tp][p] {
 			return false
 		}
@@ -606,16 +606,20 @@ func (p partitioner) ForTopic(topic string) kgo.TopicPartitioner {
 // kgo has set r.Partition to its first choice), so the decision whether a
 // record had an explicit partition is taken once, at RequiresConsistency.
 type topicPartitioner struct {
-	byKey    kgo.TopicPartitioner
-	cur      *kgo.Record
-	explicit bool // cur had Partition >= 0 when it arrived
+	byKey      kgo.TopicPartitioner
+	cur        *kgo.Record
+	explicit   bool // cur had Partition >= 0 when it arrived
+	roundRobin bool // cur had Partition == partitionRoundRobin
+	rrPick     int  // the partition picked for cur by round robin, or -1
+	rrNext     int  // the next round-robin partition
 }
 
 // RequiresConsistency implements kgo.TopicPartitioner: records with an
 // explicit partition or a key must go to exactly their partition.
 func (p *topicPartitioner) RequiresConsistency(r *kgo.Record) bool {
 	p.cur, p.explicit = r, r.Partition >= 0
-	return p.explicit || p.byKey.RequiresConsistency(r)
+	p.roundRobin, p.rrPick = r.Partition == partitionRoundRobin, -1
+	return p.explicit || p.roundRobin || p.byKey.RequiresConsistency(r)
 }
 
 // Partition implements kgo.TopicPartitioner. For a record that requires
@@ -628,6 +632,13 @@ func (p *topicPartitioner) Partition(r *kgo.Record, n int) int {
 	}
 	if explicit {
 		return int(r.Partition)
+	}
+	if r == p.cur && p.roundRobin {
+		if p.rrPick < 0 {
+			p.rrPick = p.rrNext % n
+			p.rrNext++
+		}
+		return p.rrPick
 	}
 	return p.byKey.Partition(r, n)
 }

@@ -97,6 +97,11 @@ func Input[K, V any](d *Driver, topic string, ks serde.Serde[K], vs serde.Serde[
 	return &InputTopic[K, V]{d: d, topic: topic, ks: ks, vs: vs}
 }
 
+// PipeTombstone feeds a record with a null value (a delete, for tables).
+func (in *InputTopic[K, V]) PipeTombstone(key K, ts time.Time) error {
+	return in.PipeRecord(kstream.Record[K, V]{Key: key, Timestamp: ts, Tombstone: true})
+}
+
 // Pipe feeds one record and processes it fully.
 func (in *InputTopic[K, V]) Pipe(key K, value V, ts time.Time) error {
 	return in.PipeRecord(kstream.Record[K, V]{Key: key, Value: value, Timestamp: ts})
@@ -108,9 +113,15 @@ func (in *InputTopic[K, V]) PipeRecord(r kstream.Record[K, V]) error {
 	if err != nil {
 		return fmt.Errorf("kstreamtest: serialize key for %q: %w", in.topic, err)
 	}
-	v, err := in.vs.Serialize(in.topic, r.Value)
-	if err != nil {
-		return fmt.Errorf("kstreamtest: serialize value for %q: %w", in.topic, err)
+	var v []byte
+	if !r.Tombstone {
+		v, err = in.vs.Serialize(in.topic, r.Value)
+		if err != nil {
+			return fmt.Errorf("kstreamtest: serialize value for %q: %w", in.topic, err)
+		}
+		if v == nil {
+			v = []byte{}
+		}
 	}
 	return in.d.PipeRaw(in.topic, k, v, r.Timestamp, r.Headers...)
 }
@@ -139,16 +150,19 @@ func (out *OutputTopic[K, V]) Records() ([]kstream.Record[K, V], error) {
 		if err != nil {
 			return nil, fmt.Errorf("kstreamtest: decode key of output %d of %q: %w", i, out.topic, err)
 		}
-		v, err := out.vs.Deserialize(out.topic, r.Value)
-		if err != nil {
-			return nil, fmt.Errorf("kstreamtest: decode value of output %d of %q: %w", i, out.topic, err)
+		rec := kstream.Record[K, V]{Key: k, Timestamp: r.Timestamp, Headers: r.Headers, Tombstone: r.Value == nil}
+		if !rec.Tombstone {
+			if rec.Value, err = out.vs.Deserialize(out.topic, r.Value); err != nil {
+				return nil, fmt.Errorf("kstreamtest: decode value of output %d of %q: %w", i, out.topic, err)
+			}
 		}
-		res = append(res, kstream.Record[K, V]{Key: k, Value: v, Timestamp: r.Timestamp, Headers: r.Headers})
+		res = append(res, rec)
 	}
 	return res, nil
 }
 
-// KeyValues is Records without timestamps and headers. It panics on a
+// KeyValues is Records without timestamps, headers and tombstone flags (a
+// tombstone shows as the zero value). It panics on a
 // record that does not decode (a test bug).
 func (out *OutputTopic[K, V]) KeyValues() []kstream.KeyValue[K, V] {
 	recs, err := out.Records()

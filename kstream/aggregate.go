@@ -1,0 +1,152 @@
+package kstream
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/streamwork-go/streamwork/serde"
+	"github.com/streamwork-go/streamwork/state"
+)
+
+// StoreName names the state store an operator materializes (an
+// aggregation, a table). The store's changelog topic is
+// "<application id>-<name>-changelog". Unnamed stores get generated names
+// (KSTREAM-AGGREGATE-STATE-STORE-<10 digits>, numbered in call order).
+func StoreName(name string) NodeOpt {
+	return nodeOptFunc(func(c *nodeCfg) { c.storeName = name })
+}
+
+// InMemoryStore keeps an operator's store in memory whatever the App's
+// store engine. It is still changelogged and restored.
+func InMemoryStore() NodeOpt {
+	return nodeOptFunc(func(c *nodeCfg) { c.inMemory = true })
+}
+
+// change is what table nodes forward: the new value of a key and the value
+// it replaced. hasNew false is a delete; hasOld false an insert.
+type change[V any] struct {
+	newV, oldV     V
+	hasNew, hasOld bool
+}
+
+// storeFor registers the store of a stateful operator and returns its name.
+func (b *Builder) storeFor(cfg nodeCfg, op string) string {
+	name := cfg.storeName
+	if name == "" {
+		name = b.generatedName(op + "-STATE-STORE")
+	} else {
+		b.explicitNames++
+	}
+	b.addStore(&storeSpec{name: name, changelog: true, cached: true, inMemory: cfg.inMemory})
+	return name
+}
+
+// aggNode keeps one aggregate per key in a store and forwards every change
+// of it (or, with a record cache, the merged changes at each flush).
+type aggNode[K, V, A any] struct {
+	name, storeName string
+	t               *task
+	ks              serde.Serde[K]
+	as              serde.Serde[A]
+	kv              *state.KeyValue[K, A]
+	// apply returns the new aggregate of k after r, given the old one.
+	apply  func(k K, r Record[K, V], old A, hasOld bool) (A, bool)
+	cached bool
+	down   downstream[K, change[A]]
+}
+
+func (a *aggNode[K, V, A]) init(t *task, n *node, children []nodeInstance) error {
+	a.t, a.name = t, n.name
+	st := t.store(a.storeName)
+	if st == nil {
+		return fmt.Errorf("%w: store %q is not open in task %s", ErrTopology, a.storeName, t.id)
+	}
+	a.kv = state.Typed(st, a.ks, a.as)
+	a.cached = t.onFlush(a.storeName, a.flushed)
+	return a.down.wire(t, n, children)
+}
+
+func (a *aggNode[K, V, A]) close() error { return nil }
+
+func (a *aggNode[K, V, A]) receive(r Record[K, V]) {
+	prev := a.t.curNode
+	a.t.curNode = a.name
+	defer func() { a.t.curNode = prev }()
+	if dropTombstone(a.t, r) {
+		return
+	}
+	old, hasOld, err := a.kv.Get(r.Key)
+	if err != nil {
+		a.t.fail(a.name, ProcessingErrorKind, fmt.Errorf("store %q get: %w", a.storeName, err))
+		return
+	}
+	v, keep := a.apply(r.Key, r, old, hasOld)
+	if !keep {
+		return
+	}
+	if err := a.kv.Put(r.Key, v); err != nil {
+		a.t.fail(a.name, ProcessingErrorKind, fmt.Errorf("store %q put: %w", a.storeName, err))
+		return
+	}
+	if !a.cached {
+		a.down.forward(Record[K, change[A]]{Key: r.Key, Value: change[A]{newV: v, oldV: old, hasNew: true, hasOld: hasOld},
+			Timestamp: r.Timestamp, Headers: r.Headers})
+	}
+}
+
+// flushed forwards what the record cache flushed for one key.
+func (a *aggNode[K, V, A]) flushed(key, newB, oldB []byte, ts int64) {
+	prev := a.t.curNode
+	a.t.curNode = a.name
+	defer func() { a.t.curNode = prev }()
+	rec, err := decodeChange(a.storeName, a.ks, a.as, key, newB, oldB, ts)
+	if err != nil {
+		a.t.fail(a.name, ProcessingErrorKind, err)
+		return
+	}
+	a.down.forward(rec)
+}
+
+func decodeChange[K, V any](store string, ks serde.Serde[K], vs serde.Serde[V], key, newB, oldB []byte, ts int64) (Record[K, change[V]], error) {
+	var rec Record[K, change[V]]
+	k, err := ks.Deserialize(store, key)
+	if err != nil {
+		return rec, fmt.Errorf("store %q: decode key: %w", store, err)
+	}
+	rec.Key, rec.Timestamp = k, time.UnixMilli(ts)
+	if newB != nil {
+		if rec.Value.newV, err = vs.Deserialize(store, newB); err != nil {
+			return rec, fmt.Errorf("store %q: decode value: %w", store, err)
+		}
+		rec.Value.hasNew = true
+	}
+	if oldB != nil {
+		if rec.Value.oldV, err = vs.Deserialize(store, oldB); err != nil {
+			return rec, fmt.Errorf("store %q: decode old value: %w", store, err)
+		}
+		rec.Value.hasOld = true
+	}
+	return rec, nil
+}
+
+// newAggregation adds an aggregation node under in, with its store, and
+// returns its table.
+func newAggregation[K, V, A any](in Stream[K, V], op string, cfg nodeCfg, storeName string, ks serde.Serde[K], as serde.Serde[A],
+	apply func(k K, r Record[K, V], old A, hasOld bool) (A, bool)) Table[K, A] {
+	b := in.b
+	n := b.addNode(op, cfg.name, kindProcessor, []*node{in.n}, func() nodeInstance {
+		return &aggNode[K, V, A]{storeName: storeName, ks: ks, as: as, apply: apply}
+	})
+	b.connectStore(n, storeName)
+	return Table[K, A]{b: b, n: n, store: storeName, ks: ks, vs: as}
+}
+
+// dropTombstone counts and skips a tombstone reaching an aggregation.
+func dropTombstone[K, V any](t *task, r Record[K, V]) bool {
+	if !r.Tombstone {
+		return false
+	}
+	t.env.metrics.dropped.Add(1)
+	t.env.logger.Debug("kstream: aggregation dropped a record with a null value", "node", t.curNode, "task", t.id.String())
+	return true
+}

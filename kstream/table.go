@@ -1,0 +1,304 @@
+package kstream
+
+import (
+	"fmt"
+
+	"github.com/streamwork-go/streamwork/serde"
+	"github.com/streamwork-go/streamwork/state"
+)
+
+// Table is a changelog stream seen as a table: the latest value of each key.
+// Its records are updates: each says the key's new value (or that the key
+// was deleted) and, inside the runtime, the value it replaced, so that
+// downstream aggregations can subtract it.
+//
+// A Table from TableFrom or an aggregation is materialized in a state store
+// (StoreName), which App queries can read; Filter and MapValues results are
+// not materialized.
+type Table[K, V any] struct {
+	b     *Builder
+	n     *node // forwards Record[K, change[V]]
+	store string
+	ks    serde.Serde[K]
+	vs    serde.Serde[V]
+}
+
+// StoreName returns the name of the table's store, or "" when the table is
+// not materialized.
+func (t Table[K, V]) StoreName() string { return t.store }
+
+func (t Table[K, V]) valid(op string) {
+	if t.b == nil || t.n == nil {
+		panic(fmt.Sprintf("kstream: %s on a zero Table", op))
+	}
+}
+
+// TableFrom reads topic as a table: each record upserts its key, a record
+// with a null value (a tombstone) deletes it. The table is materialized in a
+// store. Options: Named (the source), StoreName, InMemoryStore.
+func TableFrom[K, V any](b *Builder, topic string, ks serde.Serde[K], vs serde.Serde[V], opts ...NodeOpt) Table[K, V] {
+	cfg := b.nodeCfg(opts)
+	srcCfg := []NodeOpt{}
+	if cfg.name != "" {
+		srcCfg = append(srcCfg, Named(cfg.name))
+	}
+	src := From(b, topic, ks, vs, srcCfg...)
+	store := b.storeFor(nodeCfg{storeName: cfg.storeName, inMemory: cfg.inMemory}, "TABLE-SOURCE")
+	n := b.addNode("TABLE-SOURCE", "", kindProcessor, []*node{src.n}, func() nodeInstance {
+		return &tableSourceNode[K, V]{storeName: store, ks: ks, vs: vs}
+	})
+	b.connectStore(n, store)
+	return Table[K, V]{b: b, n: n, store: store, ks: ks, vs: vs}
+}
+
+// tableSourceNode upserts each record into the store and forwards the
+// change.
+type tableSourceNode[K, V any] struct {
+	name, storeName string
+	t               *task
+	ks              serde.Serde[K]
+	vs              serde.Serde[V]
+	kv              *state.KeyValue[K, V]
+	cached          bool
+	down            downstream[K, change[V]]
+}
+
+func (s *tableSourceNode[K, V]) init(t *task, n *node, children []nodeInstance) error {
+	s.t, s.name = t, n.name
+	st := t.store(s.storeName)
+	if st == nil {
+		return fmt.Errorf("%w: store %q is not open in task %s", ErrTopology, s.storeName, t.id)
+	}
+	s.kv = state.Typed(st, s.ks, s.vs)
+	s.cached = t.onFlush(s.storeName, func(key, newB, oldB []byte, ts int64) {
+		rec, err := decodeChange(s.storeName, s.ks, s.vs, key, newB, oldB, ts)
+		if err != nil {
+			s.t.fail(s.name, ProcessingErrorKind, err)
+			return
+		}
+		prev := s.t.curNode
+		s.t.curNode = s.name
+		s.down.forward(rec)
+		s.t.curNode = prev
+	})
+	return s.down.wire(t, n, children)
+}
+
+func (s *tableSourceNode[K, V]) close() error { return nil }
+
+func (s *tableSourceNode[K, V]) receive(r Record[K, V]) {
+	prev := s.t.curNode
+	s.t.curNode = s.name
+	defer func() { s.t.curNode = prev }()
+	old, hasOld, err := s.kv.Get(r.Key)
+	if err != nil {
+		s.t.fail(s.name, ProcessingErrorKind, fmt.Errorf("store %q get: %w", s.storeName, err))
+		return
+	}
+	if r.Tombstone {
+		if err := s.kv.Delete(r.Key); err != nil {
+			s.t.fail(s.name, ProcessingErrorKind, fmt.Errorf("store %q delete: %w", s.storeName, err))
+			return
+		}
+		if !s.cached && hasOld {
+			s.down.forward(Record[K, change[V]]{Key: r.Key, Value: change[V]{oldV: old, hasOld: true}, Timestamp: r.Timestamp, Headers: r.Headers})
+		}
+		return
+	}
+	if err := s.kv.Put(r.Key, r.Value); err != nil {
+		s.t.fail(s.name, ProcessingErrorKind, fmt.Errorf("store %q put: %w", s.storeName, err))
+		return
+	}
+	if !s.cached {
+		s.down.forward(Record[K, change[V]]{Key: r.Key, Value: change[V]{newV: r.Value, oldV: old, hasNew: true, hasOld: hasOld},
+			Timestamp: r.Timestamp, Headers: r.Headers})
+	}
+}
+
+// tableOp adds a stateless node under a table's node.
+func tableOp[K, V, K2, V2 any](t Table[K, V], op string, opts []NodeOpt, fn func(r Record[K, change[V]], d *downstream[K2, V2])) *node {
+	t.valid(op)
+	cfg := t.b.nodeCfg(opts)
+	return t.b.addNode(op, cfg.name, kindProcessor, []*node{t.n}, func() nodeInstance {
+		return &statelessNode[K, change[V], K2, V2]{fn: fn}
+	})
+}
+
+// Filter returns the table of the rows for which pred is true. A row that
+// stops passing is deleted downstream.
+func (t Table[K, V]) Filter(pred func(K, V) bool, opts ...NodeOpt) Table[K, V] {
+	n := tableOp(t, "TABLE-FILTER", opts, func(r Record[K, change[V]], d *downstream[K, change[V]]) {
+		c := r.Value
+		newPass := c.hasNew && pred(r.Key, c.newV)
+		oldPass := c.hasOld && pred(r.Key, c.oldV)
+		if !newPass && !oldPass {
+			return
+		}
+		out := change[V]{hasNew: newPass, hasOld: oldPass}
+		if newPass {
+			out.newV = c.newV
+		}
+		if oldPass {
+			out.oldV = c.oldV
+		}
+		d.forward(Record[K, change[V]]{Key: r.Key, Value: out, Timestamp: r.Timestamp, Headers: r.Headers})
+	})
+	return Table[K, V]{b: t.b, n: n, ks: t.ks, vs: t.vs}
+}
+
+// TableMapValues returns the table with every value turned into fn(value).
+func TableMapValues[K, V, V2 any](t Table[K, V], fn func(K, V) V2, opts ...NodeOpt) Table[K, V2] {
+	n := tableOp(t, "TABLE-MAPVALUES", opts, func(r Record[K, change[V]], d *downstream[K, change[V2]]) {
+		c := r.Value
+		out := change[V2]{hasNew: c.hasNew, hasOld: c.hasOld}
+		if c.hasNew {
+			out.newV = fn(r.Key, c.newV)
+		}
+		if c.hasOld {
+			out.oldV = fn(r.Key, c.oldV)
+		}
+		d.forward(Record[K, change[V2]]{Key: r.Key, Value: out, Timestamp: r.Timestamp, Headers: r.Headers})
+	})
+	return Table[K, V2]{b: t.b, n: n, ks: t.ks}
+}
+
+// ToStream returns the table's updates as a stream: one record per update
+// with the key's new value, or a tombstone when the key was deleted.
+func (t Table[K, V]) ToStream(opts ...NodeOpt) Stream[K, V] {
+	n := tableOp(t, "TOSTREAM", opts, func(r Record[K, change[V]], d *downstream[K, V]) {
+		out := Record[K, V]{Key: r.Key, Timestamp: r.Timestamp, Headers: r.Headers}
+		if r.Value.hasNew {
+			out.Value = r.Value.newV
+		} else {
+			out.Tombstone = true
+		}
+		d.forward(out)
+	})
+	return Stream[K, V]{b: t.b, n: n}
+}
+
+// flagged is a value travelling through a table GroupBy's repartition topic:
+// to be added to (add) or subtracted from its group's aggregate.
+type flagged[V any] struct {
+	v   V
+	add bool
+}
+
+// flaggedSerde encodes a flagged value as one flag byte (1 add, 0
+// subtract) followed by the value's own encoding.
+type flaggedSerde[V any] struct{ vs serde.Serde[V] }
+
+func (f flaggedSerde[V]) Serialize(topic string, v flagged[V]) ([]byte, error) {
+	b, err := f.vs.Serialize(topic, v.v)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 1+len(b))
+	if v.add {
+		out[0] = 1
+	}
+	copy(out[1:], b)
+	return out, nil
+}
+
+func (f flaggedSerde[V]) Deserialize(topic string, b []byte) (flagged[V], error) {
+	if len(b) < 1 || b[0] > 1 {
+		return flagged[V]{}, fmt.Errorf("%w: not a table-grouping value (%d bytes)", ErrTopology, len(b))
+	}
+	v, err := f.vs.Deserialize(topic, b[1:])
+	return flagged[V]{v: v, add: b[0] == 1}, err
+}
+
+// GroupedTable is a table regrouped by a new key, ready to aggregate with an
+// adder and a subtractor. Make one with TableGroupBy.
+type GroupedTable[K, V any] struct {
+	s  Stream[K, flagged[V]] // after the repartition
+	ks serde.Serde[K]
+	vs serde.Serde[V]
+}
+
+// TableGroupBy regroups t: fn maps each row to the key of its group and the
+// value that counts for it. Every update of a row subtracts the old row's
+// value from its old group and adds the new one to its new group, so a row
+// that moves between groups leaves the first and joins the second. The
+// records go through "<application id>-<name>-repartition" (name: the Named
+// option, else a generated one).
+func TableGroupBy[K, V, K2, V2 any](t Table[K, V], fn func(K, V) (K2, V2), ks serde.Serde[K2], vs serde.Serde[V2], opts ...NodeOpt) GroupedTable[K2, V2] {
+	t.valid("TableGroupBy")
+	cfg := t.b.nodeCfg(opts)
+	name := cfg.name
+	if name == "" {
+		name = t.b.generatedName("TABLE-GROUPBY")
+	} else {
+		t.b.explicitNames++
+	}
+	n := t.b.addNode("TABLE-GROUPBY", name, kindProcessor, []*node{t.n}, func() nodeInstance {
+		return &statelessNode[K, change[V], K2, flagged[V2]]{fn: func(r Record[K, change[V]], d *downstream[K2, flagged[V2]]) {
+			if r.Value.hasOld {
+				k, v := fn(r.Key, r.Value.oldV)
+				d.forward(Record[K2, flagged[V2]]{Key: k, Value: flagged[V2]{v: v}, Timestamp: r.Timestamp, Headers: r.Headers})
+			}
+			if r.Value.hasNew {
+				k, v := fn(r.Key, r.Value.newV)
+				d.forward(Record[K2, flagged[V2]]{Key: k, Value: flagged[V2]{v: v, add: true}, Timestamp: r.Timestamp, Headers: r.Headers})
+			}
+		}}
+	})
+	s := repartition(Stream[K2, flagged[V2]]{b: t.b, n: n}, name, ks, serde.Serde[flagged[V2]](flaggedSerde[V2]{vs}), 0, false)
+	return GroupedTable[K2, V2]{s: s, ks: ks, vs: vs}
+}
+
+// TableAggregate aggregates a regrouped table: init makes a group's starting
+// aggregate, adder adds a row's value to it, subtractor takes a row's old
+// value out. Options: Named, StoreName, InMemoryStore.
+func TableAggregate[K, V, A any](g GroupedTable[K, V], init func() A, adder, subtractor func(k K, v V, a A) A, as serde.Serde[A], opts ...NodeOpt) Table[K, A] {
+	if g.s.b == nil {
+		panic("kstream: TableAggregate of a zero GroupedTable")
+	}
+	cfg := g.s.b.nodeCfg(opts)
+	store := g.s.b.storeFor(cfg, "TABLE-AGGREGATE")
+	return newAggregation(g.s, "TABLE-AGGREGATE", cfg, store, g.ks, as,
+		func(k K, r Record[K, flagged[V]], old A, hasOld bool) (A, bool) {
+			if !hasOld {
+				old = init()
+			}
+			if r.Value.add {
+				return adder(k, r.Value.v, old), true
+			}
+			return subtractor(k, r.Value.v, old), true
+		})
+}
+
+// TableCount counts the rows in each group of a regrouped table.
+// Options: Named, StoreName, InMemoryStore.
+func TableCount[K, V any](g GroupedTable[K, V], opts ...NodeOpt) Table[K, int64] {
+	return TableAggregate(g, func() int64 { return 0 },
+		func(_ K, _ V, n int64) int64 { return n + 1 },
+		func(_ K, _ V, n int64) int64 { return n - 1 },
+		serde.Int64, opts...)
+}
+
+// TableReduce combines the values of each group of a regrouped table:
+// adder(aggregate, value) adds a row's value, subtractor(aggregate, value)
+// takes a row's old value out. The first value of a group is its aggregate.
+// Options: Named, StoreName, InMemoryStore.
+func TableReduce[K, V any](g GroupedTable[K, V], adder, subtractor func(agg, v V) V, opts ...NodeOpt) Table[K, V] {
+	if g.s.b == nil {
+		panic("kstream: TableReduce of a zero GroupedTable")
+	}
+	cfg := g.s.b.nodeCfg(opts)
+	store := g.s.b.storeFor(cfg, "TABLE-REDUCE")
+	return newAggregation(g.s, "TABLE-REDUCE", cfg, store, g.ks, g.vs,
+		func(_ K, r Record[K, flagged[V]], old V, hasOld bool) (V, bool) {
+			switch {
+			case r.Value.add && !hasOld:
+				return r.Value.v, true
+			case r.Value.add:
+				return adder(old, r.Value.v), true
+			case !hasOld:
+				return old, false // nothing to subtract from
+			default:
+				return subtractor(old, r.Value.v), true
+			}
+		})
+}

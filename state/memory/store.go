@@ -1,0 +1,161 @@
+package memory
+
+import (
+	"bytes"
+	"sync"
+	"sync/atomic"
+
+	"github.com/google/btree"
+
+	"github.com/streamwork-go/streamwork/state"
+)
+
+// degree is the B-tree's minimum degree: nodes hold up to 2*degree-1 items.
+const degree = 32
+
+// item is one key-value pair; key and value share one allocation.
+type item struct {
+	key, value []byte
+}
+
+func less(a, b item) bool { return bytes.Compare(a.key, b.key) < 0 }
+
+// Store is an in-memory state.Store. Create it with New. It is safe for one
+// writer and any number of concurrent readers (see state.Store).
+type Store struct {
+	name   string
+	closed atomic.Bool // set under mu; read without it by iterators
+
+	mu struct {
+		sync.RWMutex
+		tree *btree.BTreeG[item] // nil after Close
+		// snap is a read-only clone of tree shared by the iterators created
+		// since the last write; nil when a write has made it stale.
+		snap *btree.BTreeG[item]
+	}
+}
+
+var _ state.Store = (*Store)(nil)
+
+// New returns an empty store named name.
+func New(name string) *Store {
+	s := &Store{name: name}
+	s.mu.tree = btree.NewG(degree, less)
+	return s
+}
+
+// Name returns the store's name.
+func (s *Store) Name() string { return s.name }
+
+// Get returns a copy of the value of key, or nil, nil if key is absent.
+func (s *Store) Get(key []byte) ([]byte, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	s.checkLocked()
+	it, ok := s.mu.tree.Get(item{key: key})
+	if !ok {
+		return nil, nil
+	}
+	return append(make([]byte, 0, len(it.value)), it.value...), nil
+}
+
+// Put copies key and value into the store. A nil value deletes key.
+func (s *Store) Put(key, value []byte) error {
+	if value == nil {
+		return s.Delete(key)
+	}
+	buf := make([]byte, len(key)+len(value))
+	n := copy(buf, key)
+	copy(buf[n:], value)
+	it := item{key: buf[:n:n], value: buf[n:]}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.checkLocked()
+	s.mu.tree.ReplaceOrInsert(it)
+	s.mu.snap = nil
+	return nil
+}
+
+// Delete removes key.
+func (s *Store) Delete(key []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.checkLocked()
+	if _, ok := s.mu.tree.Delete(item{key: key}); ok {
+		s.mu.snap = nil
+	}
+	return nil
+}
+
+// Range returns an iterator over [from, to); nil bounds are open.
+func (s *Store) Range(from, to []byte) state.Iterator {
+	return s.newIterator(from, to)
+}
+
+// Prefix returns an iterator over the keys starting with prefix.
+func (s *Store) Prefix(prefix []byte) state.Iterator {
+	return s.newIterator(prefix, state.PrefixEnd(prefix))
+}
+
+// All returns an iterator over every key.
+func (s *Store) All() state.Iterator {
+	return s.newIterator(nil, nil)
+}
+
+// ApproximateCount returns the number of keys, exactly.
+func (s *Store) ApproximateCount() int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	s.checkLocked()
+	return int64(s.mu.tree.Len())
+}
+
+// Flush does nothing: a memory store has no disk to make writes durable on.
+func (s *Store) Flush() error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	s.checkLocked()
+	return nil
+}
+
+// Close releases the store's memory and stops its open iterators. It is
+// idempotent.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed.Store(true)
+	s.mu.tree, s.mu.snap = nil, nil
+	return nil
+}
+
+// checkLocked panics with state.ErrClosed if the store is closed. s.mu must
+// be held.
+func (s *Store) checkLocked() {
+	if s.mu.tree == nil {
+		panic(state.ErrClosed)
+	}
+}
+
+// snapshot returns a read-only clone of the tree, shared with other
+// iterators until the next write.
+func (s *Store) snapshot() *btree.BTreeG[item] {
+	s.mu.RLock()
+	snap, closed := s.mu.snap, s.mu.tree == nil
+	s.mu.RUnlock()
+	if closed {
+		panic(state.ErrClosed)
+	}
+	if snap != nil {
+		return snap
+	}
+	// Clone changes the tree's copy-on-write context, so it needs the write
+	// lock.
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.checkLocked()
+	if s.mu.snap == nil {
+		s.mu.snap = s.mu.tree.Clone()
+	}
+	return s.mu.snap
+}

@@ -1,0 +1,112 @@
+package pebble
+
+import (
+	"fmt"
+	"sync"
+
+	pdb "github.com/cockroachdb/pebble/v2"
+)
+
+// iterator wraps a Pebble iterator. Its mutex is uncontended except when
+// the store closes under it: Store.Close then closes the Pebble iterator
+// from its own goroutine. Key and Value are copies in the iterator's own
+// buffers, so a Close from the store never invalidates the slices a reader
+// still holds.
+type iterator struct {
+	s        *Store
+	key, val []byte
+
+	mu struct {
+		sync.Mutex
+		// pi is nil once the iterator is closed, by its owner or the store.
+		pi      *pdb.Iterator
+		started bool
+		err     error
+		shut    bool // the owner called Close
+	}
+}
+
+func wrapIterator(s *Store, pi *pdb.Iterator) *iterator {
+	it := &iterator{s: s}
+	it.mu.pi = pi
+	return it
+}
+
+// Next advances to the next pair.
+func (it *iterator) Next() bool {
+	it.mu.Lock()
+	defer it.mu.Unlock()
+	pi := it.mu.pi
+	if pi == nil {
+		return false
+	}
+	var ok bool
+	if it.mu.started {
+		ok = pi.Next()
+	} else {
+		it.mu.started = true
+		ok = pi.First()
+	}
+	if !ok {
+		if err := pi.Error(); err != nil {
+			it.mu.err = fmt.Errorf("state/pebble: store %q: iterate: %w", it.s.name, err)
+		}
+		it.key, it.val = it.key[:0], it.val[:0]
+		return false
+	}
+	v, err := pi.ValueAndErr()
+	if err != nil {
+		it.mu.err = fmt.Errorf("state/pebble: store %q: iterate: %w", it.s.name, err)
+		it.closeLocked(it.mu.err)
+		return false
+	}
+	it.key = append(it.key[:0], pi.Key()...)
+	it.val = append(it.val[:0], v...)
+	return true
+}
+
+// Key returns the current key.
+func (it *iterator) Key() []byte { return it.key }
+
+// Value returns the current value.
+func (it *iterator) Value() []byte { return it.val }
+
+// Err returns the error that stopped the iteration.
+func (it *iterator) Err() error {
+	it.mu.Lock()
+	defer it.mu.Unlock()
+	return it.mu.err
+}
+
+// Close closes the Pebble iterator, unregisters from the store and returns
+// Err.
+func (it *iterator) Close() error {
+	it.mu.Lock()
+	first := !it.mu.shut
+	it.mu.shut = true
+	it.closeLocked(nil)
+	err := it.mu.err
+	it.mu.Unlock()
+	if first {
+		it.s.iters.Lock()
+		delete(it.s.iters.m, it) // a no-op on the nil map of a closed store
+		it.s.iters.Unlock()
+	}
+	return err
+}
+
+// closeLocked closes the Pebble iterator if still open and records err if
+// there is no earlier error. it.mu must be held.
+func (it *iterator) closeLocked(err error) {
+	if it.mu.pi == nil {
+		return
+	}
+	cerr := it.mu.pi.Close()
+	it.mu.pi = nil
+	if it.mu.err == nil {
+		if err == nil && cerr != nil {
+			err = fmt.Errorf("state/pebble: store %q: close iterator: %w", it.s.name, cerr)
+		}
+		it.mu.err = err
+	}
+}

@@ -8,6 +8,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/streamwork-go/streamwork/kstream/internal/testhook"
+	"github.com/streamwork-go/streamwork/state"
+	"github.com/streamwork-go/streamwork/state/memory"
 )
 
 func init() {
@@ -71,6 +73,10 @@ func newTestDriver(topology any, start time.Time, opts []any) (testhook.Driver, 
 		onProcess: cfg.onProcess,
 		onProduce: cfg.onProduce,
 	}
+	d.env.globals = make(map[string]state.Store, len(t.globals))
+	for _, g := range t.globals {
+		d.env.globals[g.store] = memory.New(g.store)
+	}
 	for _, st := range t.subs {
 		tk, err := newTask(TaskID{Subtopology: st.id, Partition: 0}, st, d.env)
 		if err != nil {
@@ -99,6 +105,17 @@ func (d *testDriver) send(_ *task, r *kgo.Record) {
 func (d *testDriver) Pipe(r *kgo.Record) error {
 	if d.closed {
 		return ErrClosed
+	}
+	for _, g := range d.topo.globals {
+		if g.topic == r.Topic {
+			// A global table's topic updates its store at once, as the
+			// App's global updater would.
+			st := d.env.globals[g.store]
+			if r.Value == nil {
+				return st.Delete(r.Key)
+			}
+			return st.Put(r.Key, r.Value)
+		}
 	}
 	if d.topo.subtopologyFor(d.env.appID, r.Topic) == nil {
 		return fmt.Errorf("%w: topic %q is not read by the topology", ErrMissingTopic, r.Topic)
@@ -165,6 +182,9 @@ func (d *testDriver) Close() error {
 				errs = append(errs, err)
 			}
 		}
+	}
+	for _, st := range d.env.globals {
+		errs = append(errs, st.Close())
 	}
 	return joinErrors(errs)
 }

@@ -14,6 +14,7 @@ type metrics struct {
 	deadLetterProd  atomic.Int64
 	produced        atomic.Int64
 	dropped         atomic.Int64
+	globalRecords   atomic.Int64
 	commits         atomic.Int64
 	paused          atomic.Int64 // partitions paused for backpressure now
 	maxPaused       atomic.Int64 // the largest value paused has had

@@ -38,6 +38,8 @@ type taskEnv struct {
 	onDeser   ErrorHandler
 	onProcess ErrorHandler
 	onProduce ErrorHandler
+	// globals are the instance's global table stores, read-only for tasks.
+	globals map[string]state.Store
 }
 
 // task runs one sub-topology for one partition number. All of its methods

@@ -23,6 +23,7 @@ type Builder struct {
 	// topics; explicitNames counts the ones the user named.
 	generatedNames []string
 	explicitNames  int
+	globals        []*globalSpec
 }
 
 // NewBuilder returns an empty Builder.
@@ -106,6 +107,9 @@ func (b *Builder) nodeCfg(opts []NodeOpt) nodeCfg {
 	for _, o := range opts {
 		o.applyNode(&c)
 	}
+	if len(c.stores) > 0 {
+		b.unclaimedUseStores++
+	}
 	return c
 }
 
@@ -149,6 +153,9 @@ type Topology struct {
 	byName         map[string]*node
 	stores         map[string]*storeSpec
 	internalTopics []*internalTopicSpec
+	globals        []*globalSpec
+	// generatedNames are the generated names of stores and internal topics.
+	generatedNames []string
 }
 
 // subtopology is a connected part of the graph; its tasks are its
@@ -182,7 +189,8 @@ func (b *Builder) Build() (*Topology, error) {
 		return nil, fmt.Errorf("%w: no streams defined", ErrTopology)
 	}
 	b.built = true
-	t := &Topology{nodes: b.nodes, byName: b.byName, stores: b.stores, internalTopics: b.internalTopics}
+	t := &Topology{nodes: b.nodes, byName: b.byName, stores: b.stores, internalTopics: b.internalTopics,
+		globals: b.globals, generatedNames: b.generatedNames}
 	for _, n := range b.nodes {
 		for _, s := range n.stores {
 			if _, ok := b.stores[s]; !ok {
@@ -216,6 +224,9 @@ func (b *Builder) Build() (*Topology, error) {
 	}
 	for _, n := range b.nodes {
 		for _, s := range n.stores {
+			if b.stores[s].global {
+				continue // every task reads a global store: no grouping
+			}
 			if o, ok := storeOwner[s]; ok && comp[o] != comp[n] {
 				// merge n's component into o's
 				from, to := comp[n], comp[o]
@@ -265,6 +276,25 @@ func (b *Builder) Build() (*Topology, error) {
 		sort.Strings(st.topics)
 		if len(st.topics) == 0 {
 			return nil, fmt.Errorf("%w: sub-topology %d has no source", ErrTopology, st.id)
+		}
+		for _, n := range st.nodes {
+			for _, s := range n.stores {
+				if !b.stores[s].global {
+					t.storeSub[s] = st
+				}
+			}
+		}
+	}
+	for _, name := range b.storeOrder {
+		spec := b.stores[name]
+		if !spec.global {
+			continue
+		}
+		if spec.sourceTopic == "" {
+			return nil, fmt.Errorf("%w: global store %q has no source topic", ErrTopology, name)
+		}
+		if prev, dup := topicOwner[spec.sourceTopic]; dup {
+			return nil, fmt.Errorf("%w: topic %q is the source of global store %q and is also read by sub-topology %d", ErrTopology, spec.sourceTopic, name, prev)
 		}
 	}
 	return t, nil

@@ -1,10 +1,19 @@
 // Package integration holds streamwork's tests against a real Apache Kafka
-// broker. It has no code of its own: its tests start (or find) the broker
-// through package kafkatest, which tells where the broker comes from and
-// how to opt out.
+// broker. Its tests start (or find) the broker through package kafkatest,
+// which tells where the broker comes from and how to opt out.
 //
-// These tests prove what the exactly-once machinery relies on from the
-// broker: a transaction's records become visible to read_committed
-// consumers only when it commits, and an aborted transaction's records,
-// although written, never do.
+//   - txn_test.go: what exactly-once relies on from the broker: a
+//     transaction's records become visible to read_committed consumers only
+//     when it commits; an aborted transaction's records never do.
+//   - stateless_test.go, dag_test.go: every stateless operator, and a
+//     branch/merge DAG run by two instances, with exact outputs.
+//   - rebalance_test.go: a third instance joins and leaves while records
+//     flow; nothing is lost under at-least-once.
+//   - atmostonce_test.go, crash_test.go: a killed process (internal/crashapp)
+//     never reprocesses under at-most-once and never loses under
+//     at-least-once.
+//   - errorhandling_test.go: a poison pill and a failing record through each
+//     error handler outcome.
+//
+// The test command of the repository is ./integration/run.
 package integration

@@ -37,7 +37,7 @@ func (k ErrorKind) String() string {
 type ErrorContext struct {
 	Kind      ErrorKind
 	Task      TaskID
-	Node      string // empty for deserialization errors
+	Node      string // where it failed: the source node for deserialization errors
 	Topic     string // empty for a failure inside a punctuator
 	Partition int32
 	Offset    int64 // -1 for production errors

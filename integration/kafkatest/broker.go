@@ -59,9 +59,33 @@ func (b *Broker) CreateTopic(t testing.TB, name string, partitions int32, config
 	if _, err := adm.CreateTopic(ctx, partitions, -1, configs, name); err != nil {
 		t.Fatalf("kafkatest: create topic %q (%d partitions): %v", name, partitions, err)
 	}
+	// Wait until the broker's metadata shows every partition with a leader:
+	// a client asking right after CreateTopic may otherwise not see it yet.
+	for {
+		md, err := adm.Metadata(ctx, name)
+		if err == nil {
+			if td, ok := md.Topics[name]; ok && td.Err == nil && len(td.Partitions) == int(partitions) && allLed(td) {
+				break
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("kafkatest: topic %q was created but its metadata is not complete: %v", name, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
 		defer cancel()
 		_, _ = adm.DeleteTopic(ctx, name) // best effort: the data dir goes anyway
 	})
+}
+
+func allLed(td kadm.TopicDetail) bool {
+	for _, p := range td.Partitions {
+		if p.Leader < 0 || p.Err != nil {
+			return false
+		}
+	}
+	return true
 }

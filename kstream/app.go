@@ -6,12 +6,10 @@ import (
 	"encoding/hex"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/streamwork-go/streamwork/state"
 )
 
 // App runs a Topology against Kafka: Run joins the consumer group named by
@@ -29,6 +27,13 @@ type App struct {
 
 	mu      sync.Mutex // guards workers, set once by Run
 	workers []*worker
+
+	// Set by Run before the workers start, read by them: the state
+	// directory and engine, the global tables. queries is the registry of
+	// the local stores for QueryStore (its own lock).
+	state   *stateEnv
+	globals *globalUpdater
+	queries queryRegistry
 }
 
 // New returns an App that runs t with the given options, applied in order
@@ -69,37 +74,79 @@ func New(t *Topology, opts ...Opt) (*App, error) {
 	return a, nil
 }
 
-// Run runs the App until ctx ends; it may be called once. It first checks,
-// with an admin client, that every source and fixed sink topic exists
-// (ErrMissingTopic, naming the missing ones) and that the source topics of
-// each sub-topology have equal partition counts (ErrCopartition, naming
-// topics and counts). Then it starts the workers and blocks.
+// Run runs the App until ctx ends; it may be called once. It first locks
+// the App's state directory when the topology keeps stores on disk (an
+// error wrapping state.ErrLocked when another instance holds it), then
+// checks, with an admin client, that every source, fixed sink and global
+// table topic exists (ErrMissingTopic, naming the missing ones) and that
+// the source topics of each sub-topology have equal partition counts
+// (ErrCopartition, naming topics and counts), and creates the internal
+// topics (repartition and changelog topics; ErrInternalTopic when one
+// exists with another partition count). It loads the global tables up to
+// the end of their topics, then starts the workers and blocks. Tasks with
+// changelogged stores restore them before they process (see Metrics'
+// RestoringTasks).
 //
-// When ctx ends, every worker stops processing, commits what it processed,
-// closes its tasks and leaves the group; Run then returns nil. When a worker
-// fails (an error handler said Fail, a fatal Kafka error), Run stops the
-// other workers the same clean way and returns the failure; the failed
-// worker commits nothing past the failed record.
-func (a *App) Run(ctx context.Context) error {
+// When ctx ends, every worker stops processing, flushes its caches,
+// commits what it processed, writes its tasks' checkpoints, closes its
+// tasks and leaves the group; Run then returns nil. When a worker fails
+// (an error handler said Fail, a fatal Kafka error), Run stops the other
+// workers the same clean way and returns the failure; the failed worker
+// commits nothing past the failed record.
+func (a *App) Run(ctx context.Context) (err error) {
 	if !a.started.CompareAndSwap(false, true) {
 		return fmt.Errorf("%w: Run may be called once per App", ErrClosed)
 	}
 	log := a.cfg.logger
 	log.Info("kstream: starting", "app", a.cfg.appID, "guarantee", a.cfg.guarantee.String(),
 		"workers", a.cfg.workers, "instance", a.cfg.instanceID)
-	if err := a.checkTopics(ctx); err != nil {
+	fail := func(err error) error {
 		if ctx.Err() != nil {
 			return nil // cancelled before the start: nothing to shut down
 		}
 		log.Error("kstream: cannot start", "app", a.cfg.appID, "err", err)
 		return err
 	}
+	st, err := newStateEnv(&a.cfg, a.topo, log)
+	if err != nil {
+		return fail(err)
+	}
+	a.state = st
+	defer func() {
+		if cerr := st.close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}()
+	plan, err := a.prepareTopics(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	a.queries.setPartitions(a.topo, plan.subPartitions)
+	g, err := openGlobals(ctx, a.topo, &a.cfg, a.metrics, st.globalCheckpoint(), st.openGlobal)
+	if err != nil {
+		return fail(err)
+	}
+	a.globals = g
+	if g != nil {
+		if err := g.bootstrap(ctx, &a.cfg); err != nil {
+			err = joinErrors([]error{err, g.close()})
+			return fail(err)
+		}
+		a.queries.setGlobals(g.stores)
+	}
+	defer func() {
+		a.queries.setGlobals(nil)
+		if cerr := g.close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}()
 	workers := make([]*worker, 0, a.cfg.workers)
 	for i := range a.cfg.workers {
 		w, err := newWorker(a, i)
 		if err != nil {
 			for _, w := range workers {
 				w.client.Close()
+				w.closeRestore()
 			}
 			return err
 		}
@@ -109,7 +156,8 @@ func (a *App) Run(ctx context.Context) error {
 	a.workers = workers
 	a.mu.Unlock()
 
-	// Run owns the worker goroutines: each returns before Run does.
+	// Run owns the worker goroutines and the global updater's: each
+	// returns before Run does.
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
@@ -117,19 +165,34 @@ func (a *App) Run(ctx context.Context) error {
 		errMu    sync.Mutex
 		firstErr error
 	)
+	setErr := func(err error) {
+		errMu.Lock()
+		if firstErr == nil {
+			firstErr = err
+		}
+		errMu.Unlock()
+		cancel() // stop the others
+	}
 	for _, w := range workers {
 		wg.Go(func() {
 			if err := w.run(runCtx); err != nil {
-				errMu.Lock()
-				if firstErr == nil {
-					firstErr = err
-				}
-				errMu.Unlock()
-				cancel() // stop the other workers
+				setErr(err)
+			}
+		})
+	}
+	var gwg sync.WaitGroup
+	gctx, gcancel := context.WithCancel(runCtx)
+	if g != nil {
+		gwg.Go(func() {
+			if err := g.run(gctx); err != nil {
+				setErr(err)
 			}
 		})
 	}
 	wg.Wait()
+	// The global stores outlive the tasks that read them.
+	gcancel()
+	gwg.Wait()
 	if firstErr != nil {
 		log.Error("kstream: stopped after a failure", "app", a.cfg.appID, "err", firstErr)
 		return firstErr
@@ -138,9 +201,17 @@ func (a *App) Run(ctx context.Context) error {
 	return nil
 }
 
+// globalStores returns the stores of the global tables, by store name.
+func (a *App) globalStores() map[string]state.Store {
+	if a.globals == nil {
+		return nil
+	}
+	return a.globals.stores
+}
+
 // Metrics returns a snapshot of the App's counters and of its workers'
-// tasks, lag and paused partitions. It is safe to call concurrently with
-// Run and from any goroutine.
+// tasks, lag, paused partitions and restores. It is safe to call
+// concurrently with Run and from any goroutine.
 func (a *App) Metrics() Metrics {
 	m := a.metrics.snapshot()
 	m.Lag = make(map[string]map[int32]int64)
@@ -151,79 +222,8 @@ func (a *App) Metrics() Metrics {
 		w.snapshot(&m)
 	}
 	slices.SortFunc(m.Tasks, compareTaskIDs)
+	slices.SortFunc(m.RestoringTasks, compareTaskIDs)
 	return m
-}
-
-// checkTopics checks that the topology's topics exist and that
-// co-partitioned topics have equal partition counts.
-func (a *App) checkTopics(ctx context.Context) error {
-	opts := []kgo.Opt{kgo.WithLogger(newKgoLogger(a.cfg.logger))}
-	for _, o := range a.cfg.clientOpts {
-		switch o.(type) {
-		case kgo.ConsumerOpt, kgo.GroupOpt:
-			// an admin client must not consume or join the group
-		default:
-			opts = append(opts, o)
-		}
-	}
-	opts = append(opts,
-		kgo.SeedBrokers(a.cfg.brokers...),
-		kgo.ClientID(fmt.Sprintf("%s-%s-admin", a.cfg.appID, a.cfg.instanceID)),
-	)
-	cl, err := kgo.NewClient(opts...)
-	if err != nil {
-		return fmt.Errorf("%w: admin client: %v", ErrConfig, err)
-	}
-	defer cl.Close()
-
-	// Internal topics are not checked here: the runtime creates them.
-	var topics []string
-	for _, st := range a.topo.subs {
-		for _, tp := range st.topics {
-			if !st.internal[tp] {
-				topics = append(topics, tp)
-			}
-		}
-		topics = append(topics, st.sinks...)
-	}
-	slices.Sort(topics)
-	topics = slices.Compact(topics)
-	details, err := kadm.NewClient(cl).ListTopics(ctx, topics...)
-	if err != nil {
-		return fmt.Errorf("kstream: check topics: %w", err)
-	}
-	var missing []string
-	counts := make(map[string]int32, len(topics))
-	for _, tp := range topics {
-		d, ok := details[tp]
-		switch {
-		case !details.Has(tp):
-			missing = append(missing, fmt.Sprintf("%q", tp))
-		case ok && d.Err != nil:
-			return fmt.Errorf("kstream: check topic %q: %w", tp, d.Err)
-		default:
-			counts[tp] = int32(len(d.Partitions))
-		}
-	}
-	if len(missing) > 0 {
-		return fmt.Errorf("%w: %s", ErrMissingTopic, strings.Join(missing, ", "))
-	}
-	var mismatched []string
-	for _, st := range a.topo.subs {
-		if len(st.internal) > 0 {
-			continue // internal topics are created to match
-		}
-		for _, tp := range st.topics[1:] {
-			if counts[tp] != counts[st.topics[0]] {
-				mismatched = append(mismatched, copartitionMessage(st.id, st.topics, counts))
-				break
-			}
-		}
-	}
-	if len(mismatched) > 0 {
-		return fmt.Errorf("%w: %s", ErrCopartition, strings.Join(mismatched, "; "))
-	}
-	return nil
 }
 
 // randomID returns 16 random hex digits: the default instance id.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -34,11 +35,18 @@ const commitTimeout = time.Minute
 //
 // It runs on the worker goroutine, or in a rebalance callback; w.mu is held.
 func (w *worker) commitLocked(tasks []*task) error {
+	// Caches first: what they flush (downstream output, changelog
+	// records) is produced now and so belongs to this commit.
+	for _, t := range tasks {
+		if err := t.flushCaches(); err != nil {
+			return err
+		}
+	}
 	if err := w.flushLocked(); err != nil {
 		return err
 	}
 	if w.cfg.guarantee == AtMostOnce {
-		return nil
+		return w.checkpointLocked(tasks)
 	}
 	offsets := make(map[string]map[int32]kgo.EpochOffset)
 	perTask := make(map[*task]map[string]int64, len(tasks))
@@ -56,7 +64,7 @@ func (w *worker) commitLocked(tasks []*task) error {
 		}
 	}
 	if len(offsets) == 0 {
-		return nil
+		return w.checkpointLocked(tasks)
 	}
 	failed, err := w.commitOffsets(offsets)
 	if err != nil {
@@ -74,7 +82,59 @@ func (w *worker) commitLocked(tasks []*task) error {
 		w.env.metrics.commits.Add(1)
 		w.logger.Debug("kstream: committed", "offsets", offsets)
 	}
+	w.purgeRepartitionLocked(offsets, failed)
+	return w.checkpointLocked(tasks)
+}
+
+// checkpointLocked writes the checkpoints of tasks after a successful
+// producer flush (see checkpoint.go). A failure to write one fails the
+// worker: the disk is broken.
+func (w *worker) checkpointLocked(tasks []*task) error {
+	for _, t := range tasks {
+		if err := t.writeCheckpoint(); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// purgeRepartitionLocked deletes the records of repartition topics below
+// the offsets just committed: they were processed and are needed by no one
+// (Kafka Streams purges them the same way). Failures are only logged; the
+// next commit tries again.
+func (w *worker) purgeRepartitionLocked(committed map[string]map[int32]kgo.EpochOffset, failed map[topicPartition]bool) {
+	var purge kadm.Offsets
+	for tp, ps := range committed {
+		st := w.subOf[tp]
+		if st == nil || !w.repartition[tp] {
+			continue
+		}
+		for p, eo := range ps {
+			if failed[topicPartition{tp, p}] {
+				continue
+			}
+			if purge == nil {
+				purge = make(kadm.Offsets)
+			}
+			purge.Add(kadm.Offset{Topic: tp, Partition: p, At: eo.Offset, LeaderEpoch: -1})
+		}
+	}
+	if len(purge) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
+	defer cancel()
+	resp, err := kadm.NewClient(w.client).DeleteRecords(ctx, purge)
+	if err == nil {
+		resp.Each(func(r kadm.DeleteRecordsResponse) {
+			if r.Err != nil && err == nil {
+				err = fmt.Errorf("topic %q partition %d: %w", r.Topic, r.Partition, r.Err)
+			}
+		})
+	}
+	if err != nil {
+		w.logger.Warn("kstream: purging consumed repartition records failed; retrying after the next commit", "err", err)
+	}
 }
 
 // commitOffsets commits offsets synchronously and returns the partitions
@@ -182,7 +242,7 @@ func (w *worker) drainCommittedLocked(tasks []*task) {
 		return
 	}
 	for _, t := range tasks {
-		for t.totalBuffered() > 0 {
+		for t.started && t.totalBuffered() > 0 {
 			if _, err := t.process(batchPerTask); err != nil {
 				w.setFailureLocked(err)
 				return

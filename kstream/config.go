@@ -3,10 +3,14 @@ package kstream
 import (
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"regexp"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/streamwork-go/streamwork/state/pebble"
 )
 
 // Opt configures an App. Options are applied over the defaults in order, then
@@ -61,6 +65,13 @@ type config struct {
 	onProcess      ErrorHandler
 	onProduce      ErrorHandler
 	instanceID     string
+
+	// State (see statedir.go and cache.go).
+	stateDir       string
+	engine         Engine
+	blockCacheSize int64
+	memTableSize   int64
+	cacheMaxBytes  int64
 }
 
 func defaultConfig() config {
@@ -73,6 +84,11 @@ func defaultConfig() config {
 		onDeser:        LogAndFail,
 		onProcess:      LogAndFail,
 		onProduce:      LogAndFail,
+		stateDir:       filepath.Join(os.TempDir(), "streamwork"),
+		engine:         PebbleEngine,
+		blockCacheSize: pebble.DefaultBlockCacheSize,
+		memTableSize:   pebble.DefaultMemTableSize,
+		cacheMaxBytes:  DefaultCacheMaxBytes,
 	}
 }
 
@@ -98,6 +114,16 @@ func (c *config) validate() error {
 		return fmt.Errorf("%w: error handlers must not be nil", ErrConfig)
 	case c.instanceID != "" && !legalName.MatchString(c.instanceID):
 		return fmt.Errorf("%w: InstanceID %q may only hold letters, digits, '.', '_' and '-'", ErrConfig, c.instanceID)
+	case c.stateDir == "":
+		return fmt.Errorf("%w: StateDir must not be empty", ErrConfig)
+	case c.engine != PebbleEngine && c.engine != MemoryEngine:
+		return fmt.Errorf("%w: unknown store engine %d", ErrConfig, c.engine)
+	case c.blockCacheSize < 0:
+		return fmt.Errorf("%w: BlockCacheSize(%d) must not be negative", ErrConfig, c.blockCacheSize)
+	case c.memTableSize < minMemTableSize || c.memTableSize > maxMemTableSize:
+		return fmt.Errorf("%w: MemTableSize(%d) must be between %d and %d", ErrConfig, c.memTableSize, minMemTableSize, maxMemTableSize)
+	case c.cacheMaxBytes < 0:
+		return fmt.Errorf("%w: CacheMaxBytes(%d) must not be negative", ErrConfig, c.cacheMaxBytes)
 	}
 	if c.guarantee == ExactlyOnce && !c.commitSet {
 		c.commitInterval = 100 * time.Millisecond
@@ -168,3 +194,70 @@ func ProductionErrorHandler(h ErrorHandler) Opt {
 // client ids and logs (and, under exactly-once, in transactional ids).
 // Default: a random id per App.
 func InstanceID(id string) Opt { return optFunc(func(c *config) { c.instanceID = id }) }
+
+// Engine selects the storage engine of state stores.
+type Engine int
+
+const (
+	// PebbleEngine (the default) keeps stores on local disk in Pebble
+	// databases under StateDir, which share one block cache per App; a
+	// restarted instance restores only what its checkpoint lacks.
+	PebbleEngine Engine = iota
+	// MemoryEngine keeps stores in memory: nothing is written under
+	// StateDir, and every store is restored in full from its changelog
+	// when its task starts.
+	MemoryEngine
+)
+
+// String returns "pebble" or "memory".
+func (e Engine) String() string {
+	if e == MemoryEngine {
+		return "memory"
+	}
+	return "pebble"
+}
+
+// DefaultCacheMaxBytes is the default CacheMaxBytes: 10 MiB.
+const DefaultCacheMaxBytes = 10 << 20
+
+// Bounds of MemTableSize (those of state/pebble).
+const (
+	minMemTableSize = 64 << 10
+	maxMemTableSize = 1 << 30
+)
+
+// StateDir sets the directory under which the App keeps its on-disk
+// stores and checkpoints, in <dir>/<application id>/<task id>/<store>. Run
+// locks <dir>/<application id>, so a second instance of the same
+// application pointed at the same directory fails with an error wrapping
+// state.ErrLocked: give every instance on a machine its own StateDir.
+// Apps whose topology has no on-disk store do not touch it. Default
+// filepath.Join(os.TempDir(), "streamwork"). (Kafka Streams: state.dir.)
+func StateDir(dir string) Opt { return optFunc(func(c *config) { c.stateDir = dir }) }
+
+// StoreEngine selects the engine of the topology's stores: PebbleEngine
+// (the default) or MemoryEngine. A store added with InMemory uses memory
+// whatever this says. (Kafka Streams: default.dsl.store.)
+func StoreEngine(e Engine) Opt { return optFunc(func(c *config) { c.engine = e }) }
+
+// BlockCacheSize sets the size in bytes of the block cache that every
+// Pebble store of the App shares (their memtables are charged to it too),
+// so memory stays bounded however many tasks the instance gets. Default
+// 64 MiB. (Kafka Streams: the shared cache of a bounded-memory
+// RocksDBConfigSetter.)
+func BlockCacheSize(bytes int64) Opt { return optFunc(func(c *config) { c.blockCacheSize = bytes }) }
+
+// MemTableSize sets the size in bytes of one Pebble store's memtable,
+// between 64 KiB and 1 GiB. Default 4 MiB. (Kafka Streams: RocksDB's
+// write_buffer_size.)
+func MemTableSize(bytes int64) Opt { return optFunc(func(c *config) { c.memTableSize = bytes }) }
+
+// CacheMaxBytes sets the memory in bytes of the record caches in front of
+// cached stores (aggregations, tables): a cache merges the updates of a key
+// between commits, so downstream operators and the changelog see fewer,
+// later updates. The budget is split evenly between the App's workers; the
+// tasks of a worker share its part, and a cache that pushes its worker over
+// it flushes its least recently dirtied keys. 0 turns caching off: every
+// update is forwarded at once. Default 10 MiB. (Kafka Streams:
+// statestore.cache.max.bytes, split between stream threads the same way.)
+func CacheMaxBytes(n int64) Opt { return optFunc(func(c *config) { c.cacheMaxBytes = n }) }

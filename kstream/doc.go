@@ -50,6 +50,20 @@
 // LogAndFail (the default), LogAndSkip, or DeadLetter(topic). Every skipped
 // or dead-lettered record is counted in Metrics and logged.
 //
+// # State
+//
+// Stateful operators keep their state in stores, one instance per task: on
+// disk in Pebble under StateDir (the default; StoreEngine(MemoryEngine) or
+// InMemory keep it in memory), with every change also written to a
+// compacted changelog topic, "<application id>-<store>-changelog", that Run
+// creates. A task that starts on an instance restores its stores from
+// their changelogs before it processes — only what its checkpoint file
+// lacks, when the instance had the task before. A record cache
+// (CacheMaxBytes) merges the updates of a key between commits. Processors
+// get stores with AddStore, UseStores and StoreOf; QueryStore reads the
+// local stores of a running App (interactive queries). Metrics reports
+// restores.
+//
 // Package kstreamtest runs a topology in process with no broker, for unit
 // tests.
 package kstream

@@ -3,6 +3,7 @@ package kstream
 import (
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -72,6 +73,12 @@ func newTestDriver(topology any, start time.Time, opts []any) (testhook.Driver, 
 		onDeser:   cfg.onDeser,
 		onProcess: cfg.onProcess,
 		onProduce: cfg.onProduce,
+		topo:      t,
+	}
+	if cfg.cacheMaxBytes > 0 {
+		// Caches flush after every record (as Kafka Streams' test driver
+		// commits after every record), so each input shows its output.
+		d.env.cache = &cacheBudget{max: cfg.cacheMaxBytes}
 	}
 	d.env.globals = make(map[string]state.Store, len(t.globals))
 	for _, g := range t.globals {
@@ -100,6 +107,17 @@ func (d *testDriver) send(_ *task, r *kgo.Record) {
 	if d.topo.subtopologyFor(d.env.appID, r.Topic) != nil {
 		d.pending = append(d.pending, r)
 	}
+}
+
+// sendChangelog implements changelogCollector: changelog records are kept
+// as output (read them with TakeOutput("<app id>-<store>-changelog")) and
+// acknowledged at once.
+func (d *testDriver) sendChangelog(_ *task, r *kgo.Record, acked *atomic.Int64) {
+	r.Offset = d.offsets[r.Topic]
+	d.offsets[r.Topic]++
+	d.outputs[r.Topic] = append(d.outputs[r.Topic], r)
+	d.env.metrics.changelogProduced.Add(1)
+	acked.Store(r.Offset + 1)
 }
 
 func (d *testDriver) Pipe(r *kgo.Record) error {
@@ -143,6 +161,10 @@ func (d *testDriver) drain() error {
 				return err
 			}
 		}
+		if err := tk.flushCaches(); err != nil {
+			d.pending = nil
+			return err
+		}
 	}
 	return nil
 }
@@ -154,6 +176,9 @@ func (d *testDriver) AdvanceWallClock(dur time.Duration) error {
 	d.now = d.now.Add(dur)
 	for _, st := range d.topo.subs {
 		if err := d.tasks[st].punctuateWallClock(); err != nil {
+			return err
+		}
+		if err := d.tasks[st].flushCaches(); err != nil {
 			return err
 		}
 	}

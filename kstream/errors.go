@@ -28,6 +28,20 @@ var (
 	ErrOptionNotApplicable = errors.New("kstream: option does not apply to this operator")
 	// ErrPanic wraps a panic raised by user code while processing.
 	ErrPanic = errors.New("kstream: panic in user code")
+	// ErrInternalTopic reports an internal topic (repartition or
+	// changelog) that exists with another partition count than the
+	// topology needs, or that cannot be created.
+	ErrInternalTopic = errors.New("kstream: internal topic does not match the topology")
+	// ErrUnknownStore reports a store name the topology does not have (or,
+	// from GetStore and StoreOf, a store the node is not connected to).
+	ErrUnknownStore = errors.New("kstream: unknown store")
+	// ErrStoreNotAvailable reports a query scan that a rebalance
+	// interrupted: a task holding part of the store moved away (or the App
+	// stopped) while the scan ran. Retry the query.
+	ErrStoreNotAvailable = errors.New("kstream: store not available here now")
+	// ErrReadOnlyStore reports a write to a store the caller may only read:
+	// a global table's store seen from a processor.
+	ErrReadOnlyStore = errors.New("kstream: store is read-only here")
 )
 
 // ProcessingError reports a record that failed inside the topology, with

@@ -13,11 +13,15 @@ type metrics struct {
 	deadLetterProc  atomic.Int64
 	deadLetterProd  atomic.Int64
 	produced        atomic.Int64
-	dropped         atomic.Int64
-	globalRecords   atomic.Int64
-	commits         atomic.Int64
-	paused          atomic.Int64 // partitions paused for backpressure now
-	maxPaused       atomic.Int64 // the largest value paused has had
+	// changelogProduced counts acknowledged changelog records; restored
+	// counts changelog records applied by restore.
+	changelogProduced atomic.Int64
+	restored          atomic.Int64
+	dropped           atomic.Int64
+	globalRecords     atomic.Int64
+	commits           atomic.Int64
+	paused            atomic.Int64 // partitions paused for backpressure now
+	maxPaused         atomic.Int64 // the largest value paused has had
 }
 
 // addPaused adds d (+1 on pause, -1 on resume) to the paused partitions and
@@ -59,8 +63,23 @@ type Metrics struct {
 	// RecordsProcessed counts input records taken through the topology
 	// (including ones that failed and were skipped or dead-lettered).
 	RecordsProcessed int64
-	// RecordsProduced counts records written to Kafka and acknowledged.
+	// RecordsProduced counts output records (sinks, repartition topics,
+	// dead letters) written to Kafka and acknowledged; changelog records
+	// are counted in ChangelogRecords.
 	RecordsProduced int64
+	// ChangelogRecords counts records written to store changelogs and
+	// acknowledged.
+	ChangelogRecords int64
+	// RestoredRecords counts changelog records applied to stores while
+	// restoring them (see the App's restore), since the App started.
+	RestoredRecords int64
+	// RestoreRemaining is the number of changelog records the tasks that
+	// are restoring now still have to read (offsets, so an estimate on
+	// compacted topics). Refreshed with Lag.
+	RestoreRemaining int64
+	// RestoringTasks are the tasks restoring their stores now, sorted;
+	// they are also in Tasks.
+	RestoringTasks []TaskID
 	// Punctuations counts punctuator calls.
 	Punctuations int64
 	// Dropped counts records an operator dropped by design: tombstones
@@ -92,6 +111,8 @@ func (m *metrics) snapshot() Metrics {
 	return Metrics{
 		RecordsProcessed: m.processed.Load(),
 		RecordsProduced:  m.produced.Load(),
+		ChangelogRecords: m.changelogProduced.Load(),
+		RestoredRecords:  m.restored.Load(),
 		Punctuations:     m.punctuations.Load(),
 		Commits:          m.commits.Load(),
 		Dropped:          m.dropped.Load(),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -17,6 +18,9 @@ type produceFailure struct {
 	// dead-letter topic: its own failure is fatal, so a broken dead-letter
 	// topic cannot loop through the handler forever.
 	deadLetter bool
+	// changelog marks a changelog record: its failure is fatal (the store
+	// and its changelog would disagree), the handler is not asked.
+	changelog bool
 }
 
 // producer writes the output records of one worker's tasks through the
@@ -50,6 +54,22 @@ func (p *producer) produce(id TaskID, r *kgo.Record, deadLetter bool) {
 	})
 }
 
+// produceChangelog writes a changelog record asynchronously; when Kafka
+// acknowledges it, acked is set to its offset + 1. Promises for one
+// partition run in offset order, so acked only grows.
+func (p *producer) produceChangelog(id TaskID, r *kgo.Record, acked *atomic.Int64) {
+	p.client.Produce(context.Background(), r, func(r *kgo.Record, err error) {
+		if err == nil {
+			acked.Store(r.Offset + 1)
+			p.metrics.changelogProduced.Add(1)
+			return
+		}
+		p.mu.Lock()
+		p.failed = append(p.failed, produceFailure{task: id, rec: r, err: err, changelog: true})
+		p.mu.Unlock()
+	})
+}
+
 // takeFailures returns and forgets the failures reported so far.
 func (p *producer) takeFailures() []produceFailure {
 	p.mu.Lock()
@@ -61,6 +81,11 @@ func (p *producer) takeFailures() []produceFailure {
 
 // send implements collector for the worker's tasks.
 func (w *worker) send(t *task, r *kgo.Record) { w.prod.produce(t.id, r, false) }
+
+// sendChangelog implements changelogCollector for the worker's tasks.
+func (w *worker) sendChangelog(t *task, r *kgo.Record, acked *atomic.Int64) {
+	w.prod.produceChangelog(t.id, r, acked)
+}
 
 // flushLocked waits until Kafka acknowledged or failed every record produced
 // so far, then settles the failures; it repeats while settling produced
@@ -92,6 +117,14 @@ func (w *worker) settleLocked() (int, error) {
 		perr := &ProductionError{Topic: f.rec.Topic, Partition: f.rec.Partition, Err: f.err}
 		if f.deadLetter {
 			w.logger.Error("kstream: writing to the dead-letter topic failed; stopping", "task", f.task.String(), "err", perr)
+			return produced, perr
+		}
+		if f.changelog {
+			if _, owned := w.tasks[f.task]; !owned {
+				w.logger.Warn("kstream: changelog write of a task no longer owned failed", "task", f.task.String(), "err", perr)
+				continue
+			}
+			w.logger.Error("kstream: writing to a changelog failed; stopping", "task", f.task.String(), "err", perr)
 			return produced, perr
 		}
 		if _, owned := w.tasks[f.task]; !owned {

@@ -226,7 +226,8 @@ func SelectKey[K, V, K2 any](s Stream[K, V], fn func(K, V) K2, opts ...NodeOpt) 
 }
 
 // Process runs a user Processor for each record. supplier is called once per
-// task for a fresh Processor.
+// task for a fresh Processor. Options: Named, UseStores (the stores, added
+// with AddStore, its Processor gets with GetStore or StoreOf).
 func Process[K, V, K2, V2 any](s Stream[K, V], supplier func() Processor[K, V, K2, V2], opts ...NodeOpt) Stream[K2, V2] {
 	s.valid("Process")
 	cfg := s.b.nodeCfg(opts)
@@ -239,6 +240,7 @@ func Process[K, V, K2, V2 any](s Stream[K, V], supplier func() Processor[K, V, K
 	n := s.b.addNode("PROCESSOR", cfg.name, kindProcessor, []*node{s.n}, func() nodeInstance {
 		return &processorNode[K, V, K2, V2]{proc: supplier()}
 	})
+	s.b.useStores(n, cfg)
 	// A processor may forward any key: the result counts as re-keyed.
 	return Stream[K2, V2]{b: s.b, n: n, keyChanged: true}
 }

@@ -40,6 +40,13 @@ type taskEnv struct {
 	onProduce ErrorHandler
 	// globals are the instance's global table stores, read-only for tasks.
 	globals map[string]state.Store
+
+	// State. topo has the store specs; state opens engine stores (nil:
+	// every store in memory, as in the test driver); cache is the record
+	// cache budget (nil or max 0: no caches).
+	topo  *Topology
+	state *stateEnv
+	cache *cacheBudget
 }
 
 // task runs one sub-topology for one partition number. All of its methods
@@ -49,10 +56,12 @@ type task struct {
 	sub *subtopology
 	env *taskEnv
 
-	stores    map[string]state.Store
-	instances []nodeInstance // in the sub-topology's node order
-	queues    []*recordQueue // one per source topic, in sorted topic order
-	byTopic   map[string]*recordQueue
+	byStore     map[string]*taskStore
+	stateStores []*taskStore   // in the topology's store order
+	instances   []nodeInstance // in the sub-topology's node order
+	byNode      map[*node]nodeInstance
+	queues      []*recordQueue // one per source topic, in sorted topic order
+	byTopic     map[string]*recordQueue
 
 	streamTime  int64 // -1 before the first record
 	streamPunct punctuationQueue
@@ -67,7 +76,10 @@ type task struct {
 	failNode string
 	failKind ErrorKind
 
-	closed bool
+	// started: the node instances are initialized (after restore); the
+	// task may process. closed: close ran.
+	started bool
+	closed  bool
 }
 
 // recordQueue buffers the fetched records of one input partition.
@@ -114,34 +126,39 @@ type sourceInstance interface {
 	receiveRaw(r *rawRecord, ts int64)
 }
 
+// newTask opens a task and starts it: for tasks that need nothing
+// restored (the test driver's, and tests').
 func newTask(id TaskID, sub *subtopology, env *taskEnv) (*task, error) {
-	t := &task{id: id, sub: sub, env: env, streamTime: -1, byTopic: make(map[string]*recordQueue)}
-	if err := t.openStores(); err != nil {
+	t, err := openTask(id, sub, env)
+	if err != nil {
 		return nil, err
 	}
-	inst := make(map[*node]nodeInstance, len(sub.nodes))
+	if err := t.start(); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// openTask makes a task, opens its stores and makes its node instances,
+// without initializing them: the runtime restores the stores first, then
+// calls start.
+func openTask(id TaskID, sub *subtopology, env *taskEnv) (*task, error) {
+	t := &task{id: id, sub: sub, env: env, streamTime: -1, byTopic: make(map[string]*recordQueue)}
+	if err := t.openStores(); err != nil {
+		_ = t.closeStores()
+		return nil, err
+	}
+	t.byNode = make(map[*node]nodeInstance, len(sub.nodes))
 	for _, n := range sub.nodes {
 		i := n.newInstance()
-		inst[n] = i
+		t.byNode[n] = i
 		t.instances = append(t.instances, i)
 	}
-	for _, n := range sub.nodes {
-		children := make([]nodeInstance, len(n.children))
-		for j, c := range n.children {
-			children[j] = inst[c]
-		}
-		t.curNode = n.name
-		if err := t.guard(func() error { return inst[n].init(t, n, children) }); err != nil {
-			t.closeInstances()
-			t.closeStores()
-			return nil, &ProcessingError{Task: id, Node: n.name, Err: fmt.Errorf("init: %w", err)}
-		}
-	}
-	t.curNode = ""
 	full := sub.sourceTopics(env.appID)
 	for i, tp := range sub.topics {
-		src, ok := inst[sub.sources[tp]].(sourceInstance)
+		src, ok := t.byNode[sub.sources[tp]].(sourceInstance)
 		if !ok {
+			_ = t.closeStores()
 			return nil, fmt.Errorf("%w: node %q is not a source", ErrTopology, sub.sources[tp].name)
 		}
 		q := &recordQueue{topic: full[i], partition: id.Partition, source: src, next: -1, committed: -1, epoch: -1}
@@ -149,6 +166,27 @@ func newTask(id TaskID, sub *subtopology, env *taskEnv) (*task, error) {
 		t.byTopic[full[i]] = q
 	}
 	return t, nil
+}
+
+// start initializes the node instances, in the sub-topology's node order.
+// On failure it closes the task and returns a *ProcessingError.
+func (t *task) start() error {
+	for _, n := range t.sub.nodes {
+		children := make([]nodeInstance, len(n.children))
+		for j, c := range n.children {
+			children[j] = t.byNode[c]
+		}
+		t.curNode = n.name
+		if err := t.guard(func() error { return t.byNode[n].init(t, n, children) }); err != nil {
+			t.closed = true
+			_ = t.closeInstances()
+			_ = t.closeStores()
+			return &ProcessingError{Task: t.id, Node: n.name, Err: fmt.Errorf("init: %w", err)}
+		}
+	}
+	t.curNode = ""
+	t.started = true
+	return nil
 }
 
 // add buffers a fetched record. It returns how many records of that
@@ -402,7 +440,11 @@ func (t *task) close() error {
 		return nil
 	}
 	t.closed = true
-	return joinErrors([]error{t.closeInstances(), t.closeStores()})
+	var err error
+	if t.started {
+		err = t.closeInstances()
+	}
+	return joinErrors([]error{err, t.closeStores()})
 }
 
 func (t *task) closeInstances() error {

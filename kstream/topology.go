@@ -24,6 +24,9 @@ type Builder struct {
 	generatedNames []string
 	explicitNames  int
 	globals        []*globalSpec
+	// unclaimedUseStores counts UseStores options given to operators that
+	// did not take them (only Process does; see Builder.useStores).
+	unclaimedUseStores int
 }
 
 // NewBuilder returns an empty Builder.
@@ -87,7 +90,8 @@ type nodeCfg struct {
 	inMemory   bool
 	partitions int32
 	roundRobin bool
-	tsExtract  any // func(Record[K, V]) (time.Time, error) of the source's types
+	tsExtract  any      // func(Record[K, V]) (time.Time, error) of the source's types
+	stores     []string // UseStores
 }
 
 type nodeOptFunc func(*nodeCfg)
@@ -152,10 +156,14 @@ type Topology struct {
 	subs           []*subtopology
 	byName         map[string]*node
 	stores         map[string]*storeSpec
+	storeOrder     []string
 	internalTopics []*internalTopicSpec
 	globals        []*globalSpec
 	// generatedNames are the generated names of stores and internal topics.
 	generatedNames []string
+	// storeSub is the sub-topology whose tasks hold each store that some
+	// node uses.
+	storeSub map[string]*subtopology
 }
 
 // subtopology is a connected part of the graph; its tasks are its
@@ -188,9 +196,13 @@ func (b *Builder) Build() (*Topology, error) {
 	if len(b.nodes) == 0 {
 		return nil, fmt.Errorf("%w: no streams defined", ErrTopology)
 	}
+	if b.unclaimedUseStores > 0 {
+		return nil, fmt.Errorf("%w: UseStores applies to Process only", ErrOptionNotApplicable)
+	}
 	b.built = true
-	t := &Topology{nodes: b.nodes, byName: b.byName, stores: b.stores, internalTopics: b.internalTopics,
-		globals: b.globals, generatedNames: b.generatedNames}
+	t := &Topology{nodes: b.nodes, byName: b.byName, stores: b.stores, storeOrder: b.storeOrder,
+		internalTopics: b.internalTopics, globals: b.globals, generatedNames: b.generatedNames,
+		storeSub: make(map[string]*subtopology)}
 	for _, n := range b.nodes {
 		for _, s := range n.stores {
 			if _, ok := b.stores[s]; !ok {
@@ -224,9 +236,6 @@ func (b *Builder) Build() (*Topology, error) {
 	}
 	for _, n := range b.nodes {
 		for _, s := range n.stores {
-			if b.stores[s].global {
-				continue // every task reads a global store: no grouping
-			}
 			if o, ok := storeOwner[s]; ok && comp[o] != comp[n] {
 				// merge n's component into o's
 				from, to := comp[n], comp[o]
@@ -279,22 +288,8 @@ func (b *Builder) Build() (*Topology, error) {
 		}
 		for _, n := range st.nodes {
 			for _, s := range n.stores {
-				if !b.stores[s].global {
-					t.storeSub[s] = st
-				}
+				t.storeSub[s] = st
 			}
-		}
-	}
-	for _, name := range b.storeOrder {
-		spec := b.stores[name]
-		if !spec.global {
-			continue
-		}
-		if spec.sourceTopic == "" {
-			return nil, fmt.Errorf("%w: global store %q has no source topic", ErrTopology, name)
-		}
-		if prev, dup := topicOwner[spec.sourceTopic]; dup {
-			return nil, fmt.Errorf("%w: topic %q is the source of global store %q and is also read by sub-topology %d", ErrTopology, spec.sourceTopic, name, prev)
 		}
 	}
 	return t, nil

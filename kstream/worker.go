@@ -43,12 +43,25 @@ type topicPartition struct {
 // worker never calls Close or LeaveGroup while holding mu, since leaving
 // runs onRevoked and waits for it.
 //
-// Lock order: mu, then any of prod.mu, stats (its embedded mutex) and
-// asyncMu: leaf locks, held for a few instructions, that never call out.
-// kgo's produce promises take only prod.mu; the assignor (on the leader's
-// group goroutine) only asyncMu; App.Metrics only stats.
+// State. The worker goroutine also owns the restore consumer (restore.go,
+// a second client without group): it polls it outside mu in the same round
+// as the group client, and applies what it returns under mu. Task stores
+// are written only under mu (the task's records, cache flushes, restore);
+// interactive queries read them concurrently through App.queries. Produce
+// promises of changelog records only store an atomic offset
+// (changelogStore.acked). Opening and closing stores goes through the
+// App's shared pebble.Env, which is concurrency-safe.
+//
+// Lock order: mu, then any of prod.mu, stats (its embedded mutex),
+// asyncMu, App.queries.mu and a record cache's mu: leaf locks, held for a
+// few instructions, that never call out (queries.mu is also held by
+// readers while they call a store's Get or open an iterator, which take
+// only the store's own locks). kgo's produce promises take only prod.mu;
+// the assignor (on the leader's group goroutine) only asyncMu;
+// App.Metrics only stats.
 type worker struct {
 	idx    int
+	app    *App
 	cfg    *config
 	topo   *Topology
 	logger *slog.Logger
@@ -56,6 +69,9 @@ type worker struct {
 	env    *taskEnv
 	prod   producer
 	subOf  map[string]*subtopology // source topic => its sub-topology
+	// repartition has the full names of the repartition topics the
+	// topology reads: purged after commits.
+	repartition map[string]bool
 
 	// asyncErr is the first fatal error raised off the worker goroutine
 	// outside a rebalance callback (by the assignor, on the group goroutine
@@ -71,15 +87,23 @@ type worker struct {
 	paused     map[topicPartition]bool
 	hwm        map[topicPartition]int64 // high watermarks from the latest fetches
 	amoPending map[string]map[int32]kgo.EpochOffset
-	closing    bool  // shutting down: create no more tasks
-	failure    error // first fatal error, possibly raised in a callback
-	lastCommit time.Time
-	lastStats  time.Time
+	// restore restores the stores of new tasks (nil when the topology
+	// has no changelogged store); restorePaused are the input partitions
+	// paused while their task restores.
+	restore       *restorer
+	restorePaused map[topicPartition]bool
+	closing       bool  // shutting down: create no more tasks
+	failure       error // first fatal error, possibly raised in a callback
+	lastCommit    time.Time
+	lastStats     time.Time
 
 	stats struct {
 		sync.Mutex
 		tasks []TaskID
 		lag   map[string]map[int32]int64
+		// restoring tasks and the changelog records they have left
+		restoring []TaskID
+		remaining int64
 	}
 }
 
@@ -88,20 +112,26 @@ type worker struct {
 func newWorker(a *App, idx int) (*worker, error) {
 	cfg := &a.cfg
 	w := &worker{
-		idx:        idx,
-		cfg:        cfg,
-		topo:       a.topo,
-		logger:     cfg.logger.With("instance", cfg.instanceID, "worker", idx),
-		subOf:      make(map[string]*subtopology),
-		tasks:      make(map[TaskID]*task),
-		assigned:   make(map[string]map[int32]bool),
-		paused:     make(map[topicPartition]bool),
-		hwm:        make(map[topicPartition]int64),
-		amoPending: make(map[string]map[int32]kgo.EpochOffset),
+		app:           a,
+		restorePaused: make(map[topicPartition]bool),
+		idx:           idx,
+		cfg:           cfg,
+		topo:          a.topo,
+		logger:        cfg.logger.With("instance", cfg.instanceID, "worker", idx),
+		subOf:         make(map[string]*subtopology),
+		tasks:         make(map[TaskID]*task),
+		assigned:      make(map[string]map[int32]bool),
+		paused:        make(map[topicPartition]bool),
+		hwm:           make(map[topicPartition]int64),
+		amoPending:    make(map[string]map[int32]kgo.EpochOffset),
 	}
+	w.repartition = make(map[string]bool)
 	for _, st := range a.topo.subs {
-		for _, tp := range st.sourceTopics(cfg.appID) {
+		for i, tp := range st.sourceTopics(cfg.appID) {
 			w.subOf[tp] = st
+			if st.internal[st.topics[i]] {
+				w.repartition[tp] = true
+			}
 		}
 	}
 	w.env = &taskEnv{
@@ -113,7 +143,19 @@ func newWorker(a *App, idx int) (*worker, error) {
 		onDeser:   cfg.onDeser,
 		onProcess: cfg.onProcess,
 		onProduce: cfg.onProduce,
+		topo:      a.topo,
+		state:     a.state,
+		globals:   a.globalStores(),
 	}
+	if cfg.cacheMaxBytes > 0 {
+		// One budget per worker, as Kafka Streams splits
+		// statestore.cache.max.bytes between its stream threads.
+		w.env.cache = &cacheBudget{max: cfg.cacheMaxBytes / int64(cfg.workers)}
+	}
+	// The group client starts joining as soon as it is made, and its
+	// callbacks take mu: hold it until the worker is complete.
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	bal := newAssignor(a.topo, cfg.appID, memberInfo{version: userDataVersion, instanceID: cfg.instanceID, worker: idx}, w.logger, w.setAsyncErr)
 
 	opts := []kgo.Opt{kgo.WithLogger(newKgoLogger(w.logger))}
@@ -145,7 +187,37 @@ func newWorker(a *App, idx int) (*worker, error) {
 	}
 	w.client = cl
 	w.prod = producer{client: cl, metrics: a.metrics}
+	if hasChangelogs(a.topo) {
+		rcl, err := kgo.NewClient(append(adminOpts(cfg, w.logger),
+			kgo.ClientID(fmt.Sprintf("%s-%s-w%d-restore", cfg.appID, cfg.instanceID, idx)),
+			kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+			kgo.KeepControlRecords(),
+		)...)
+		if err != nil {
+			cl.Close()
+			return nil, fmt.Errorf("%w: worker %d restore client: %v", ErrConfig, idx, err)
+		}
+		w.restore = newRestorer(w, rcl)
+	}
 	return w, nil
+}
+
+// hasChangelogs reports whether some store of t that a task holds has a
+// changelog.
+func hasChangelogs(t *Topology) bool {
+	for name, s := range t.stores {
+		if s.changelog && t.storeSub[name] != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// close releases the worker's clients; the group client is closed by run.
+func (w *worker) closeRestore() {
+	if w.restore != nil {
+		w.restore.client.Close()
+	}
 }
 
 // checkClientOpts rejects user ClientOpts that the runtime's own options
@@ -190,6 +262,7 @@ func (w *worker) run(ctx context.Context) error {
 	w.mu.Unlock()
 	// Leaving the group runs onRevoked, which takes mu: never hold it here.
 	w.client.CloseAllowingRebalance()
+	w.closeRestore()
 	if err != nil {
 		w.logger.Error("kstream: worker stopped", "err", err)
 	} else {
@@ -207,9 +280,22 @@ func (w *worker) loopLocked(ctx context.Context) error {
 			return nil
 		}
 		pollCtx, cancel := w.pollContextLocked(ctx)
+		restoring := w.restore.active()
 		w.mu.Unlock()
 		w.client.AllowRebalance() // rebalance callbacks may run now
-		fetches := w.client.PollFetches(pollCtx)
+		var fetches, restored kgo.Fetches
+		if restoring {
+			// The wait, if any, is spent in the restore poll: processing
+			// never waits for restoring, nor restoring for processing.
+			fetches = w.client.PollFetches(nil)
+			rctx := pollCtx
+			if !fetches.Empty() {
+				rctx = nil
+			}
+			restored = w.restore.poll(rctx)
+		} else {
+			fetches = w.client.PollFetches(pollCtx)
+		}
 		w.mu.Lock()
 		cancel()
 		if err := w.checkFailureLocked(); err != nil {
@@ -222,6 +308,9 @@ func (w *worker) loopLocked(ctx context.Context) error {
 			return err
 		}
 		w.routeLocked(fetches)
+		if err := w.restoreLocked(restored); err != nil {
+			return err
+		}
 		if w.cfg.guarantee == AtMostOnce {
 			if err := w.commitFetchedLocked(); err != nil {
 				return err
@@ -231,6 +320,9 @@ func (w *worker) loopLocked(ctx context.Context) error {
 			return err
 		}
 		for _, t := range w.order {
+			if !t.started {
+				continue
+			}
 			if err := t.punctuateWallClock(); err != nil {
 				return err
 			}
@@ -261,7 +353,7 @@ func (w *worker) pollContextLocked(ctx context.Context) (context.Context, contex
 	noop := func() {}
 	if w.canProcessLocked() {
 		for _, t := range w.order {
-			if t.totalBuffered() > 0 {
+			if t.started && t.totalBuffered() > 0 {
 				return nil, noop
 			}
 		}
@@ -355,7 +447,7 @@ func (w *worker) processLocked() error {
 	n := len(w.order)
 	for i := range n {
 		t := w.order[(w.rr+i)%n]
-		if t.totalBuffered() == 0 {
+		if !t.started || t.totalBuffered() == 0 {
 			continue
 		}
 		if _, err := t.process(batchPerTask); err != nil {
@@ -379,9 +471,36 @@ func (w *worker) resumeDrainedLocked(t *task) {
 }
 
 func (w *worker) unpauseLocked(tp topicPartition) {
-	w.client.ResumeFetchPartitions(map[string][]int32{tp.topic: {tp.partition}})
+	if !w.restorePaused[tp] {
+		w.client.ResumeFetchPartitions(map[string][]int32{tp.topic: {tp.partition}})
+	}
 	delete(w.paused, tp)
 	w.env.metrics.addPaused(-1)
+}
+
+// pauseForRestoreLocked pauses the input partitions of a task that is
+// restoring. Records already buffered stay in the task.
+func (w *worker) pauseForRestoreLocked(t *task) {
+	ps := map[string][]int32{}
+	for _, q := range t.queues {
+		w.restorePaused[topicPartition{q.topic, q.partition}] = true
+		ps[q.topic] = append(ps[q.topic], q.partition)
+	}
+	w.client.PauseFetchPartitions(ps)
+}
+
+// resumeRestoredLocked resumes the input of a restored task, except the
+// partitions paused for backpressure.
+func (w *worker) resumeRestoredLocked(t *task) {
+	ps := map[string][]int32{}
+	for _, q := range t.queues {
+		tp := topicPartition{q.topic, q.partition}
+		delete(w.restorePaused, tp)
+		if !w.paused[tp] {
+			ps[q.topic] = append(ps[q.topic], q.partition)
+		}
+	}
+	w.client.ResumeFetchPartitions(ps)
 }
 
 // onAssigned is kgo's OnPartitionsAssigned callback (group goroutine). It
@@ -411,13 +530,25 @@ func (w *worker) onAssigned(_ context.Context, _ *kgo.Client, assigned map[strin
 			if _, ok := w.tasks[id]; ok || !w.allAssignedLocked(st, p) {
 				continue
 			}
-			t, err := newTask(id, st, w.env)
+			t, err := openTask(id, st, w.env)
 			if err != nil {
 				w.setFailureLocked(err)
 				return
 			}
 			w.tasks[id] = t
 			added = append(added, id.String())
+			if w.restore != nil && t.needsRestore() {
+				// Processing waits for the restore; the input waits too.
+				w.restore.addLocked(t)
+				w.pauseForRestoreLocked(t)
+				continue
+			}
+			if err := t.start(); err != nil {
+				delete(w.tasks, id)
+				w.setFailureLocked(err)
+				return
+			}
+			w.app.queries.register(t)
 		}
 	}
 	if len(added) > 0 {
@@ -488,6 +619,8 @@ func (w *worker) closeTasksLocked(tasks []*task, why string) {
 	tasks = slices.Clone(tasks) // may alias w.order, which reorderLocked rewrites
 	removed := make([]string, 0, len(tasks))
 	for _, t := range tasks {
+		w.restore.forgetLocked(t)
+		w.app.queries.deregister(t)
 		if err := t.close(); err != nil {
 			w.logger.Warn("kstream: closing task failed", "task", t.id.String(), "err", err)
 		}
@@ -495,6 +628,10 @@ func (w *worker) closeTasksLocked(tasks []*task, why string) {
 			tp := topicPartition{q.topic, q.partition}
 			if w.paused[tp] {
 				w.unpauseLocked(tp)
+			}
+			if w.restorePaused[tp] {
+				delete(w.restorePaused, tp)
+				w.client.ResumeFetchPartitions(map[string][]int32{tp.topic: {tp.partition}})
 			}
 			delete(w.hwm, tp)
 			delete(w.amoPending[q.topic], q.partition)
@@ -566,8 +703,10 @@ func (w *worker) publishStatsLocked() {
 			lag[q.topic][q.partition] = max(0, hwm-next)
 		}
 	}
+	remaining, restoring := w.restore.remainingLocked()
 	w.stats.Lock()
 	w.stats.tasks, w.stats.lag = ids, lag
+	w.stats.remaining, w.stats.restoring = remaining, restoring
 	w.stats.Unlock()
 }
 
@@ -576,6 +715,8 @@ func (w *worker) snapshot(m *Metrics) {
 	w.stats.Lock()
 	defer w.stats.Unlock()
 	m.Tasks = append(m.Tasks, w.stats.tasks...)
+	m.RestoringTasks = append(m.RestoringTasks, w.stats.restoring...)
+	m.RestoreRemaining += w.stats.remaining
 	for tp, ps := range w.stats.lag {
 		if m.Lag[tp] == nil {
 			m.Lag[tp] = make(map[int32]int64, len(ps))

@@ -1,0 +1,90 @@
+package kstream
+
+import (
+	"fmt"
+
+	"github.com/streamwork-go/streamwork/state"
+)
+
+// Checkpoints. A task's checkpoint file (<task dir>/.checkpoint) says, for
+// each changelog partition of its on-disk stores, the offset up to which
+// the store on disk holds the changelog: the offset after the last
+// changelog record Kafka acknowledged for it (changelogStore.acked), or
+// where restoring ended. When the task is assigned again to this instance,
+// restore reads only from there to the end of the changelog (restore.go).
+//
+// At-least-once writes the checkpoint after every commit — the caches
+// flushed, the producer flushed (so every changelog record sent is
+// acknowledged), the offsets committed — and on clean close (revoke,
+// shutdown): it flushes each store to disk first (Store.Flush), so the
+// file never claims more than the disk holds. A task closed without a
+// commit (lost partitions, a failure) writes none: its last checkpoint
+// stays, and is still true, since the store only ever holds more.
+//
+// Exactly-once plugs in here: a checkpoint is only trusted after a clean
+// shutdown. When a task starts writing under exactly-once, it removes its
+// checkpoint (state.RemoveCheckpoint) and writes it again only on a clean
+// close; a task found without one is wiped and restored from the start of
+// its changelogs, because its store may hold writes of aborted
+// transactions.
+
+// writeCheckpoint flushes the task's on-disk changelogged stores and
+// writes its checkpoint, if an offset moved since the last one. It runs on
+// the goroutine that owns the task, after a successful producer flush.
+func (t *task) writeCheckpoint() error {
+	if t.env.state == nil || t.env.state.env == nil {
+		return nil
+	}
+	c := make(state.Checkpoint)
+	changed := false
+	var stores []*taskStore
+	for _, ts := range t.stateStores {
+		if !ts.persistent || ts.logged == nil {
+			continue
+		}
+		off := ts.offset()
+		if off < 0 {
+			continue
+		}
+		c[ts.changelog] = off
+		stores = append(stores, ts)
+		if off != ts.checkpointed {
+			changed = true
+		}
+	}
+	if !changed {
+		return nil
+	}
+	for _, ts := range stores {
+		if err := ts.engine.Flush(); err != nil {
+			return fmt.Errorf("kstream: task %s: checkpoint: %w", t.id, err)
+		}
+	}
+	if err := state.WriteCheckpoint(t.env.state.checkpointPath(t.id), c); err != nil {
+		return fmt.Errorf("kstream: task %s: %w", t.id, err)
+	}
+	for _, ts := range stores {
+		ts.checkpointed = c[ts.changelog]
+	}
+	return nil
+}
+
+// readCheckpoint returns the task's checkpoint: empty when there is none
+// or the engine is in memory. An unreadable file counts as none (the
+// stores are then wiped and restored from the start), with a warning.
+func (t *task) readCheckpoint() state.Checkpoint {
+	if t.env.state == nil || t.env.state.env == nil {
+		return state.Checkpoint{}
+	}
+	c, err := state.ReadCheckpoint(t.env.state.checkpointPath(t.id))
+	if err != nil {
+		t.env.logger.Warn("kstream: unreadable checkpoint; restoring the task's stores from the start", "task", t.id.String(), "err", err)
+		return state.Checkpoint{}
+	}
+	for _, ts := range t.stateStores {
+		if off, ok := c[ts.changelog]; ok && ts.persistent {
+			ts.checkpointed = off
+		}
+	}
+	return c
+}

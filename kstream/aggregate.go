@@ -34,8 +34,6 @@ func (b *Builder) storeFor(cfg nodeCfg, op string) string {
 	name := cfg.storeName
 	if name == "" {
 		name = b.generatedName(op + "-STATE-STORE")
-	} else {
-		b.explicitNames++
 	}
 	b.addStore(&storeSpec{name: name, changelog: true, cached: true, inMemory: cfg.inMemory})
 	return name

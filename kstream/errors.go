@@ -26,6 +26,9 @@ var (
 	// ErrOptionNotApplicable reports a NodeOpt given to an operator it does
 	// not apply to.
 	ErrOptionNotApplicable = errors.New("kstream: option does not apply to this operator")
+	// ErrUnnamed reports, under RequireExplicitNames, stores or internal
+	// topics left to generated names.
+	ErrUnnamed = errors.New("kstream: stores and internal topics must be named")
 	// ErrPanic wraps a panic raised by user code while processing.
 	ErrPanic = errors.New("kstream: panic in user code")
 	// ErrInternalTopic reports an internal topic (repartition or

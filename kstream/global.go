@@ -54,8 +54,6 @@ func GlobalTableFrom[K, V any](b *Builder, topic string, ks serde.Serde[K], vs s
 	if name == "" {
 		name = topic + "-global-store"
 		b.generatedNames = append(b.generatedNames, name)
-	} else {
-		b.explicitNames++
 	}
 	for _, g := range b.globals {
 		if g.store == name || g.topic == topic {

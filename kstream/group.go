@@ -22,9 +22,6 @@ type GroupedStream[K, V any] struct {
 func GroupByKey[K, V any](s Stream[K, V], ks serde.Serde[K], vs serde.Serde[V], opts ...NodeOpt) GroupedStream[K, V] {
 	s.valid("GroupByKey")
 	cfg := s.b.nodeCfg(opts)
-	if cfg.name != "" {
-		s.b.explicitNames++
-	}
 	return GroupedStream[K, V]{s: s, ks: ks, vs: vs, name: cfg.name, repartition: s.keyChanged}
 }
 
@@ -33,9 +30,6 @@ func GroupByKey[K, V any](s Stream[K, V], ks serde.Serde[K], vs serde.Serde[V], 
 func GroupBy[K, V, K2 any](s Stream[K, V], fn func(K, V) K2, ks serde.Serde[K2], vs serde.Serde[V], opts ...NodeOpt) GroupedStream[K2, V] {
 	s.valid("GroupBy")
 	cfg := s.b.nodeCfg(opts)
-	if cfg.name != "" {
-		s.b.explicitNames++
-	}
 	return GroupedStream[K2, V]{s: SelectKey(s, fn), ks: ks, vs: vs, name: cfg.name, repartition: true}
 }
 

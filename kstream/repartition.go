@@ -36,8 +36,6 @@ func Repartition[K, V any](s Stream[K, V], ks serde.Serde[K], vs serde.Serde[V],
 	name := cfg.name
 	if name == "" {
 		name = s.b.generatedName("REPARTITION")
-	} else {
-		s.b.explicitNames++
 	}
 	return repartition(s, name, ks, vs, cfg.partitions, cfg.roundRobin)
 }

@@ -182,3 +182,25 @@ func TestStatefulBuildErrors(t *testing.T) {
 		t.Fatalf("Build error = %v, want ErrDuplicateName", err)
 	}
 }
+
+func TestRequireExplicitNames(t *testing.T) {
+	build := func(named bool) error {
+		b := kstream.NewBuilder(kstream.RequireExplicitNames())
+		s := kstream.SelectKey(kstream.From(b, "in", serde.String, serde.String), func(_, v string) string { return v })
+		var opts []kstream.NodeOpt
+		if named {
+			opts = append(opts, kstream.StoreName("counts"))
+		}
+		kstream.Count(kstream.GroupByKey(s, serde.String, serde.String), opts...).ToStream().To("out", serde.String, serde.Int64)
+		_, err := b.Build()
+		return err
+	}
+	err := build(false)
+	if !errors.Is(err, kstream.ErrUnnamed) || !strings.Contains(err.Error(), "KSTREAM-COUNT-STATE-STORE-") {
+		t.Fatalf("unnamed store: Build error = %v, want ErrUnnamed naming the store", err)
+	}
+	// The store's name also names its repartition topic.
+	if err := build(true); err != nil {
+		t.Fatalf("named store: Build error = %v", err)
+	}
+}

@@ -229,8 +229,6 @@ func TableGroupBy[K, V, K2, V2 any](t Table[K, V], fn func(K, V) (K2, V2), ks se
 	name := cfg.name
 	if name == "" {
 		name = t.b.generatedName("TABLE-GROUPBY")
-	} else {
-		t.b.explicitNames++
 	}
 	n := t.b.addNode("TABLE-GROUPBY", name, kindProcessor, []*node{t.n}, func() nodeInstance {
 		return &statelessNode[K, change[V], K2, flagged[V2]]{fn: func(r Record[K, change[V]], d *downstream[K2, flagged[V2]]) {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 )
 
 // Builder collects the streams and operators of a topology. DSL functions
@@ -20,9 +21,9 @@ type Builder struct {
 	storeOrder     []string
 	internalTopics []*internalTopicSpec
 	// generatedNames are the generated names of stores and internal
-	// topics; explicitNames counts the ones the user named.
+	// topics.
 	generatedNames []string
-	explicitNames  int
+	requireNames   bool
 	globals        []*globalSpec
 	// unclaimedUseStores counts UseStores options given to operators that
 	// did not take them (only Process does; see Builder.useStores).
@@ -30,8 +31,30 @@ type Builder struct {
 }
 
 // NewBuilder returns an empty Builder.
-func NewBuilder() *Builder {
-	return &Builder{byName: make(map[string]*node)}
+func NewBuilder(opts ...BuilderOpt) *Builder {
+	b := &Builder{byName: make(map[string]*node)}
+	for _, o := range opts {
+		o.applyBuilder(b)
+	}
+	return b
+}
+
+// BuilderOpt configures a Builder.
+type BuilderOpt interface {
+	applyBuilder(*Builder)
+}
+
+type builderOptFunc func(*Builder)
+
+func (f builderOptFunc) applyBuilder(b *Builder) { f(b) }
+
+// RequireExplicitNames makes Build fail (with ErrUnnamed, listing them) when
+// a state store or an internal topic would get a generated name. Generated
+// names follow the order of the DSL calls, so a changed topology can rename
+// a store or a repartition topic and silently orphan its state; with this
+// option every one of them must be named (StoreName, Named).
+func RequireExplicitNames() BuilderOpt {
+	return builderOptFunc(func(b *Builder) { b.requireNames = true })
 }
 
 type nodeKind int
@@ -190,6 +213,9 @@ func (st *subtopology) sourceTopics(appID string) []string {
 // Build checks the graph and returns the Topology. It returns every problem
 // the DSL calls recorded, joined.
 func (b *Builder) Build() (*Topology, error) {
+	if b.requireNames && len(b.generatedNames) > 0 {
+		b.errs = append(b.errs, fmt.Errorf("%w: %s", ErrUnnamed, strings.Join(b.generatedNames, ", ")))
+	}
 	if len(b.errs) > 0 {
 		return nil, joinErrors(b.errs)
 	}

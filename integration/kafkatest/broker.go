@@ -53,7 +53,9 @@ func (b *Broker) Admin(t testing.TB) *kadm.Client {
 // [UniqueName]: the broker is shared by every test in the package.
 func (b *Broker) CreateTopic(t testing.TB, name string, partitions int32, configs map[string]*string) {
 	t.Helper()
-	adm := b.Admin(t)
+	// A short metadata age, so the wait below sees the new topic at once
+	// rather than after kgo's default 5s cache.
+	adm := kadm.NewClient(b.Client(t, kgo.MetadataMinAge(50*time.Millisecond)))
 	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
 	defer cancel()
 	if _, err := adm.CreateTopic(ctx, partitions, -1, configs, name); err != nil {

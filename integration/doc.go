@@ -14,6 +14,17 @@
 //     at-least-once.
 //   - errorhandling_test.go: a poison pill and a failing record through each
 //     error handler outcome.
+//   - ledger_crash_test.go: the ledger workload (internal/ledger: a
+//     pass-through, a repartition, a count and a sum) run as three
+//     internal/eosapp processes that are killed at random, one stopped past
+//     its session timeout, and restarted: exact outputs under exactly-once
+//     (nothing missing, nothing twice, counts and sums exact and never
+//     repeated), nothing missing under at-least-once (duplicates reported).
+//     STREAMWORK_CRASH_FULL=1 runs the full size (200,000 records, 12
+//     kills); STREAMWORK_CRASH_SEED replays a run; STREAMWORK_CRASH_LOGS
+//     keeps the processes' logs.
+//   - bench_eos_test.go: BenchmarkEOS, the ledger workload's throughput
+//     under each guarantee.
 //
 // The test command of the repository is ./integration/run.
 package integration

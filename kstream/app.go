@@ -40,8 +40,6 @@ type App struct {
 // over the defaults (see each option) and then checked together. It returns
 // an error wrapping ErrConfig for options that are missing, out of range or
 // conflicting. It does not connect to Kafka: Run does.
-//
-// ExactlyOnce is not available yet: New rejects it with ErrConfig.
 func New(t *Topology, opts ...Opt) (*App, error) {
 	if t == nil {
 		return nil, fmt.Errorf("%w: New needs a topology (Builder.Build)", ErrConfig)
@@ -55,13 +53,8 @@ func New(t *Topology, opts ...Opt) (*App, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	if cfg.guarantee == ExactlyOnce {
-		// Exactly-once plugs in at the places marked in worker.go and
-		// commit.go: a transactional producer per worker, the offsets
-		// committed in the transaction, read-committed fetching.
-		return nil, fmt.Errorf("%w: exactly-once is not available yet; use AtLeastOnce or AtMostOnce", ErrConfig)
-	}
-	if cfg.instanceID == "" {
+	if cfg.instanceID == "" && cfg.guarantee != ExactlyOnce {
+		// Under exactly-once, Run reads it from the state directory.
 		cfg.instanceID = randomID()
 	}
 	if cfg.logger == nil {
@@ -98,8 +91,6 @@ func (a *App) Run(ctx context.Context) (err error) {
 		return fmt.Errorf("%w: Run may be called once per App", ErrClosed)
 	}
 	log := a.cfg.logger
-	log.Info("kstream: starting", "app", a.cfg.appID, "guarantee", a.cfg.guarantee.String(),
-		"workers", a.cfg.workers, "instance", a.cfg.instanceID)
 	fail := func(err error) error {
 		if ctx.Err() != nil {
 			return nil // cancelled before the start: nothing to shut down
@@ -117,6 +108,15 @@ func (a *App) Run(ctx context.Context) (err error) {
 			err = cerr
 		}
 	}()
+	if a.cfg.instanceID == "" {
+		id, err := st.instanceID()
+		if err != nil {
+			return fail(err)
+		}
+		a.cfg.instanceID = id
+	}
+	log.Info("kstream: starting", "app", a.cfg.appID, "guarantee", a.cfg.guarantee.String(),
+		"workers", a.cfg.workers, "instance", a.cfg.instanceID)
 	plan, err := a.prepareTopics(ctx)
 	if err != nil {
 		return fail(err)

@@ -479,10 +479,15 @@ func TestAppCopartitionMismatch(t *testing.T) {
 	}
 }
 
-func TestNewRejectsExactlyOnceAndBadConfig(t *testing.T) {
+func TestNewRejectsBadConfig(t *testing.T) {
 	topo := rtPipeline(t)
-	if _, err := New(topo, ApplicationID("a"), Brokers("x:1"), Guarantee(ExactlyOnce)); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "exactly-once") {
-		t.Fatalf("ExactlyOnce: err = %v", err)
+	eos, err := New(topo, ApplicationID("a"), Brokers("x:1"), Guarantee(ExactlyOnce))
+	if err != nil {
+		t.Fatalf("ExactlyOnce: %v", err)
+	}
+	if eos.cfg.instanceID != "" || eos.cfg.commitInterval != 100*time.Millisecond {
+		t.Fatalf("ExactlyOnce: instance id %q (want none before Run: it is kept in the state directory), commit interval %v (want 100ms)",
+			eos.cfg.instanceID, eos.cfg.commitInterval)
 	}
 	if _, err := New(topo, Brokers("x:1")); !errors.Is(err, ErrConfig) {
 		t.Fatalf("no app id: err = %v", err)
@@ -748,6 +753,7 @@ func TestNewRejectsClientOptsThatBreakTheRuntime(t *testing.T) {
 		"regex":           kgo.ConsumeRegex(),
 		"transactional":   kgo.TransactionalID("x"),
 		"static instance": kgo.InstanceID("x"),
+		"block rebalance": kgo.BlockRebalanceOnPoll(),
 	} {
 		if _, err := New(topo, ApplicationID("a"), Brokers("127.0.0.1:1"), ClientOpts(o)); !errors.Is(err, ErrConfig) {
 			t.Errorf("%s: err = %v, want ErrConfig", name, err)

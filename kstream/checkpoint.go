@@ -21,12 +21,14 @@ import (
 // commit (lost partitions, a failure) writes none: its last checkpoint
 // stays, and is still true, since the store only ever holds more.
 //
-// Exactly-once plugs in here: a checkpoint is only trusted after a clean
-// shutdown. When a task starts writing under exactly-once, it removes its
-// checkpoint (state.RemoveCheckpoint) and writes it again only on a clean
-// close; a task found without one is wiped and restored from the start of
-// its changelogs, because its store may hold writes of aborted
-// transactions.
+// Under exactly-once a checkpoint is only written on a clean close (a
+// shutdown after its last transaction committed, a revoke or an abort that
+// finds the task untouched since its last commit), never after a commit:
+// when a task starts processing it removes its checkpoint
+// (removeCheckpoint), since its stores then hold writes of transactions
+// that may yet abort. A task found without a checkpoint (a crash, a dirty
+// close) is wiped and restored from the start of its changelogs, read
+// committed; see DESIGN.md, "Exactly-once invariants".
 
 // writeCheckpoint flushes the task's on-disk changelogged stores and
 // writes its checkpoint, if an offset moved since the last one. It runs on
@@ -65,6 +67,21 @@ func (t *task) writeCheckpoint() error {
 	}
 	for _, ts := range stores {
 		ts.checkpointed = c[ts.changelog]
+	}
+	return nil
+}
+
+// removeCheckpoint deletes the task's checkpoint file, if the engine is on
+// disk.
+func (t *task) removeCheckpoint() error {
+	if t.env.state == nil || t.env.state.env == nil {
+		return nil
+	}
+	if err := state.RemoveCheckpoint(t.env.state.checkpointPath(t.id)); err != nil {
+		return fmt.Errorf("kstream: task %s: %w", t.id, err)
+	}
+	for _, ts := range t.stateStores {
+		ts.checkpointed = -1
 	}
 	return nil
 }

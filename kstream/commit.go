@@ -27,14 +27,14 @@ const commitTimeout = time.Minute
 // Under at-most-once the offsets were committed before processing
 // (commitFetchedLocked), so this only flushes and settles.
 //
-// Exactly-once plugs in here: the worker's transactional producer flushes,
-// sends these offsets in the transaction (TxnOffsetCommit with the group's
-// generation, as kgo's GroupTransactSession.End does), and ends the
-// transaction with a commit; the next transaction begins before the next
-// record is produced. A revoke or loss between Begin and End aborts.
+// Under exactly-once it commits the worker's transaction instead, for all
+// of its tasks (commitTxnLocked, txn.go).
 //
 // It runs on the worker goroutine, or in a rebalance callback; w.mu is held.
 func (w *worker) commitLocked(tasks []*task) error {
+	if w.eos {
+		return w.commitTxnLocked()
+	}
 	// Caches first: what they flush (downstream output, changelog
 	// records) is produced now and so belongs to this commit.
 	for _, t := range tasks {
@@ -48,21 +48,7 @@ func (w *worker) commitLocked(tasks []*task) error {
 	if w.cfg.guarantee == AtMostOnce {
 		return w.checkpointLocked(tasks)
 	}
-	offsets := make(map[string]map[int32]kgo.EpochOffset)
-	perTask := make(map[*task]map[string]int64, len(tasks))
-	for _, t := range tasks {
-		o := t.offsetsToCommit()
-		if len(o) == 0 {
-			continue
-		}
-		perTask[t] = o
-		for tp, off := range o {
-			if offsets[tp] == nil {
-				offsets[tp] = make(map[int32]kgo.EpochOffset)
-			}
-			offsets[tp][t.id.Partition] = kgo.EpochOffset{Epoch: t.leaderEpoch(tp), Offset: off}
-		}
-	}
+	offsets, perTask := w.offsetsToCommitLocked(tasks)
 	if len(offsets) == 0 {
 		return w.checkpointLocked(tasks)
 	}
@@ -84,6 +70,28 @@ func (w *worker) commitLocked(tasks []*task) error {
 	}
 	w.purgeRepartitionLocked(offsets, failed)
 	return w.checkpointLocked(tasks)
+}
+
+// offsetsToCommitLocked returns, for tasks that processed records since
+// their last commit, the offsets to commit (with the leader epoch of the
+// last record processed), in total and per task.
+func (w *worker) offsetsToCommitLocked(tasks []*task) (map[string]map[int32]kgo.EpochOffset, map[*task]map[string]int64) {
+	offsets := make(map[string]map[int32]kgo.EpochOffset)
+	perTask := make(map[*task]map[string]int64, len(tasks))
+	for _, t := range tasks {
+		o := t.offsetsToCommit()
+		if len(o) == 0 {
+			continue
+		}
+		perTask[t] = o
+		for tp, off := range o {
+			if offsets[tp] == nil {
+				offsets[tp] = make(map[int32]kgo.EpochOffset)
+			}
+			offsets[tp][t.id.Partition] = kgo.EpochOffset{Epoch: t.leaderEpoch(tp), Offset: off}
+		}
+	}
+	return offsets, perTask
 }
 
 // checkpointLocked writes the checkpoints of tasks after a successful
@@ -254,6 +262,9 @@ func (w *worker) drainCommittedLocked(tasks []*task) {
 // shutdownLocked ends the worker cleanly: it processes nothing more,
 // commits what was processed (see commitLocked), and closes every task.
 func (w *worker) shutdownLocked() error {
+	if w.eos {
+		return w.shutdownTxnLocked()
+	}
 	var err error
 	if w.cfg.guarantee == AtMostOnce {
 		w.drainCommittedLocked(w.order)

@@ -34,8 +34,15 @@ const (
 	// AtMostOnce commits the offsets of fetched records before processing
 	// them. A crash may lose records; none is processed twice.
 	AtMostOnce
-	// ExactlyOnce commits outputs, state changes and input offsets in one
-	// Kafka transaction per worker.
+	// ExactlyOnce commits outputs, state changes (changelog records) and
+	// input offsets in one Kafka transaction per worker and commit interval
+	// (Kafka's exactly-once v2, KIP-447): a crash, a rebalance or a zombie
+	// never makes a committed output, or a change to a store, twice or
+	// lose one, as seen by read_committed consumers. Each worker's client
+	// is a transactional producer with the transactional id
+	// "<application id>-<instance id>-<worker index>"; see InstanceID for
+	// why the instance id must be stable. The default commit interval is
+	// 100ms. Requires Kafka 2.5 or later. (processing.guarantee=exactly_once_v2.)
 	ExactlyOnce
 )
 
@@ -191,8 +198,16 @@ func ProductionErrorHandler(h ErrorHandler) Opt {
 }
 
 // InstanceID names this instance, stable across its restarts: it appears in
-// client ids and logs (and, under exactly-once, in transactional ids).
-// Default: a random id per App.
+// client ids and logs and, under exactly-once, in the transactional ids
+// "<application id>-<instance id>-<worker index>". Two instances running
+// at the same time must have different ids (under exactly-once they would
+// fence each other); a restart should keep its id, so that its first
+// transaction fences its previous run's unfinished one at once.
+//
+// Default: a random id per App; under ExactlyOnce, a random id kept in the
+// file <StateDir>/<application id>/instance-id and reused by every later
+// run with the same StateDir (Run creates it, and locks the directory so
+// that no other instance uses it meanwhile).
 func InstanceID(id string) Opt { return optFunc(func(c *config) { c.instanceID = id }) }
 
 // Engine selects the storage engine of state stores.

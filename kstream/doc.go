@@ -45,7 +45,9 @@
 // New(topology, options...) makes an App; App.Run(ctx) joins the consumer
 // group named by the application id, processes until ctx is cancelled, then
 // commits and leaves. Options select the brokers, the number of workers, the
-// commit interval, the delivery guarantee (AtLeastOnce, AtMostOnce) and the
+// commit interval, the delivery guarantee (AtLeastOnce, AtMostOnce, or
+// ExactlyOnce: each worker's outputs, state changes and input offsets
+// committed in one Kafka transaction per commit interval) and the
 // error handlers for records that cannot be decoded, processed or written:
 // LogAndFail (the default), LogAndSkip, or DeadLetter(topic). Every skipped
 // or dead-lettered record is counted in Metrics and logged.

@@ -20,6 +20,8 @@ type metrics struct {
 	dropped           atomic.Int64
 	globalRecords     atomic.Int64
 	commits           atomic.Int64
+	aborts            atomic.Int64 // aborted transactions (exactly-once)
+	restarts          atomic.Int64 // workers restarted after a fencing
 	paused            atomic.Int64 // partitions paused for backpressure now
 	maxPaused         atomic.Int64 // the largest value paused has had
 }
@@ -87,6 +89,18 @@ type Metrics struct {
 	Dropped int64
 	// Commits counts offset commits (or committed transactions).
 	Commits int64
+	// TransactionsAborted counts, under exactly-once, the transactions a
+	// worker aborted (after a rebalance took partitions away, a commit the
+	// group refused, a production failure of the transaction). Each abort
+	// rewinds the worker's input to its committed offsets and restores the
+	// stores the transaction wrote.
+	TransactionsAborted int64
+	// WorkerRestarts counts, under exactly-once, the workers that were
+	// fenced (their producer epoch or group generation was taken over, as
+	// happens to a zombie that resumes after its session expired) or whose
+	// transactional producer failed otherwise, and so replaced their client
+	// and rejoined the group with fresh tasks.
+	WorkerRestarts int64
 	// Skipped counts records dropped by an error handler, by ErrorKind.
 	Skipped map[ErrorKind]int64
 	// DeadLettered counts records sent to a dead-letter topic, by ErrorKind.
@@ -109,15 +123,17 @@ type Metrics struct {
 
 func (m *metrics) snapshot() Metrics {
 	return Metrics{
-		RecordsProcessed: m.processed.Load(),
-		RecordsProduced:  m.produced.Load(),
-		ChangelogRecords: m.changelogProduced.Load(),
-		RestoredRecords:  m.restored.Load(),
-		Punctuations:     m.punctuations.Load(),
-		Commits:          m.commits.Load(),
-		Dropped:          m.dropped.Load(),
-		Paused:           int(m.paused.Load()),
-		MaxPaused:        int(m.maxPaused.Load()),
+		RecordsProcessed:    m.processed.Load(),
+		RecordsProduced:     m.produced.Load(),
+		ChangelogRecords:    m.changelogProduced.Load(),
+		RestoredRecords:     m.restored.Load(),
+		Punctuations:        m.punctuations.Load(),
+		Commits:             m.commits.Load(),
+		TransactionsAborted: m.aborts.Load(),
+		WorkerRestarts:      m.restarts.Load(),
+		Dropped:             m.dropped.Load(),
+		Paused:              int(m.paused.Load()),
+		MaxPaused:           int(m.maxPaused.Load()),
 		Skipped: map[ErrorKind]int64{
 			DeserializationErrorKind: m.skippedDeser.Load(),
 			ProcessingErrorKind:      m.skippedProcess.Load(),

@@ -32,6 +32,9 @@ type produceFailure struct {
 type producer struct {
 	client  *kgo.Client
 	metrics *metrics
+	// sentInTxn counts the records produced since the transaction began
+	// (exactly-once; the worker goroutine only).
+	sentInTxn int
 
 	mu     sync.Mutex
 	failed []produceFailure
@@ -40,9 +43,9 @@ type producer struct {
 // produce writes r asynchronously. It may block while the client's
 // buffered-records limit is reached: that is the output backpressure.
 //
-// Exactly-once plugs in here unchanged: the records go into the worker's
-// open transaction.
+// Under exactly-once the records go into the worker's open transaction.
 func (p *producer) produce(id TaskID, r *kgo.Record, deadLetter bool) {
+	p.sentInTxn++
 	p.client.Produce(context.Background(), r, func(r *kgo.Record, err error) {
 		if err == nil {
 			p.metrics.produced.Add(1)
@@ -58,6 +61,7 @@ func (p *producer) produce(id TaskID, r *kgo.Record, deadLetter bool) {
 // acknowledges it, acked is set to its offset + 1. Promises for one
 // partition run in offset order, so acked only grows.
 func (p *producer) produceChangelog(id TaskID, r *kgo.Record, acked *atomic.Int64) {
+	p.sentInTxn++
 	p.client.Produce(context.Background(), r, func(r *kgo.Record, err error) {
 		if err == nil {
 			acked.Store(r.Offset + 1)
@@ -115,6 +119,12 @@ func (w *worker) settleLocked() (int, error) {
 	produced := 0
 	for _, f := range w.prod.takeFailures() {
 		perr := &ProductionError{Topic: f.rec.Topic, Partition: f.rec.Partition, Err: f.err}
+		if w.eos && isTxnError(f.err) {
+			// Not this record's fault: the transaction cannot commit, and
+			// the producer may be fenced. The worker restarts; what the
+			// transaction held is done again.
+			return produced, &restartError{perr}
+		}
 		if f.deadLetter {
 			w.logger.Error("kstream: writing to the dead-letter topic failed; stopping", "task", f.task.String(), "err", perr)
 			return produced, perr

@@ -58,6 +58,7 @@ func (q *punctuationQueue) mayPunctuate(t *task, now int64, typ PunctuationType)
 			continue
 		}
 		t.env.metrics.punctuations.Add(1)
+		t.txnDirty = true
 		t.curNode = s.node
 		t.curTs = now
 		t.failure = nil

@@ -365,11 +365,10 @@ func (w *worker) finishRestoreLocked(t *task) error {
 		n += e.restored
 	}
 	delete(w.restore.byTask, t)
-	if err := t.start(); err != nil {
+	if err := w.startTaskLocked(t); err != nil {
 		return err
 	}
 	w.resumeRestoredLocked(t)
-	w.app.queries.register(t)
 	w.logger.Info("kstream: task restored; processing", "task", t.id.String(), "records", n)
 	w.publishStatsLocked()
 	return nil

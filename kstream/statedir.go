@@ -1,10 +1,13 @@
 package kstream
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/streamwork-go/streamwork/state"
 	"github.com/streamwork-go/streamwork/state/memory"
@@ -20,6 +23,7 @@ import (
 // Layout:
 //
 //	<StateDir>/<application id>/.lock                  state.LockDir
+//	<StateDir>/<application id>/instance-id            exactly-once without InstanceID
 //	<StateDir>/<application id>/<task id>/.checkpoint  the task's checkpoint
 //	<StateDir>/<application id>/<task id>/<store>/     a Pebble store
 //	<StateDir>/<application id>/global/.checkpoint     global tables
@@ -39,11 +43,12 @@ type stateEnv struct {
 }
 
 // newStateEnv returns the state environment of an App running topo. It
-// locks the application state directory and makes the shared pebble.Env
-// only when some store of topo lives on disk (the Pebble engine and a
-// store not added as in-memory); otherwise nothing touches StateDir. A
-// directory locked by another instance gives an error wrapping
-// state.ErrLocked.
+// locks the application state directory when some store of topo lives on
+// disk (the Pebble engine and a store not added as in-memory), and makes
+// the shared pebble.Env for them; it also locks it, without a pebble.Env,
+// under exactly-once without an InstanceID option, for the instance id kept
+// there (see instanceID). Otherwise nothing touches StateDir. A directory
+// locked by another instance gives an error wrapping state.ErrLocked.
 func newStateEnv(cfg *config, topo *Topology, logger *slog.Logger) (*stateEnv, error) {
 	e := &stateEnv{engine: cfg.engine}
 	onDisk := false
@@ -62,7 +67,8 @@ func newStateEnv(cfg *config, topo *Topology, logger *slog.Logger) (*stateEnv, e
 			}
 		}
 	}
-	if !onDisk {
+	keepsID := cfg.guarantee == ExactlyOnce && cfg.instanceID == ""
+	if !onDisk && !keepsID {
 		return e, nil
 	}
 	e.appDir = filepath.Join(cfg.stateDir, cfg.appID)
@@ -71,6 +77,9 @@ func newStateEnv(cfg *config, topo *Topology, logger *slog.Logger) (*stateEnv, e
 		return nil, fmt.Errorf("kstream: state directory of application %q: %w", cfg.appID, err)
 	}
 	e.unlock = unlock
+	if !onDisk {
+		return e, nil
+	}
 	e.env, err = pebble.NewEnv(
 		pebble.BlockCacheSize(cfg.blockCacheSize),
 		pebble.MemTableSize(uint64(cfg.memTableSize)),
@@ -81,6 +90,51 @@ func newStateEnv(cfg *config, topo *Topology, logger *slog.Logger) (*stateEnv, e
 		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
 	return e, nil
+}
+
+// instanceIDFile names the file, in the application state directory, that
+// keeps the instance id under exactly-once when no InstanceID option names
+// it (Kafka Streams keeps its process id there the same way).
+const instanceIDFile = "instance-id"
+
+// instanceID returns the instance id kept in the application state
+// directory, after making a random one and writing it there (atomically)
+// if there is none or the file does not hold a legal id. Transactional ids
+// are made of it, so a restarted instance that finds its state directory
+// keeps its transactional ids: its first transaction fences the unfinished
+// one of its previous run at once, instead of after the transaction
+// timeout. The directory is locked, so no other instance reads the same id.
+func (e *stateEnv) instanceID() (string, error) {
+	path := filepath.Join(e.appDir, instanceIDFile)
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		if id := strings.TrimSpace(string(b)); id != "" && legalName.MatchString(id) {
+			return id, nil
+		}
+	case !errors.Is(err, fs.ErrNotExist):
+		return "", fmt.Errorf("kstream: read the instance id: %w", err)
+	}
+	id := randomID()
+	f, err := os.CreateTemp(e.appDir, instanceIDFile+".tmp-*")
+	if err != nil {
+		return "", fmt.Errorf("kstream: write the instance id: %w", err)
+	}
+	_, werr := f.WriteString(id + "\n")
+	if werr == nil {
+		werr = f.Sync()
+	}
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr == nil {
+		werr = os.Rename(f.Name(), path)
+	}
+	if werr != nil {
+		_ = os.Remove(f.Name())
+		return "", fmt.Errorf("kstream: write the instance id: %w", werr)
+	}
+	return id, nil
 }
 
 // persistent reports whether spec's task instances live on disk.

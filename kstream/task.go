@@ -3,6 +3,7 @@ package kstream
 import (
 	"fmt"
 	"log/slog"
+	"math"
 	"runtime/debug"
 	"strconv"
 	"time"
@@ -80,6 +81,11 @@ type task struct {
 	// task may process. closed: close ran.
 	started bool
 	closed  bool
+	// txnDirty (exactly-once): the task processed a record or fired a
+	// punctuator since its last commit, so the open transaction holds its
+	// effects (outputs, store and changelog writes). When the transaction
+	// aborts, a dirty task is closed dirty and made again.
+	txnDirty bool
 }
 
 // recordQueue buffers the fetched records of one input partition.
@@ -191,10 +197,21 @@ func (t *task) start() error {
 
 // add buffers a fetched record. It returns how many records of that
 // partition are now buffered.
+//
+// A control record (a transaction marker; the worker's client keeps them)
+// is buffered too, in order, with the lowest timestamp so that it leaves
+// the queue as soon as it is at the head: it is never processed, it only
+// moves the partition's offset to commit past it (see processOne), so that
+// a partition whose last records are a transaction's is committed up to its
+// end.
 func (t *task) add(r *rawRecord) int {
 	q := t.byTopic[r.Topic]
 	if q == nil {
 		return 0
+	}
+	if r.Attrs.IsControl() {
+		q.push(r, math.MinInt64)
+		return q.len()
 	}
 	ts, err := q.source.timestamp(r)
 	if err != nil {
@@ -251,6 +268,12 @@ func (t *task) process(max int) (int, error) {
 }
 
 func (t *task) processOne(q *recordQueue, r *rawRecord, ts int64) error {
+	if r.Attrs.IsControl() {
+		q.next = r.Offset + 1
+		q.epoch = r.LeaderEpoch
+		return nil
+	}
+	t.txnDirty = true
 	t.cur = r
 	t.curTs = ts
 	t.failure = nil
@@ -430,6 +453,18 @@ func (t *task) markCommitted(offsets map[string]int64) {
 		if q := t.byTopic[tp]; q != nil {
 			q.committed = o
 		}
+	}
+}
+
+// resetInput drops the buffered records and forgets the offsets processed
+// since the last commit: after an aborted transaction the worker rewinds
+// the task's partitions to their committed offsets, and a task whose state
+// the transaction did not touch (not txnDirty) goes on from there.
+func (t *task) resetInput() {
+	for _, q := range t.queues {
+		clear(q.recs)
+		q.recs, q.ts, q.head = q.recs[:0], q.ts[:0], 0
+		q.next, q.committed, q.epoch = -1, -1, -1
 	}
 }
 

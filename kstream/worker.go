@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -21,6 +22,9 @@ const (
 	maxPollWait = 100 * time.Millisecond
 	// statsInterval is how often a worker refreshes its Metrics snapshot.
 	statsInterval = 100 * time.Millisecond
+	// defaultFetchMaxWait is how long the broker may hold a worker's fetch
+	// when it has nothing to return (Kafka's fetch.max.wait.ms default).
+	defaultFetchMaxWait = 500 * time.Millisecond
 )
 
 // topicPartition names one partition of a topic.
@@ -97,6 +101,20 @@ type worker struct {
 	lastCommit    time.Time
 	lastStats     time.Time
 
+	// Exactly-once (txn.go). eos: the guarantee is ExactlyOnce; sess is
+	// the client's transact session. inTxn: a transaction is begun.
+	// doomed: partitions were revoked or lost while it was open, so it
+	// must abort. positions: per assigned partition, where to rewind it
+	// after an abort (its committed offset, or the first offset fetched
+	// since it was assigned). rebalances (under asyncMu) are the revokes
+	// and losses the session's callbacks reported, not yet applied.
+	eos        bool
+	sess       *kgo.GroupTransactSession
+	inTxn      bool
+	doomed     bool
+	positions  map[topicPartition]kgo.EpochOffset
+	rebalances []rebalanceEvent
+
 	stats struct {
 		sync.Mutex
 		tasks []TaskID
@@ -124,6 +142,7 @@ func newWorker(a *App, idx int) (*worker, error) {
 		paused:        make(map[topicPartition]bool),
 		hwm:           make(map[topicPartition]int64),
 		amoPending:    make(map[string]map[int32]kgo.EpochOffset),
+		positions:     make(map[topicPartition]kgo.EpochOffset),
 	}
 	w.repartition = make(map[string]bool)
 	for _, st := range a.topo.subs {
@@ -156,37 +175,12 @@ func newWorker(a *App, idx int) (*worker, error) {
 	// callbacks take mu: hold it until the worker is complete.
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	bal := newAssignor(a.topo, cfg.appID, memberInfo{version: userDataVersion, instanceID: cfg.instanceID, worker: idx}, w.logger, w.setAsyncErr)
-
-	opts := []kgo.Opt{kgo.WithLogger(newKgoLogger(w.logger))}
-	opts = append(opts, cfg.clientOpts...)
-	// The runtime's options come last, so they override the user's.
-	opts = append(opts,
-		kgo.SeedBrokers(cfg.brokers...),
-		kgo.ClientID(fmt.Sprintf("%s-%s-w%d", cfg.appID, cfg.instanceID, idx)),
-		kgo.ConsumerGroup(cfg.appID),
-		kgo.ConsumeTopics(a.topo.sourceTopicsFor(cfg.appID)...),
-		kgo.Balancers(bal),
-		kgo.DisableAutoCommit(),
-		kgo.BlockRebalanceOnPoll(),
-		kgo.OnPartitionsAssigned(w.onAssigned),
-		kgo.OnPartitionsRevoked(w.onRevoked),
-		kgo.OnPartitionsLost(w.onLost),
-		// Read committed already, so exactly-once needs no change here.
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.RecordPartitioner(newPartitioner()),
-		kgo.RequiredAcks(kgo.AllISRAcks()),
-		// Exactly-once plugs in here: kgo.TransactionalID(
-		// fmt.Sprintf("%s-%s-%d", cfg.appID, cfg.instanceID, idx)), one
-		// transactional producer per worker (EOS v2: the input offsets are
-		// committed inside the transaction, see commitLocked).
-	)
-	cl, err := kgo.NewClient(opts...)
-	if err != nil {
-		return nil, fmt.Errorf("%w: worker %d client: %v", ErrConfig, idx, err)
+	w.eos = cfg.guarantee == ExactlyOnce
+	w.prod.metrics = a.metrics
+	if err := w.newGroupClient(); err != nil {
+		return nil, err
 	}
-	w.client = cl
-	w.prod = producer{client: cl, metrics: a.metrics}
+	cl := w.client
 	if hasChangelogs(a.topo) {
 		rcl, err := kgo.NewClient(append(adminOpts(cfg, w.logger),
 			kgo.ClientID(fmt.Sprintf("%s-%s-w%d-restore", cfg.appID, cfg.instanceID, idx)),
@@ -200,6 +194,86 @@ func newWorker(a *App, idx int) (*worker, error) {
 		w.restore = newRestorer(w, rcl)
 	}
 	return w, nil
+}
+
+// newGroupClient makes the worker's group client (the consumer group
+// member and the producer of its tasks) and points the producer and the
+// restorer's admin client at it: when the worker starts, and again when an
+// exactly-once worker restarts after a fencing. Under exactly-once the
+// client is a kgo.GroupTransactSession's, with the transactional id
+// "<application id>-<instance id>-<worker index>"; its revoke and loss
+// callbacks only record what happened (see onRevokedTxn).
+func (w *worker) newGroupClient() error {
+	cfg := w.cfg
+	bal := newAssignor(w.topo, cfg.appID, memberInfo{version: userDataVersion, instanceID: cfg.instanceID, worker: w.idx}, w.logger, w.setAsyncErr)
+	// Defaults the user's options may override: Kafka's own consumer
+	// default fetch wait (kgo's is 5s, which a partition resumed after
+	// backpressure or restore would wait out when the fetch in flight
+	// does not include it), and under exactly-once the transaction
+	// timeout.
+	opts := []kgo.Opt{kgo.WithLogger(newKgoLogger(w.logger)), kgo.FetchMaxWait(defaultFetchMaxWait)}
+	if w.eos {
+		opts = append(opts, kgo.TransactionTimeout(defaultTransactionTimeout))
+	}
+	opts = append(opts, cfg.clientOpts...)
+	onRevoked, onLost := w.onRevoked, w.onLost
+	if w.eos {
+		onRevoked, onLost = w.onRevokedTxn, w.onLostTxn
+	}
+	// The runtime's options come last, so they override the user's.
+	opts = append(opts,
+		kgo.SeedBrokers(cfg.brokers...),
+		kgo.ClientID(fmt.Sprintf("%s-%s-w%d", cfg.appID, cfg.instanceID, w.idx)),
+		kgo.ConsumerGroup(cfg.appID),
+		kgo.ConsumeTopics(w.topo.sourceTopicsFor(cfg.appID)...),
+		kgo.Balancers(bal),
+		kgo.DisableAutoCommit(),
+		kgo.OnPartitionsAssigned(w.onAssigned),
+		kgo.OnPartitionsRevoked(onRevoked),
+		kgo.OnPartitionsLost(onLost),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		// Transaction markers come as control records, so that the
+		// committed offset of a partition can move past the markers
+		// after its last records (task.add).
+		kgo.KeepControlRecords(),
+		kgo.RecordPartitioner(newPartitioner()),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+	)
+	if !w.eos {
+		// Callbacks run only between polls (they take mu anyway).
+		// Not under exactly-once: the session's End, under mu, may wait
+		// for a heartbeat that kgo's group loop sends only after it ran
+		// onLost, which BlockRebalanceOnPoll would hold until the next
+		// AllowRebalance (so End would wait out its context). There the
+		// revoke and loss callbacks take no lock the worker holds, and
+		// onAssigned takes mu, so no callback sees a task mid-record.
+		opts = append(opts, kgo.BlockRebalanceOnPoll())
+	}
+	if w.eos {
+		// Exactly-once v2 (KIP-447): one transactional producer per
+		// worker; the input offsets are committed inside its
+		// transactions with the group's generation (commitTxnLocked).
+		// kgo always fetches offsets with RequireStable, so a new owner
+		// of a partition waits for a transaction that committed offsets
+		// for it to end.
+		opts = append(opts, kgo.TransactionalID(transactionalID(cfg.appID, cfg.instanceID, w.idx)))
+		sess, err := kgo.NewGroupTransactSession(opts...)
+		if err != nil {
+			return fmt.Errorf("%w: worker %d client: %v", ErrConfig, w.idx, err)
+		}
+		w.sess, w.client = sess, sess.Client()
+	} else {
+		cl, err := kgo.NewClient(opts...)
+		if err != nil {
+			return fmt.Errorf("%w: worker %d client: %v", ErrConfig, w.idx, err)
+		}
+		w.client = cl
+	}
+	w.prod.client = w.client
+	if w.restore != nil {
+		w.restore.adm = kadm.NewClient(w.client)
+	}
+	return nil
 }
 
 // hasChangelogs reports whether some store of t that a task holds has a
@@ -237,6 +311,8 @@ func checkClientOpts(cfg *config) error {
 		return fmt.Errorf("%w: ClientOpts must not set ConsumeRegex: the runtime consumes the topology's topics", ErrConfig)
 	case cl.OptValue(kgo.TransactionalID) != "":
 		return fmt.Errorf("%w: ClientOpts must not set a TransactionalID: the runtime owns transactions", ErrConfig)
+	case cl.OptValue(kgo.BlockRebalanceOnPoll) == true:
+		return fmt.Errorf("%w: ClientOpts must not set BlockRebalanceOnPoll: the runtime decides when rebalance callbacks run", ErrConfig)
 	case cl.OptValue(kgo.InstanceID) != "":
 		return fmt.Errorf("%w: ClientOpts must not set a group InstanceID: every worker is its own member (use the InstanceID option to name the instance)", ErrConfig)
 	}
@@ -250,11 +326,24 @@ func checkClientOpts(cfg *config) error {
 func (w *worker) run(ctx context.Context) error {
 	w.mu.Lock()
 	w.lastCommit = time.Now()
-	err := w.loopLocked(ctx)
+	var err error
+	for {
+		err = w.loopLocked(ctx)
+		if !needsRestart(err) {
+			break
+		}
+		// Exactly-once: the producer was fenced or failed.
+		if err = w.restartLocked(ctx, err); err != nil {
+			break
+		}
+	}
 	if err == nil {
 		err = w.shutdownLocked()
 	} else {
 		// No commit: offsets stay before the failed record.
+		if w.eos {
+			w.abortQuietlyLocked()
+		}
 		w.closeTasksLocked(w.order, "failure")
 	}
 	w.closing = true
@@ -278,6 +367,12 @@ func (w *worker) loopLocked(ctx context.Context) error {
 		}
 		if ctx.Err() != nil {
 			return nil
+		}
+		if w.eos {
+			// Before anything of this round is produced.
+			if err := w.beginLocked(); err != nil {
+				return err
+			}
 		}
 		pollCtx, cancel := w.pollContextLocked(ctx)
 		restoring := w.restore.active()
@@ -306,6 +401,20 @@ func (w *worker) loopLocked(ctx context.Context) error {
 		}
 		if err := w.fetchErrors(fetches); err != nil {
 			return err
+		}
+		if w.eos {
+			w.notePositionsLocked(fetches)
+			w.applyRebalancesLocked()
+			if w.doomed {
+				if err := w.abortLocked("partitions were revoked or lost"); err != nil {
+					return err
+				}
+				// Fetched from before the rewind: fetched again.
+				fetches = nil
+				if err := w.beginLocked(); err != nil {
+					return err
+				}
+			}
 		}
 		w.routeLocked(fetches)
 		if err := w.restoreLocked(restored); err != nil {
@@ -504,10 +613,15 @@ func (w *worker) resumeRestoredLocked(t *task) {
 }
 
 // onAssigned is kgo's OnPartitionsAssigned callback (group goroutine). It
-// creates the tasks whose partitions are now all assigned.
+// creates the tasks whose partitions are now all assigned. Under
+// exactly-once it first applies the revokes and losses reported before (see
+// applyRebalancesLocked).
 func (w *worker) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.eos {
+		w.applyRebalancesLocked()
+	}
 	for tp, ps := range assigned {
 		if w.assigned[tp] == nil {
 			w.assigned[tp] = make(map[int32]bool)
@@ -519,8 +633,59 @@ func (w *worker) onAssigned(_ context.Context, _ *kgo.Client, assigned map[strin
 	if w.closing || w.failure != nil {
 		return
 	}
-	var added []string
+	if w.eos {
+		w.dropStaleTasksLocked(assigned)
+	}
+	if err := w.createTasksLocked(assigned); err != nil {
+		w.setFailureLocked(err)
+	}
+}
+
+// dropStaleTasksLocked closes, dirty, the tasks of newly assigned
+// partitions that still run: kgo assigns a member only partitions it does
+// not own, so such a task outlived a revoke the transact session did not
+// report (it reports one per transaction), and its state may be stale. It
+// is made again from its changelogs; the open transaction aborts.
+func (w *worker) dropStaleTasksLocked(assigned map[string][]int32) {
+	var stale []*task
 	for tp, ps := range assigned {
+		st := w.subOf[tp]
+		if st == nil {
+			continue
+		}
+		for _, p := range ps {
+			if t := w.tasks[TaskID{Subtopology: st.id, Partition: p}]; t != nil && !slices.Contains(stale, t) {
+				stale = append(stale, t)
+			}
+		}
+	}
+	if len(stale) == 0 {
+		return
+	}
+	slices.SortFunc(stale, func(a, b *task) int { return compareTaskIDs(a.id, b.id) })
+	for _, t := range stale {
+		t.txnDirty = true
+	}
+	w.logger.Warn("kstream: tasks assigned again while they still run; closing them dirty", "tasks", len(stale))
+	w.closeTasksTxnLocked(stale, "stale")
+	w.doomed = true
+}
+
+// createTasksLocked opens the tasks of parts whose partitions are all
+// assigned and that do not run yet: a task with changelogged stores waits
+// for its restore (its input paused), the others start at once. Under
+// exactly-once a task's checkpoint is removed when it starts (it is written
+// again on a clean close only).
+func (w *worker) createTasksLocked(parts map[string][]int32) error {
+	var added []string
+	defer func() {
+		if len(added) > 0 {
+			w.reorderLocked()
+			slices.Sort(added)
+			w.logger.Info("kstream: tasks assigned", "added", added, "tasks", len(w.tasks))
+		}
+	}()
+	for tp, ps := range parts {
 		st := w.subOf[tp]
 		if st == nil {
 			continue
@@ -532,8 +697,7 @@ func (w *worker) onAssigned(_ context.Context, _ *kgo.Client, assigned map[strin
 			}
 			t, err := openTask(id, st, w.env)
 			if err != nil {
-				w.setFailureLocked(err)
-				return
+				return err
 			}
 			w.tasks[id] = t
 			added = append(added, id.String())
@@ -543,19 +707,29 @@ func (w *worker) onAssigned(_ context.Context, _ *kgo.Client, assigned map[strin
 				w.pauseForRestoreLocked(t)
 				continue
 			}
-			if err := t.start(); err != nil {
+			if err := w.startTaskLocked(t); err != nil {
 				delete(w.tasks, id)
-				w.setFailureLocked(err)
-				return
+				return err
 			}
-			w.app.queries.register(t)
 		}
 	}
-	if len(added) > 0 {
-		w.reorderLocked()
-		slices.Sort(added)
-		w.logger.Info("kstream: tasks assigned", "added", added, "tasks", len(w.tasks))
+	return nil
+}
+
+// startTaskLocked starts a task (restored, if it had to be) and makes its
+// stores queryable. Under exactly-once it removes the task's checkpoint
+// first: from now on its stores hold writes that are not committed yet.
+func (w *worker) startTaskLocked(t *task) error {
+	if w.eos {
+		if err := t.removeCheckpoint(); err != nil {
+			return err
+		}
 	}
+	if err := t.start(); err != nil {
+		return err
+	}
+	w.app.queries.register(t)
+	return nil
 }
 
 func (w *worker) allAssignedLocked(st *subtopology, p int32) bool {

@@ -1,0 +1,111 @@
+// Package ledger is the workload of the exactly-once crash tests and
+// benchmarks: a stream of payment events keyed by user, passed through
+// unchanged and aggregated per group of users after a repartition.
+//
+//	input (key user, value event) ──MapValues(identity)──────────────> passthrough
+//	   └─SelectKey(group of user)─> <app>-by-group-repartition
+//	        └─GroupByKey─┬─ Count (store "counts") ─ToStream─> counts (int64)
+//	                     └─ Aggregate sum of amounts (store "sums") ─ToStream─> sums (int64)
+//
+// Every input record has exactly one pass-through output, so a lost or
+// duplicated record is visible; every group's count and sum only grow, so
+// a committed update that repeats or goes backwards is a duplicated effect.
+// The test computes the expected outputs from the inputs with the same
+// helpers (Key, Value, GroupOf, Amount).
+package ledger
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/streamwork-go/streamwork/kstream"
+	"github.com/streamwork-go/streamwork/serde"
+)
+
+// Topics names the topics of the workload.
+type Topics struct {
+	Input       string
+	Passthrough string
+	Counts      string
+	Sums        string
+}
+
+// RepartitionTopic returns the full name of the workload's repartition
+// topic for application id appID.
+func RepartitionTopic(appID string) string { return appID + "-by-group-repartition" }
+
+// Key returns the key of user u's events.
+func Key(u int) string { return fmt.Sprintf("u%05d", u) }
+
+// GroupOf returns the group of the user whose events have key k: the
+// user's number modulo groups.
+func GroupOf(k string, groups int) (string, error) {
+	u, err := strconv.Atoi(strings.TrimPrefix(k, "u"))
+	if err != nil || !strings.HasPrefix(k, "u") || u < 0 {
+		return "", fmt.Errorf("ledger: bad user key %q", k)
+	}
+	return fmt.Sprintf("g%03d", u%groups), nil
+}
+
+// Amount returns the amount of event i: between 1 and 100, so that sums,
+// like counts, grow with every event.
+func Amount(i int) int64 { return 1 + int64(i*7919%100) }
+
+// Value returns the value of event i: "e<i>:<amount>".
+func Value(i int) string { return fmt.Sprintf("e%07d:%d", i, Amount(i)) }
+
+// ParseValue returns the event number and amount of a value made by Value.
+func ParseValue(v string) (int, int64, error) {
+	id, amount, ok := strings.Cut(v, ":")
+	if !ok || !strings.HasPrefix(id, "e") {
+		return 0, 0, fmt.Errorf("ledger: bad event %q", v)
+	}
+	i, err := strconv.Atoi(id[1:])
+	if err != nil {
+		return 0, 0, fmt.Errorf("ledger: bad event %q: %w", v, err)
+	}
+	a, err := strconv.ParseInt(amount, 10, 64)
+	if err != nil || a < 1 {
+		return 0, 0, fmt.Errorf("ledger: bad amount in %q", v)
+	}
+	return i, a, nil
+}
+
+// Topology builds the workload over topics with groups user groups.
+// onRecord, if not nil, is called for every input record before it is
+// processed (the crash program uses it to say it is ready). A value or key
+// that does not parse panics in the node, which fails the App (the default
+// processing error handler): the workload has no bad records.
+func Topology(tp Topics, groups int, onRecord func()) (*kstream.Topology, error) {
+	b := kstream.NewBuilder()
+	in := kstream.From(b, tp.Input, serde.String, serde.String, kstream.Named("input"))
+	kstream.MapValues(in, func(v string) string {
+		if onRecord != nil {
+			onRecord()
+		}
+		return v
+	}, kstream.Named("passthrough")).To(tp.Passthrough, serde.String, serde.String, kstream.Named("passthrough-out"))
+
+	byGroup := kstream.Repartition(kstream.SelectKey(in, func(k, _ string) string {
+		g, err := GroupOf(k, groups)
+		if err != nil {
+			panic(err)
+		}
+		return g
+	}, kstream.Named("select-group")), serde.String, serde.String, kstream.Named("by-group"))
+	grouped := kstream.GroupByKey(byGroup, serde.String, serde.String)
+	kstream.Count(grouped, kstream.StoreName("counts")).
+		ToStream(kstream.Named("counts-stream")).
+		To(tp.Counts, serde.String, serde.Int64, kstream.Named("counts-out"))
+	kstream.Aggregate(grouped, func() int64 { return 0 }, func(_ string, v string, sum int64) int64 {
+		_, a, err := ParseValue(v)
+		if err != nil {
+			panic(err)
+		}
+		return sum + a
+	}, serde.Int64, kstream.StoreName("sums")).
+		ToStream(kstream.Named("sums-stream")).
+		To(tp.Sums, serde.String, serde.Int64, kstream.Named("sums-out"))
+	return b.Build()
+}

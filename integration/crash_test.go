@@ -20,24 +20,38 @@ import (
 	"github.com/streamwork-go/streamwork/integration/kafkatest"
 )
 
-// buildCrashApp builds the crashapp program (internal/crashapp) into a
-// temporary directory of t and returns its path. It is built with -race
-// when the tests are, so it shares their build cache.
-func buildCrashApp(ctx context.Context, t testing.TB) string {
+// buildTestProgram builds the program internal/<name> into a temporary
+// directory of t and returns its path; with -race when the tests are.
+func buildTestProgram(ctx context.Context, t testing.TB, name string) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "crashapp")
+	bin := filepath.Join(t.TempDir(), name)
 	args := []string{"build", "-o", bin}
 	if raceEnabled {
 		args = append(args, "-race")
 	}
-	args = append(args, "./internal/crashapp")
+	args = append(args, "./internal/"+name)
 	began := time.Now()
 	out, err := exec.CommandContext(ctx, "go", args...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
-	t.Logf("built crashapp in %v", time.Since(began).Round(time.Millisecond))
+	t.Logf("built %s in %v", name, time.Since(began).Round(time.Millisecond))
 	return bin
+}
+
+// signal sends sig to the process, failing t if it cannot.
+func (p *crashProc) signal(t testing.TB, sig syscall.Signal) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		t.Fatalf("send %v to %s: %v", sig, p.name, err)
+	}
+}
+
+// buildCrashApp builds the crashapp program (internal/crashapp) into a
+// temporary directory of t and returns its path (see buildTestProgram).
+func buildCrashApp(ctx context.Context, t testing.TB) string {
+	t.Helper()
+	return buildTestProgram(ctx, t, "crashapp")
 }
 
 // crashProc is one run of crashapp.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -600,33 +599,6 @@ func TestAtLeastOnceLedgerSurvivesKills(t *testing.T) {
 		len(v.duplicated), v.excess["counts"], v.excess["sums"], len(v.regressions["counts"]), len(v.regressions["sums"]))
 	if o.kills < p.kills || o.stops != 1 {
 		t.Errorf("disturbances: %d kills and %d stops, want %d and 1", o.kills, o.stops, p.kills)
-	}
-}
-
-// buildTestProgram builds the program internal/<name> into a temporary
-// directory of t and returns its path; with -race when the tests are.
-func buildTestProgram(ctx context.Context, t testing.TB, name string) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), name)
-	args := []string{"build", "-o", bin}
-	if raceEnabled {
-		args = append(args, "-race")
-	}
-	args = append(args, "./internal/"+name)
-	began := time.Now()
-	out, err := exec.CommandContext(ctx, "go", args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	t.Logf("built %s in %v", name, time.Since(began).Round(time.Millisecond))
-	return bin
-}
-
-// signal sends sig to the process, failing t if it cannot.
-func (p *crashProc) signal(t testing.TB, sig syscall.Signal) {
-	t.Helper()
-	if err := p.cmd.Process.Signal(sig); err != nil {
-		t.Fatalf("send %v to %s: %v", sig, p.name, err)
 	}
 }
 

@@ -92,7 +92,7 @@ func TestExactlyOnceOutputExactAcrossRebalances(t *testing.T) {
 	wait := eosPaced(brokers, input, 50, 10*time.Millisecond)
 	apps := make([]*App, 3)
 	stops := make([]func() error, 3)
-	var aborted int64
+	var aborted, commits int64
 	for i := range apps {
 		app, err := New(topo, rtOpts(t, brokers, "eos", Guarantee(ExactlyOnce), Workers(2), InstanceID(fmt.Sprintf("i%d", i)), StateDir(t.TempDir()))...)
 		if err != nil {
@@ -114,9 +114,7 @@ func TestExactlyOnceOutputExactAcrossRebalances(t *testing.T) {
 		}
 		m := apps[i].Metrics()
 		aborted += m.TransactionsAborted
-		if m.Commits == 0 {
-			t.Errorf("app %d committed no transaction", i)
-		}
+		commits += m.Commits
 	}
 	if err := wait(); err != nil {
 		t.Fatal(err)
@@ -166,10 +164,10 @@ func TestExactlyOnceOutputExactAcrossRebalances(t *testing.T) {
 			t.Errorf("group %s: last count %d, want %d", g, last[g], c)
 		}
 	}
-	if aborted == 0 {
-		t.Errorf("no transaction aborted, though tasks moved while records flowed")
+	if aborted == 0 || commits == 0 {
+		t.Errorf("the two Apps that left committed %d transactions and aborted %d; want some of both (tasks moved while records flowed)", commits, aborted)
 	}
-	t.Logf("%d transactions aborted by the rebalances", aborted)
+	t.Logf("the two Apps that left committed %d transactions and aborted %d", commits, aborted)
 }
 
 // eosPaced writes recs in batches of batch, one batch every interval, from

@@ -18,8 +18,8 @@ const benchRecordsEnv = "STREAMWORK_BENCH_RECORDS"
 
 // BenchmarkEOS measures the throughput of the ledger workload (a
 // pass-through output, a repartition, a count and a sum; see
-// internal/ledger) on the real broker under each guarantee: one App of two
-// workers processes a preloaded input over 6 partitions, from its first
+// internal/ledger) on the real broker under each guarantee: one App with one
+// worker processes a preloaded input over 6 partitions, from its first
 // processed record until it processed every record (the commits made
 // meanwhile included; then it checks that the group commits everything).
 // It reports input records per second (records/s).

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -17,7 +16,6 @@ import (
 	"github.com/streamwork-go/streamwork/integration/kafkatest"
 	"github.com/streamwork-go/streamwork/kstream"
 	"github.com/streamwork-go/streamwork/serde"
-	"github.com/streamwork-go/streamwork/state"
 )
 
 // Names of the word-count topology's store and repartition.
@@ -119,6 +117,19 @@ func (c *lastCounts) update(t testing.TB) {
 // fails t at once (a record processed twice).
 func (c *lastCounts) waitCounts(ctx context.Context, t testing.TB, want map[string]int64, apps ...*runningApp) {
 	t.Helper()
+	c.r.detail = func() string {
+		var diff []string
+		for _, k := range sortedKeys(want) {
+			if c.last[k] != want[k] {
+				diff = append(diff, fmt.Sprintf("%s=%d(want %d)", k, c.last[k], want[k]))
+			}
+		}
+		if len(diff) > 10 {
+			diff = append(diff[:10], fmt.Sprintf("... %d more", len(diff)-10))
+		}
+		return fmt.Sprintf("%d of %d counts differ: %s", len(diff), len(want), strings.Join(diff, " "))
+	}
+	defer func() { c.r.detail = nil }()
 	c.r.readUntil(ctx, fmt.Sprintf("the counts of %d words", len(want)), func() bool {
 		c.update(t)
 		for k, v := range c.last {
@@ -273,26 +284,36 @@ func deleteTopicsAtEnd(t testing.TB, b *kafkatest.Broker, topics ...string) {
 	})
 }
 
-// storeCheckpoints reads the checkpoint files of the tasks of sub-topology
-// sub, partitions 0 to n-1, of application appID under stateDir (see the
-// layout in kstream/statedir.go).
-func storeCheckpoints(t testing.TB, stateDir, appID string, sub int, n int32) state.Checkpoint {
-	t.Helper()
-	all := make(state.Checkpoint)
-	for p := range n {
-		id := kstream.TaskID{Subtopology: sub, Partition: p}
-		c, err := state.ReadCheckpoint(filepath.Join(stateDir, appID, id.String(), ".checkpoint"))
-		if err != nil {
-			t.Fatalf("task %s: read checkpoint: %v", id, err)
-		}
-		for tp, off := range c {
-			all[tp] = off
-		}
-	}
-	return all
-}
-
 // sortedKeys returns m's keys in order, for stable messages.
 func sortedKeys[V any](m map[string]V) []string {
 	return slices.Sorted(maps.Keys(m))
+}
+
+// wordCountRig is a word count on topics, an application id and a state
+// directory of its own, as the restore tests run it: one instance at a time,
+// with the instance id "wc".
+type wordCountRig struct {
+	in, out, appID, changelog, dir string
+	topo                           *kstream.Topology
+	adm                            *kadm.Client
+	prod                           *kgo.Client
+	counts                         *lastCounts
+	opts                           []kstream.Opt
+}
+
+// newWordCountRig makes the rig's topics (deleted when t ends, with the
+// internal ones) and its clients; the application id starts with prefix.
+func newWordCountRig(t *testing.T, b *kafkatest.Broker, prefix string) *wordCountRig {
+	t.Helper()
+	r := &wordCountRig{in: newTopic(t, b, "wc-lines", 4), out: newTopic(t, b, "wc-counts", 4)}
+	r.appID = kafkatest.UniqueName(t, prefix)
+	r.changelog = r.appID + "-" + wcStore + "-changelog"
+	deleteTopicsAtEnd(t, b, r.appID+"-"+wcRepartition+"-repartition", r.changelog)
+	r.topo = wordCountTopology(t, r.in, r.out)
+	r.adm = kadm.NewClient(b.Client(t, kgo.MetadataMinAge(checkEvery)))
+	r.prod = producer(t, b)
+	r.counts = newLastCounts(newReader(t, b, r.out), r.out)
+	r.dir = t.TempDir()
+	r.opts = []kstream.Opt{kstream.ApplicationID(r.appID), kstream.InstanceID("wc"), kstream.StateDir(r.dir), kstream.CommitInterval(wcCommit)}
+	return r
 }

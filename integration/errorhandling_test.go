@@ -233,8 +233,8 @@ func TestPoisonPillOnRealBroker(t *testing.T) {
 		app := startApp(t, b, "dlq", poisonTopology(t, in.topic, out),
 			kstream.ApplicationID(kafkatest.UniqueName(t, "app")),
 			kstream.CommitInterval(100*time.Millisecond),
-			kstream.DeserializationErrorHandler(kstream.DeadLetter(dlq)),
-			kstream.ProcessingErrorHandler(kstream.DeadLetter(dlq)),
+			kstream.DeserializationErrorHandler(kstream.LogAndDeadLetter(dlq)),
+			kstream.ProcessingErrorHandler(kstream.LogAndDeadLetter(dlq)),
 		)
 		want := in.expected(t)
 		rd := newReader(t, b, out, dlq)

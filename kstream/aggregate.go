@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/streamwork-go/streamwork/kstream/internal/engine"
 	"github.com/streamwork-go/streamwork/serde"
 	"github.com/streamwork-go/streamwork/state"
 )
@@ -14,12 +15,6 @@ import (
 // (KSTREAM-AGGREGATE-STATE-STORE-<10 digits>, numbered in call order).
 func StoreName(name string) NodeOpt {
 	return nodeOptFunc(func(c *nodeCfg) { c.storeName = name })
-}
-
-// InMemoryStore keeps an operator's store in memory whatever the App's
-// store engine. It is still changelogged and restored.
-func InMemoryStore() NodeOpt {
-	return nodeOptFunc(func(c *nodeCfg) { c.inMemory = true })
 }
 
 // change is what table nodes forward: the new value of a key and the value
@@ -35,7 +30,7 @@ func (b *Builder) storeFor(cfg nodeCfg, op string) string {
 	if name == "" {
 		name = b.generatedName(op + "-STATE-STORE")
 	}
-	b.addStore(&storeSpec{name: name, changelog: true, cached: true, inMemory: cfg.inMemory})
+	b.addStore(&storeSpec{Name: name, Changelog: true, Cached: true, InMemory: cfg.inMemory})
 	return name
 }
 
@@ -53,29 +48,29 @@ type aggNode[K, V, A any] struct {
 	down   downstream[K, change[A]]
 }
 
-func (a *aggNode[K, V, A]) init(t *task, n *node, children []nodeInstance) error {
-	a.t, a.name = t, n.name
-	st := t.store(a.storeName)
+func (a *aggNode[K, V, A]) Init(t *task, n *node, children []nodeInstance) error {
+	a.t, a.name = t, n.Name
+	st := t.Store(a.storeName)
 	if st == nil {
-		return fmt.Errorf("%w: store %q is not open in task %s", ErrTopology, a.storeName, t.id)
+		return fmt.Errorf("%w: store %q is not open in task %s", ErrTopology, a.storeName, t.ID)
 	}
 	a.kv = state.Typed(st, a.ks, a.as)
-	a.cached = t.onFlush(a.storeName, a.flushed)
-	return a.down.wire(t, n, children)
+	a.cached = t.OnFlush(a.storeName, a.flushed)
+	return a.down.Wire(t, n, children)
 }
 
-func (a *aggNode[K, V, A]) close() error { return nil }
+func (a *aggNode[K, V, A]) Close() error { return nil }
 
-func (a *aggNode[K, V, A]) receive(r Record[K, V]) {
-	prev := a.t.curNode
-	a.t.curNode = a.name
-	defer func() { a.t.curNode = prev }()
+func (a *aggNode[K, V, A]) Receive(r Record[K, V]) {
+	prev := a.t.CurNode
+	a.t.CurNode = a.name
+	defer func() { a.t.CurNode = prev }()
 	if dropTombstone(a.t, r) {
 		return
 	}
 	old, hasOld, err := a.kv.Get(r.Key)
 	if err != nil {
-		a.t.fail(a.name, ProcessingErrorKind, fmt.Errorf("store %q get: %w", a.storeName, err))
+		a.t.Fail(a.name, ProcessingErrorKind, fmt.Errorf("store %q get: %w", a.storeName, err))
 		return
 	}
 	v, keep := a.apply(r.Key, r, old, hasOld)
@@ -83,26 +78,26 @@ func (a *aggNode[K, V, A]) receive(r Record[K, V]) {
 		return
 	}
 	if err := a.kv.Put(r.Key, v); err != nil {
-		a.t.fail(a.name, ProcessingErrorKind, fmt.Errorf("store %q put: %w", a.storeName, err))
+		a.t.Fail(a.name, ProcessingErrorKind, fmt.Errorf("store %q put: %w", a.storeName, err))
 		return
 	}
 	if !a.cached {
-		a.down.forward(Record[K, change[A]]{Key: r.Key, Value: change[A]{newV: v, oldV: old, hasNew: true, hasOld: hasOld},
+		a.down.Forward(Record[K, change[A]]{Key: r.Key, Value: change[A]{newV: v, oldV: old, hasNew: true, hasOld: hasOld},
 			Timestamp: r.Timestamp, Headers: r.Headers})
 	}
 }
 
 // flushed forwards what the record cache flushed for one key.
 func (a *aggNode[K, V, A]) flushed(key, newB, oldB []byte, ts int64) {
-	prev := a.t.curNode
-	a.t.curNode = a.name
-	defer func() { a.t.curNode = prev }()
+	prev := a.t.CurNode
+	a.t.CurNode = a.name
+	defer func() { a.t.CurNode = prev }()
 	rec, err := decodeChange(a.storeName, a.ks, a.as, key, newB, oldB, ts)
 	if err != nil {
-		a.t.fail(a.name, ProcessingErrorKind, err)
+		a.t.Fail(a.name, ProcessingErrorKind, err)
 		return
 	}
-	a.down.forward(rec)
+	a.down.Forward(rec)
 }
 
 func decodeChange[K, V any](store string, ks serde.Serde[K], vs serde.Serde[V], key, newB, oldB []byte, ts int64) (Record[K, change[V]], error) {
@@ -132,7 +127,7 @@ func decodeChange[K, V any](store string, ks serde.Serde[K], vs serde.Serde[V], 
 func newAggregation[K, V, A any](in Stream[K, V], op string, cfg nodeCfg, storeName string, ks serde.Serde[K], as serde.Serde[A],
 	apply func(k K, r Record[K, V], old A, hasOld bool) (A, bool)) Table[K, A] {
 	b := in.b
-	n := b.addNode(op, cfg.name, kindProcessor, []*node{in.n}, func() nodeInstance {
+	n := b.addNode(op, cfg.name, engine.KindProcessor, []*node{in.n}, func() nodeInstance {
 		return &aggNode[K, V, A]{storeName: storeName, ks: ks, as: as, apply: apply}
 	})
 	b.connectStore(n, storeName)
@@ -144,7 +139,7 @@ func dropTombstone[K, V any](t *task, r Record[K, V]) bool {
 	if !r.Tombstone {
 		return false
 	}
-	t.env.metrics.dropped.Add(1)
-	t.env.logger.Debug("kstream: aggregation dropped a record with a null value", "node", t.curNode, "task", t.id.String())
+	t.Env.Counters.Dropped.Add(1)
+	t.Env.Logger.Debug("kstream: aggregation dropped a record with a null value", "node", t.CurNode, "task", t.ID.String())
 	return true
 }

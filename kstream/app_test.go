@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/streamwork-go/streamwork/kstream/internal/runtime"
 	"github.com/streamwork-go/streamwork/serde"
 )
 
@@ -120,7 +121,7 @@ func rtClient(t *testing.T, brokers []string, opts ...kgo.Opt) *kgo.Client {
 // that partition, others are partitioned by key.
 func rtProduce(t *testing.T, brokers []string, recs []*kgo.Record) {
 	t.Helper()
-	cl := rtClient(t, brokers, kgo.RecordPartitioner(newPartitioner()))
+	cl := rtClient(t, brokers, kgo.RecordPartitioner(runtime.NewPartitioner()))
 	ctx, cancel := context.WithTimeout(context.Background(), rtTimeout)
 	defer cancel()
 	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
@@ -321,7 +322,7 @@ func TestAppTwoInstancesProduceExactOutput(t *testing.T) {
 func rtProduceAsync(brokers []string, recs []*kgo.Record) (wait func() error) {
 	done := make(chan error, 1)
 	go func() {
-		cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RecordPartitioner(newPartitioner()))
+		cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RecordPartitioner(runtime.NewPartitioner()))
 		if err != nil {
 			done <- err
 			return
@@ -485,9 +486,9 @@ func TestNewRejectsBadConfig(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ExactlyOnce: %v", err)
 	}
-	if eos.cfg.instanceID != "" || eos.cfg.commitInterval != 100*time.Millisecond {
+	if eos.rt.Config().InstanceID != "" || eos.rt.Config().CommitInterval != 100*time.Millisecond {
 		t.Fatalf("ExactlyOnce: instance id %q (want none before Run: it is kept in the state directory), commit interval %v (want 100ms)",
-			eos.cfg.instanceID, eos.cfg.commitInterval)
+			eos.rt.Config().InstanceID, eos.rt.Config().CommitInterval)
 	}
 	if _, err := New(topo, Brokers("x:1")); !errors.Is(err, ErrConfig) {
 		t.Fatalf("no app id: err = %v", err)
@@ -499,7 +500,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if app.cfg.instanceID == "" {
+	if app.rt.Config().InstanceID == "" {
 		t.Fatal("no default instance id")
 	}
 }
@@ -607,7 +608,7 @@ func TestAppPoisonPillSkipped(t *testing.T) {
 func TestAppPoisonPillDeadLettered(t *testing.T) {
 	brokers := rtCluster(t, map[string]int32{"nums": 2, "tens": 2, "dlq": 1})
 	want := poisonSetup(t, brokers)
-	app, err := New(poisonTopology(t), rtOpts(t, brokers, "poison-dlq", DeserializationErrorHandler(DeadLetter("dlq")))...)
+	app, err := New(poisonTopology(t), rtOpts(t, brokers, "poison-dlq", DeserializationErrorHandler(LogAndDeadLetter("dlq")))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -723,7 +724,7 @@ func TestAppProductionErrorSkipped(t *testing.T) {
 
 func TestAppProductionErrorDeadLettered(t *testing.T) {
 	brokers := prodSetup(t, map[string]int32{"in": 1, "out": 1, "dlq": 1})
-	app, err := New(prodTopology(t), prodOpts(t, brokers, "prod-dlq", ProductionErrorHandler(DeadLetter("dlq")))...)
+	app, err := New(prodTopology(t), prodOpts(t, brokers, "prod-dlq", ProductionErrorHandler(LogAndDeadLetter("dlq")))...)
 	if err != nil {
 		t.Fatal(err)
 	}

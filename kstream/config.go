@@ -1,39 +1,34 @@
 package kstream
 
 import (
-	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
-	"regexp"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/streamwork-go/streamwork/state/pebble"
+	"github.com/streamwork-go/streamwork/kstream/internal/runtime"
 )
 
 // Opt configures an App. Options are applied over the defaults in order, then
 // checked together by New.
 type Opt interface {
-	apply(*config)
+	apply(*runtime.Config)
 }
 
-type optFunc func(*config)
-
-func (f optFunc) apply(c *config) { f(c) }
-
-// DeliveryGuarantee selects how input offsets and outputs are committed.
-type DeliveryGuarantee int
+// DeliveryGuarantee selects how input offsets and outputs are committed:
+// AtLeastOnce (the default), AtMostOnce or ExactlyOnce. It parses from and
+// prints as "at-least-once", "at-most-once", "exactly-once"
+// (ParseDeliveryGuarantee, encoding.TextUnmarshaler, so flag.TextVar works).
+type DeliveryGuarantee = runtime.DeliveryGuarantee
 
 const (
 	// AtLeastOnce (the default) commits input offsets after every output of
 	// the records before them was acknowledged by Kafka. A crash may
 	// process some records again; none is lost.
-	AtLeastOnce DeliveryGuarantee = iota
+	AtLeastOnce = runtime.AtLeastOnce
 	// AtMostOnce commits the offsets of fetched records before processing
 	// them. A crash may lose records; none is processed twice.
-	AtMostOnce
+	AtMostOnce = runtime.AtMostOnce
 	// ExactlyOnce commits outputs, state changes (changelog records) and
 	// input offsets in one Kafka transaction per worker and commit interval
 	// (Kafka's exactly-once v2, KIP-447): a crash, a rebalance or a zombie
@@ -43,158 +38,98 @@ const (
 	// "<application id>-<instance id>-<worker index>"; see InstanceID for
 	// why the instance id must be stable. The default commit interval is
 	// 100ms. Requires Kafka 2.5 or later. (processing.guarantee=exactly_once_v2.)
-	ExactlyOnce
+	ExactlyOnce = runtime.ExactlyOnce
 )
 
-// String returns "at-least-once", "at-most-once" or "exactly-once".
-func (g DeliveryGuarantee) String() string {
-	switch g {
-	case AtMostOnce:
-		return "at-most-once"
-	case ExactlyOnce:
-		return "exactly-once"
-	default:
-		return "at-least-once"
-	}
+// ParseDeliveryGuarantee parses the names that DeliveryGuarantee.String
+// returns ("at-least-once", "at-most-once", "exactly-once"), and Kafka
+// Streams' processing.guarantee values ("at_least_once", "exactly_once_v2"),
+// case-insensitively. Other input gives an error wrapping ErrConfig.
+func ParseDeliveryGuarantee(s string) (DeliveryGuarantee, error) {
+	return runtime.ParseDeliveryGuarantee(s)
 }
 
-type config struct {
-	appID          string
-	brokers        []string
-	workers        int
-	commitInterval time.Duration
-	commitSet      bool
-	guarantee      DeliveryGuarantee
-	logger         *slog.Logger
-	clientOpts     []kgo.Opt
-	maxBuffered    int
-	onDeser        ErrorHandler
-	onProcess      ErrorHandler
-	onProduce      ErrorHandler
-	instanceID     string
+// Engine selects the storage engine of state stores: PebbleEngine (the
+// default) or MemoryEngine.
+type Engine = runtime.Engine
 
-	// State (see statedir.go and cache.go).
-	stateDir       string
-	engine         Engine
-	blockCacheSize int64
-	memTableSize   int64
-	cacheMaxBytes  int64
-}
+const (
+	// PebbleEngine (the default) keeps stores on local disk in Pebble
+	// databases under StateDir, which share one block cache per App; a
+	// restarted instance restores only what its stores lack.
+	PebbleEngine = runtime.PebbleEngine
+	// MemoryEngine keeps stores in memory: nothing is written under
+	// StateDir, and every store is restored in full from its changelog
+	// when its task starts.
+	MemoryEngine = runtime.MemoryEngine
+)
 
-func defaultConfig() config {
-	return config{
-		workers:        1,
-		commitInterval: 30 * time.Second,
-		guarantee:      AtLeastOnce,
-		logger:         slog.New(slog.DiscardHandler),
-		maxBuffered:    1000,
-		onDeser:        LogAndFail,
-		onProcess:      LogAndFail,
-		onProduce:      LogAndFail,
-		stateDir:       filepath.Join(os.TempDir(), "streamwork"),
-		engine:         PebbleEngine,
-		blockCacheSize: pebble.DefaultBlockCacheSize,
-		memTableSize:   pebble.DefaultMemTableSize,
-		cacheMaxBytes:  DefaultCacheMaxBytes,
-	}
-}
+// DefaultCacheMaxBytes is the default CacheMaxBytes: 10 MiB.
+const DefaultCacheMaxBytes = runtime.DefaultCacheMaxBytes
 
-var legalName = regexp.MustCompile(`^[a-zA-Z0-9._-]+$`)
+type optFunc func(*runtime.Config)
 
-func (c *config) validate() error {
-	switch {
-	case c.appID == "":
-		return fmt.Errorf("%w: ApplicationID is required", ErrConfig)
-	case !legalName.MatchString(c.appID) || len(c.appID) > 200:
-		return fmt.Errorf("%w: ApplicationID %q may only hold letters, digits, '.', '_' and '-' (at most 200)", ErrConfig, c.appID)
-	case len(c.brokers) == 0:
-		return fmt.Errorf("%w: Brokers is required", ErrConfig)
-	case c.workers < 1 || c.workers > 256:
-		return fmt.Errorf("%w: Workers(%d) must be between 1 and 256", ErrConfig, c.workers)
-	case c.commitInterval <= 0:
-		return fmt.Errorf("%w: CommitInterval(%v) must be positive", ErrConfig, c.commitInterval)
-	case c.maxBuffered < 1:
-		return fmt.Errorf("%w: BufferedRecordsPerPartition(%d) must be at least 1", ErrConfig, c.maxBuffered)
-	case c.guarantee < AtLeastOnce || c.guarantee > ExactlyOnce:
-		return fmt.Errorf("%w: unknown guarantee %d", ErrConfig, c.guarantee)
-	case c.onDeser == nil || c.onProcess == nil || c.onProduce == nil:
-		return fmt.Errorf("%w: error handlers must not be nil", ErrConfig)
-	case c.instanceID != "" && !legalName.MatchString(c.instanceID):
-		return fmt.Errorf("%w: InstanceID %q may only hold letters, digits, '.', '_' and '-'", ErrConfig, c.instanceID)
-	case c.stateDir == "":
-		return fmt.Errorf("%w: StateDir must not be empty", ErrConfig)
-	case c.engine != PebbleEngine && c.engine != MemoryEngine:
-		return fmt.Errorf("%w: unknown store engine %d", ErrConfig, c.engine)
-	case c.blockCacheSize < 0:
-		return fmt.Errorf("%w: BlockCacheSize(%d) must not be negative", ErrConfig, c.blockCacheSize)
-	case c.memTableSize < minMemTableSize || c.memTableSize > maxMemTableSize:
-		return fmt.Errorf("%w: MemTableSize(%d) must be between %d and %d", ErrConfig, c.memTableSize, minMemTableSize, maxMemTableSize)
-	case c.cacheMaxBytes < 0:
-		return fmt.Errorf("%w: CacheMaxBytes(%d) must not be negative", ErrConfig, c.cacheMaxBytes)
-	}
-	if c.guarantee == ExactlyOnce && !c.commitSet {
-		c.commitInterval = 100 * time.Millisecond
-	}
-	return nil
-}
+func (f optFunc) apply(c *runtime.Config) { f(c) }
 
 // ApplicationID names the application: it is the consumer group id and the
 // prefix of internal topics. Required. (Kafka Streams: application.id.)
-func ApplicationID(id string) Opt { return optFunc(func(c *config) { c.appID = id }) }
+func ApplicationID(id string) Opt { return optFunc(func(c *runtime.Config) { c.AppID = id }) }
 
 // Brokers sets the seed brokers, host:port. Required. (bootstrap.servers.)
 func Brokers(addrs ...string) Opt {
-	return optFunc(func(c *config) { c.brokers = append([]string(nil), addrs...) })
+	return optFunc(func(c *runtime.Config) { c.Brokers = append([]string(nil), addrs...) })
 }
 
 // Workers sets how many workers this instance runs, each a group member with
 // its own Kafka client and its own tasks. Default 1. (num.stream.threads.)
-func Workers(n int) Opt { return optFunc(func(c *config) { c.workers = n }) }
+func Workers(n int) Opt { return optFunc(func(c *runtime.Config) { c.Workers = n }) }
 
 // CommitInterval sets how often processed offsets are committed. Default 30s,
 // or 100ms under ExactlyOnce. (commit.interval.ms.)
 func CommitInterval(d time.Duration) Opt {
-	return optFunc(func(c *config) { c.commitInterval, c.commitSet = d, true })
+	return optFunc(func(c *runtime.Config) { c.CommitInterval, c.CommitSet = d, true })
 }
 
 // Guarantee selects the delivery guarantee. Default AtLeastOnce.
 // (processing.guarantee.)
-func Guarantee(g DeliveryGuarantee) Opt { return optFunc(func(c *config) { c.guarantee = g }) }
+func Guarantee(g DeliveryGuarantee) Opt { return optFunc(func(c *runtime.Config) { c.Guarantee = g }) }
 
 // Logger sets the logger. Default: discard.
-func Logger(l *slog.Logger) Opt { return optFunc(func(c *config) { c.logger = l }) }
+func Logger(l *slog.Logger) Opt { return optFunc(func(c *runtime.Config) { c.Logger = l }) }
 
 // ClientOpts adds franz-go client options to every client the App makes, for
 // TLS, SASL, timeouts and the like. Options that the runtime owns (group,
 // topics, balancers, partitioner, transactional id, isolation level, commit
 // behaviour) are overridden.
 func ClientOpts(opts ...kgo.Opt) Opt {
-	return optFunc(func(c *config) { c.clientOpts = append(c.clientOpts, opts...) })
+	return optFunc(func(c *runtime.Config) { c.ClientOpts = append(c.ClientOpts, opts...) })
 }
 
 // BufferedRecordsPerPartition bounds the records buffered for one input
 // partition; a full buffer pauses fetching that partition until it drains.
 // Default 1000. (buffered.records.per.partition.)
-func BufferedRecordsPerPartition(n int) Opt { return optFunc(func(c *config) { c.maxBuffered = n }) }
+func BufferedRecordsPerPartition(n int) Opt {
+	return optFunc(func(c *runtime.Config) { c.MaxBuffered = n })
+}
 
 // DeserializationErrorHandler decides about records whose key, value or
 // timestamp cannot be read. Default LogAndFail.
 // (deserialization.exception.handler.)
 func DeserializationErrorHandler(h ErrorHandler) Opt {
-	return optFunc(func(c *config) { c.onDeser = h })
+	return optFunc(func(c *runtime.Config) { c.OnDeser = h })
 }
 
 // ProcessingErrorHandler decides about records that fail in a node (an error
 // from a Processor, or a panic in user code). Default LogAndFail.
 // (processing.exception.handler.)
 func ProcessingErrorHandler(h ErrorHandler) Opt {
-	return optFunc(func(c *config) { c.onProcess = h })
+	return optFunc(func(c *runtime.Config) { c.OnProcess = h })
 }
 
 // ProductionErrorHandler decides about results that cannot be serialized or
 // written to Kafka. Default LogAndFail. (production.exception.handler.)
 func ProductionErrorHandler(h ErrorHandler) Opt {
-	return optFunc(func(c *config) { c.onProduce = h })
+	return optFunc(func(c *runtime.Config) { c.OnProduce = h })
 }
 
 // InstanceID names this instance, stable across its restarts: it appears in
@@ -208,64 +143,37 @@ func ProductionErrorHandler(h ErrorHandler) Opt {
 // file <StateDir>/<application id>/instance-id and reused by every later
 // run with the same StateDir (Run creates it, and locks the directory so
 // that no other instance uses it meanwhile).
-func InstanceID(id string) Opt { return optFunc(func(c *config) { c.instanceID = id }) }
-
-// Engine selects the storage engine of state stores.
-type Engine int
-
-const (
-	// PebbleEngine (the default) keeps stores on local disk in Pebble
-	// databases under StateDir, which share one block cache per App; a
-	// restarted instance restores only what its checkpoint lacks.
-	PebbleEngine Engine = iota
-	// MemoryEngine keeps stores in memory: nothing is written under
-	// StateDir, and every store is restored in full from its changelog
-	// when its task starts.
-	MemoryEngine
-)
-
-// String returns "pebble" or "memory".
-func (e Engine) String() string {
-	if e == MemoryEngine {
-		return "memory"
-	}
-	return "pebble"
-}
-
-// DefaultCacheMaxBytes is the default CacheMaxBytes: 10 MiB.
-const DefaultCacheMaxBytes = 10 << 20
-
-// Bounds of MemTableSize (those of state/pebble).
-const (
-	minMemTableSize = 64 << 10
-	maxMemTableSize = 1 << 30
-)
+func InstanceID(id string) Opt { return optFunc(func(c *runtime.Config) { c.InstanceID = id }) }
 
 // StateDir sets the directory under which the App keeps its on-disk
 // stores and checkpoints, in <dir>/<application id>/<task id>/<store>. Run
 // locks <dir>/<application id>, so a second instance of the same
 // application pointed at the same directory fails with an error wrapping
-// state.ErrLocked: give every instance on a machine its own StateDir.
+// ErrStateDirLocked: give every instance on a machine its own StateDir.
 // Apps whose topology has no on-disk store do not touch it. Default
 // filepath.Join(os.TempDir(), "streamwork"). (Kafka Streams: state.dir.)
-func StateDir(dir string) Opt { return optFunc(func(c *config) { c.stateDir = dir }) }
+func StateDir(dir string) Opt { return optFunc(func(c *runtime.Config) { c.StateDir = dir }) }
 
 // StoreEngine selects the engine of the topology's stores: PebbleEngine
 // (the default) or MemoryEngine. A store added with InMemory uses memory
 // whatever this says. (Kafka Streams: default.dsl.store.)
-func StoreEngine(e Engine) Opt { return optFunc(func(c *config) { c.engine = e }) }
+func StoreEngine(e Engine) Opt { return optFunc(func(c *runtime.Config) { c.Engine = e }) }
 
 // BlockCacheSize sets the size in bytes of the block cache that every
 // Pebble store of the App shares (their memtables are charged to it too),
 // so memory stays bounded however many tasks the instance gets. Default
 // 64 MiB. (Kafka Streams: the shared cache of a bounded-memory
 // RocksDBConfigSetter.)
-func BlockCacheSize(bytes int64) Opt { return optFunc(func(c *config) { c.blockCacheSize = bytes }) }
+func BlockCacheSize(bytes int64) Opt {
+	return optFunc(func(c *runtime.Config) { c.BlockCacheSize = bytes })
+}
 
 // MemTableSize sets the size in bytes of one Pebble store's memtable,
 // between 64 KiB and 1 GiB. Default 4 MiB. (Kafka Streams: RocksDB's
 // write_buffer_size.)
-func MemTableSize(bytes int64) Opt { return optFunc(func(c *config) { c.memTableSize = bytes }) }
+func MemTableSize(bytes int64) Opt {
+	return optFunc(func(c *runtime.Config) { c.MemTableSize = bytes })
+}
 
 // CacheMaxBytes sets the memory in bytes of the record caches in front of
 // cached stores (aggregations, tables): a cache merges the updates of a key
@@ -275,4 +183,4 @@ func MemTableSize(bytes int64) Opt { return optFunc(func(c *config) { c.memTable
 // it flushes its least recently dirtied keys. 0 turns caching off: every
 // update is forwarded at once. Default 10 MiB. (Kafka Streams:
 // statestore.cache.max.bytes, split between stream threads the same way.)
-func CacheMaxBytes(n int64) Opt { return optFunc(func(c *config) { c.cacheMaxBytes = n }) }
+func CacheMaxBytes(n int64) Opt { return optFunc(func(c *runtime.Config) { c.CacheMaxBytes = n }) }

@@ -34,21 +34,21 @@ type NodeDescription struct {
 // Describe returns the topology's structure.
 func (t *Topology) Describe() TopologyDescription {
 	var d TopologyDescription
-	for _, st := range t.subs {
-		sd := SubtopologyDescription{ID: st.id}
-		for _, n := range st.nodes {
+	for _, st := range t.t.Subs {
+		sd := SubtopologyDescription{ID: st.ID}
+		for _, n := range st.Nodes {
 			nd := NodeDescription{
-				Name:    n.name,
-				Kind:    n.kind.String(),
-				Topics:  append([]string(nil), n.topics...),
-				Dynamic: n.dynamic,
-				Stores:  append([]string(nil), n.stores...),
+				Name:    n.Name,
+				Kind:    n.Kind.String(),
+				Topics:  append([]string(nil), n.Topics...),
+				Dynamic: n.Dynamic,
+				Stores:  append([]string(nil), n.Stores...),
 			}
-			for _, p := range n.parents {
-				nd.Predecessors = append(nd.Predecessors, p.name)
+			for _, p := range n.Parents {
+				nd.Predecessors = append(nd.Predecessors, p.Name)
 			}
-			for _, c := range n.children {
-				nd.Successors = append(nd.Successors, c.name)
+			for _, c := range n.Children {
+				nd.Successors = append(nd.Successors, c.Name)
 			}
 			sd.Nodes = append(sd.Nodes, nd)
 		}
@@ -98,9 +98,28 @@ func (d TopologyDescription) String() string {
 func (d TopologyDescription) Mermaid() string {
 	var b strings.Builder
 	b.WriteString("flowchart TD\n")
+	ids := newMermaidIDs(d)
+	edges, topics, stores := d.writeMermaidSubgraphs(&b, ids)
+	d.writeMermaidTopicsAndStores(&b, ids, topics, stores)
+	for _, e := range edges {
+		b.WriteString(e)
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// mermaidIDs maps "<prefix>:<name>" to the Mermaid id of a node (prefix
+// "n"), topic ("t") or store ("s").
+type mermaidIDs map[string]string
+
+// id returns the Mermaid id of the node, topic or store name.
+func (ids mermaidIDs) id(prefix, name string) string { return ids[prefix+":"+name] }
+
+// newMermaidIDs numbers the nodes, topics and stores of d for Mermaid.
+func newMermaidIDs(d TopologyDescription) mermaidIDs {
 	// Ids: nodes n0.. in order, then topics t0.. and stores s0.. in order of
 	// first mention, so the output is stable.
-	ids := map[string]string{}
+	ids := mermaidIDs{}
 	counts := map[string]int{}
 	assign := func(prefix, name string) {
 		key := prefix + ":" + name
@@ -124,51 +143,72 @@ func (d TopologyDescription) Mermaid() string {
 			}
 		}
 	}
-	id := func(prefix, name string) string { return ids[prefix+":"+name] }
-	topics := map[string]bool{}
-	stores := map[string]bool{}
-	var edges []string
+	return ids
+}
+
+// writeMermaidSubgraphs writes a subgraph per sub-topology holding its
+// nodes. It returns the edges to write after the topics and stores (node
+// to node, topic to source, sink to topic, node to store), and the topics
+// and stores mentioned, still to be written.
+func (d TopologyDescription) writeMermaidSubgraphs(b *strings.Builder, ids mermaidIDs) (edges []string, topics, stores map[string]bool) {
+	topics = map[string]bool{}
+	stores = map[string]bool{}
 	for _, st := range d.Subtopologies {
-		fmt.Fprintf(&b, "    subgraph sub%d [\"Sub-topology %d\"]\n", st.ID, st.ID)
+		fmt.Fprintf(b, "    subgraph sub%d [\"Sub-topology %d\"]\n", st.ID, st.ID)
 		for _, n := range st.Nodes {
-			fmt.Fprintf(&b, "        %s[\"%s\"]\n", id("n", n.Name), n.Name)
-			for _, c := range n.Successors {
-				edges = append(edges, fmt.Sprintf("    %s --> %s", id("n", n.Name), id("n", c)))
-			}
+			fmt.Fprintf(b, "        %s[\"%s\"]\n", ids.id("n", n.Name), n.Name)
 			for _, tp := range n.Topics {
 				topics[tp] = true
-				if n.Kind == "Source" {
-					edges = append(edges, fmt.Sprintf("    %s --> %s", id("t", tp), id("n", n.Name)))
-				} else {
-					edges = append(edges, fmt.Sprintf("    %s --> %s", id("n", n.Name), id("t", tp)))
-				}
 			}
 			for _, s := range n.Stores {
 				stores[s] = true
-				edges = append(edges, fmt.Sprintf("    %s --- %s", id("n", n.Name), id("s", s)))
 			}
+			edges = append(edges, mermaidEdges(n, ids)...)
 		}
 		b.WriteString("    end\n")
 	}
+	return edges, topics, stores
+}
+
+// mermaidEdges returns the edges of node n: to its successors, from its
+// input topics (a source) or to its output topic (a sink), and to its
+// stores.
+func mermaidEdges(n NodeDescription, ids mermaidIDs) []string {
+	var edges []string
+	for _, c := range n.Successors {
+		edges = append(edges, fmt.Sprintf("    %s --> %s", ids.id("n", n.Name), ids.id("n", c)))
+	}
+	for _, tp := range n.Topics {
+		if n.Kind == "Source" {
+			edges = append(edges, fmt.Sprintf("    %s --> %s", ids.id("t", tp), ids.id("n", n.Name)))
+		} else {
+			edges = append(edges, fmt.Sprintf("    %s --> %s", ids.id("n", n.Name), ids.id("t", tp)))
+		}
+	}
+	for _, s := range n.Stores {
+		edges = append(edges, fmt.Sprintf("    %s --- %s", ids.id("n", n.Name), ids.id("s", s)))
+	}
+	return edges
+}
+
+// writeMermaidTopicsAndStores writes each topic and store once, outside
+// the subgraphs (a topic may link several of them), in order of first
+// mention; it empties topics and stores as it goes.
+func (d TopologyDescription) writeMermaidTopicsAndStores(b *strings.Builder, ids mermaidIDs, topics, stores map[string]bool) {
 	for _, st := range d.Subtopologies {
 		for _, n := range st.Nodes {
 			for _, tp := range n.Topics {
 				if topics[tp] {
-					fmt.Fprintf(&b, "    %s([\"%s\"])\n", id("t", tp), tp)
+					fmt.Fprintf(b, "    %s([\"%s\"])\n", ids.id("t", tp), tp)
 					delete(topics, tp)
 				}
 			}
 			for _, s := range n.Stores {
 				if stores[s] {
-					fmt.Fprintf(&b, "    %s[(\"%s\")]\n", id("s", s), s)
+					fmt.Fprintf(b, "    %s[(\"%s\")]\n", ids.id("s", s), s)
 					delete(stores, s)
 				}
 			}
 		}
 	}
-	for _, e := range edges {
-		b.WriteString(e)
-		b.WriteByte('\n')
-	}
-	return b.String()
 }

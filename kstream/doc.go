@@ -49,7 +49,8 @@
 // ExactlyOnce: each worker's outputs, state changes and input offsets
 // committed in one Kafka transaction per commit interval) and the
 // error handlers for records that cannot be decoded, processed or written:
-// LogAndFail (the default), LogAndSkip, or DeadLetter(topic). Every skipped
+// LogAndFail (the default), LogAndSkip, or LogAndDeadLetter(topic), or a
+// function of the user's returning Fail, Skip or DeadLetter(topic). Every skipped
 // or dead-lettered record is counted in Metrics and logged.
 //
 // # State

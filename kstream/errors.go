@@ -1,88 +1,58 @@
 package kstream
 
-import (
-	"errors"
-	"fmt"
-)
+import "github.com/streamwork-go/streamwork/kstream/internal/engine"
 
+// Sentinel errors; match them with errors.Is.
 var (
 	// ErrTopology reports a topology that cannot be built or run.
-	ErrTopology = errors.New("kstream: invalid topology")
+	ErrTopology = engine.ErrTopology
 	// ErrDuplicateName reports two operators given the same name.
-	ErrDuplicateName = errors.New("kstream: duplicate node name")
+	ErrDuplicateName = engine.ErrDuplicateName
 	// ErrUnknownChild reports ForwardTo with a name that is not a child.
-	ErrUnknownChild = errors.New("kstream: forward to unknown child")
+	ErrUnknownChild = engine.ErrUnknownChild
 	// ErrInvalidTimestamp reports a record whose timestamp is negative.
-	ErrInvalidTimestamp = errors.New("kstream: invalid (negative) record timestamp")
+	ErrInvalidTimestamp = engine.ErrInvalidTimestamp
 	// ErrConfig reports options that conflict or are out of range.
-	ErrConfig = errors.New("kstream: invalid configuration")
+	ErrConfig = engine.ErrConfig
 	// ErrCopartition reports co-partitioned topics whose partition counts
 	// differ.
-	ErrCopartition = errors.New("kstream: co-partitioned topics have different partition counts")
+	ErrCopartition = engine.ErrCopartition
 	// ErrMissingTopic reports a source or sink topic that does not exist.
-	ErrMissingTopic = errors.New("kstream: topic does not exist")
+	ErrMissingTopic = engine.ErrMissingTopic
 	// ErrClosed reports use of an App or test driver after Close.
-	ErrClosed = errors.New("kstream: closed")
+	ErrClosed = engine.ErrClosed
 	// ErrOptionNotApplicable reports a NodeOpt given to an operator it does
 	// not apply to.
-	ErrOptionNotApplicable = errors.New("kstream: option does not apply to this operator")
+	ErrOptionNotApplicable = engine.ErrOptionNotApplicable
 	// ErrUnnamed reports, under RequireExplicitNames, stores or internal
 	// topics left to generated names.
-	ErrUnnamed = errors.New("kstream: stores and internal topics must be named")
+	ErrUnnamed = engine.ErrUnnamed
 	// ErrPanic wraps a panic raised by user code while processing.
-	ErrPanic = errors.New("kstream: panic in user code")
+	ErrPanic = engine.ErrPanic
 	// ErrInternalTopic reports an internal topic (repartition or
 	// changelog) that exists with another partition count than the
 	// topology needs, or that cannot be created.
-	ErrInternalTopic = errors.New("kstream: internal topic does not match the topology")
+	ErrInternalTopic = engine.ErrInternalTopic
 	// ErrUnknownStore reports a store name the topology does not have (or,
 	// from GetStore and StoreOf, a store the node is not connected to).
-	ErrUnknownStore = errors.New("kstream: unknown store")
+	ErrUnknownStore = engine.ErrUnknownStore
 	// ErrStoreNotAvailable reports a query scan that a rebalance
 	// interrupted: a task holding part of the store moved away (or the App
 	// stopped) while the scan ran. Retry the query.
-	ErrStoreNotAvailable = errors.New("kstream: store not available here now")
+	ErrStoreNotAvailable = engine.ErrStoreNotAvailable
+	// ErrStateDirLocked reports a state directory already locked by another
+	// App instance (another process, or another App of this one): give
+	// every instance its own StateDir.
+	ErrStateDirLocked = engine.ErrStateDirLocked
 	// ErrReadOnlyStore reports a write to a store the caller may only read:
 	// a global table's store seen from a processor.
-	ErrReadOnlyStore = errors.New("kstream: store is read-only here")
+	ErrReadOnlyStore = engine.ErrReadOnlyStore
 )
 
-// ProcessingError reports a record that failed inside the topology, with
-// where it came from and the node where it failed.
-type ProcessingError struct {
-	Task      TaskID
-	Node      string
-	Topic     string // empty inside a punctuator
-	Partition int32
-	Offset    int64
-	Err       error
-}
+// ProcessingError is a record (or punctuation) that failed in a node and
+// that its error handler decided to Fail on. It carries the task, node and
+// the record's topic, partition and offset.
+type ProcessingError = engine.ProcessingError
 
-// Error formats the error with its coordinates.
-func (e *ProcessingError) Error() string {
-	if e.Topic == "" {
-		return fmt.Sprintf("kstream: task %s node %q (punctuation): %v", e.Task, e.Node, e.Err)
-	}
-	return fmt.Sprintf("kstream: task %s node %q processing topic %q partition %d offset %d: %v",
-		e.Task, e.Node, e.Topic, e.Partition, e.Offset, e.Err)
-}
-
-// Unwrap returns the cause.
-func (e *ProcessingError) Unwrap() error { return e.Err }
-
-// ProductionError reports a record the runtime could not write to Kafka.
-type ProductionError struct {
-	Topic     string
-	Partition int32
-	Err       error
-}
-
-// Error formats the error with its topic and partition.
-func (e *ProductionError) Error() string {
-	return fmt.Sprintf("kstream: produce to topic %q partition %d: %v", e.Topic, e.Partition, e.Err)
-}
-
-// Unwrap returns the cause.
-func (e *ProductionError) Unwrap() error { return e.Err }
-
-func joinErrors(errs []error) error { return errors.Join(errs...) }
+// ProductionError is a record that Kafka refused.
+type ProductionError = engine.ProductionError

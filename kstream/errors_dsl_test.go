@@ -95,10 +95,10 @@ func TestPoisonPillSkipped(t *testing.T) {
 func TestPoisonPillDeadLettered(t *testing.T) {
 	var seen []kstream.ErrorKind
 	d, out := errorTopology(t,
-		kstream.DeserializationErrorHandler(kstream.DeadLetter("dlq")),
+		kstream.DeserializationErrorHandler(kstream.LogAndDeadLetter("dlq")),
 		kstream.ProcessingErrorHandler(func(ec *kstream.ErrorContext) kstream.Decision {
 			seen = append(seen, ec.Kind)
-			return kstream.DeadLetterTo("dlq")
+			return kstream.DeadLetter("dlq")
 		}))
 	for i, err := range pipeMixed(d) {
 		if err != nil {

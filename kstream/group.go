@@ -49,7 +49,7 @@ func (g GroupedStream[K, V]) input(storeName string) Stream[K, V] {
 }
 
 // Count counts the records of each key. Tombstones are dropped (counted in
-// Metrics.Dropped). Options: Named, StoreName, InMemoryStore.
+// Metrics.Dropped). Options: Named, StoreName, InMemory.
 func Count[K, V any](g GroupedStream[K, V], opts ...NodeOpt) Table[K, int64] {
 	cfg := g.s.b.nodeCfg(opts)
 	store := g.s.b.storeFor(cfg, "COUNT")
@@ -62,7 +62,7 @@ func Count[K, V any](g GroupedStream[K, V], opts ...NodeOpt) Table[K, int64] {
 
 // Reduce combines the values of each key: the first value is the aggregate,
 // each later one is combined with it by fn(aggregate, value). Tombstones are
-// dropped. Options: Named, StoreName, InMemoryStore.
+// dropped. Options: Named, StoreName, InMemory.
 func Reduce[K, V any](g GroupedStream[K, V], fn func(agg, v V) V, opts ...NodeOpt) Table[K, V] {
 	cfg := g.s.b.nodeCfg(opts)
 	store := g.s.b.storeFor(cfg, "REDUCE")
@@ -79,7 +79,7 @@ func Reduce[K, V any](g GroupedStream[K, V], fn func(agg, v V) V, opts ...NodeOp
 // Aggregate folds the values of each key into an aggregate of type A:
 // init makes the starting aggregate of a key, agg adds one value to it. as
 // is the aggregate's serde (for its store and changelog). Tombstones are
-// dropped. Options: Named, StoreName, InMemoryStore.
+// dropped. Options: Named, StoreName, InMemory.
 func Aggregate[K, V, A any](g GroupedStream[K, V], init func() A, agg func(k K, v V, a A) A, as serde.Serde[A], opts ...NodeOpt) Table[K, A] {
 	cfg := g.s.b.nodeCfg(opts)
 	store := g.s.b.storeFor(cfg, "AGGREGATE")

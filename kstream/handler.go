@@ -1,105 +1,70 @@
 package kstream
 
-import (
-	"time"
-)
+import "github.com/streamwork-go/streamwork/kstream/internal/engine"
 
-// ErrorKind says which stage a record failed in.
-type ErrorKind int
+// ErrorKind says where a record failed.
+type ErrorKind = engine.ErrorKind
 
 const (
-	// DeserializationErrorKind: the record's key or value (or timestamp)
-	// could not be read.
-	DeserializationErrorKind ErrorKind = iota
-	// ProcessingErrorKind: a node of the topology returned an error or
-	// panicked.
-	ProcessingErrorKind
-	// ProductionErrorKind: a result could not be serialized or written.
-	ProductionErrorKind
+	// DeserializationErrorKind: a source could not decode the record (or
+	// its timestamp extractor failed, or gave a negative timestamp).
+	DeserializationErrorKind = engine.DeserializationErrorKind
+	// ProcessingErrorKind: a node returned an error or panicked.
+	ProcessingErrorKind = engine.ProcessingErrorKind
+	// ProductionErrorKind: a sink could not encode the record, or Kafka
+	// refused it.
+	ProductionErrorKind = engine.ProductionErrorKind
 )
 
-// String returns "deserialization", "processing" or "production".
-func (k ErrorKind) String() string {
-	switch k {
-	case DeserializationErrorKind:
-		return "deserialization"
-	case ProcessingErrorKind:
-		return "processing"
-	default:
-		return "production"
-	}
-}
+// ErrorContext describes a failed record for an ErrorHandler: the failure,
+// the task and node, and the original record's coordinates and bytes.
+type ErrorContext = engine.ErrorContext
 
-// ErrorContext describes a failed record to an ErrorHandler. Key and Value
-// are the record's original bytes (the input record for deserialization and
-// processing errors, the output record for production errors). It is valid
-// only during the handler call.
-type ErrorContext struct {
-	Kind      ErrorKind
-	Task      TaskID
-	Node      string // where it failed: the source node for deserialization errors
-	Topic     string // empty for a failure inside a punctuator
-	Partition int32
-	Offset    int64 // -1 for production errors
-	Timestamp time.Time
-	Key       []byte
-	Value     []byte
-	Headers   []Header
-	Err       error
-}
-
-// Decision is what an ErrorHandler wants done with a failed record.
-type Decision struct {
-	action     decisionAction
-	deadLetter string
-}
-
-type decisionAction int
-
-const (
-	actionFail decisionAction = iota
-	actionSkip
-	actionDeadLetter
-)
-
-var (
-	// Fail stops the App (Run returns the error). Nothing after the record
-	// is committed, so a restart sees the record again.
-	Fail = Decision{action: actionFail}
-	// Skip drops the record, counts it and logs it, and goes on.
-	Skip = Decision{action: actionSkip}
-)
-
-// DeadLetterTo writes the failed record's original key, value and headers to
-// topic, with headers that say the error (see the DeadLetter header names),
-// counts and logs it, and goes on. Under exactly-once the dead-letter write is
-// part of the transaction.
-func DeadLetterTo(topic string) Decision {
-	return Decision{action: actionDeadLetter, deadLetter: topic}
-}
+// Decision is what an ErrorHandler decides: Fail, Skip, or DeadLetter to a
+// topic.
+type Decision = engine.Decision
 
 // ErrorHandler decides what happens to a record that failed. It is called on
 // the task's goroutine and must be safe for concurrent use across tasks.
-type ErrorHandler func(ec *ErrorContext) Decision
+type ErrorHandler = engine.ErrorHandler
 
-// LogAndFail is the default handler: it stops the App.
+var (
+	// Fail stops the worker (and so the App) with the error; nothing past
+	// the failed record is committed.
+	Fail = engine.Fail
+	// Skip drops the failed record; it is counted in Metrics.Skipped and
+	// logged.
+	Skip = engine.Skip
+)
+
+// DeadLetterTo writes the failed record's original key, value and headers
+// to topic, with headers saying what failed (HeaderError and the others),
+// in the same commit as the outputs; it is counted in Metrics.DeadLettered.
+func DeadLetter(topic string) Decision { return engine.DeadLetterTo(topic) }
+
+// The handlers below decide the same for every failure; each is named after
+// its Decision.
+
+// LogAndFail is the default handler: it stops the App (Fail).
 func LogAndFail(*ErrorContext) Decision { return Fail }
 
-// LogAndSkip skips every failed record (each is counted and logged).
+// LogAndSkip skips every failed record (Skip; each is counted and logged).
 func LogAndSkip(*ErrorContext) Decision { return Skip }
 
-// DeadLetter returns a handler that writes every failed record to topic.
-func DeadLetter(topic string) ErrorHandler {
-	return func(*ErrorContext) Decision { return DeadLetterTo(topic) }
+// LogAndDeadLetter returns a handler that writes every failed record to
+// topic (DeadLetter).
+func LogAndDeadLetter(topic string) ErrorHandler {
+	d := DeadLetter(topic)
+	return func(*ErrorContext) Decision { return d }
 }
 
 // Header names of records written to a dead-letter topic.
 const (
-	HeaderError        = "streamwork.error"
-	HeaderErrorKind    = "streamwork.error.kind"
-	HeaderErrorNode    = "streamwork.error.node"
-	HeaderSourceTopic  = "streamwork.source.topic"
-	HeaderSourcePart   = "streamwork.source.partition"
-	HeaderSourceOffset = "streamwork.source.offset"
-	HeaderSourceTask   = "streamwork.source.task"
+	HeaderError        = engine.HeaderError
+	HeaderErrorKind    = engine.HeaderErrorKind
+	HeaderErrorNode    = engine.HeaderErrorNode
+	HeaderSourceTopic  = engine.HeaderSourceTopic
+	HeaderSourcePart   = engine.HeaderSourcePart
+	HeaderSourceOffset = engine.HeaderSourceOffset
+	HeaderSourceTask   = engine.HeaderSourceTask
 )

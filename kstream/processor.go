@@ -1,6 +1,10 @@
 package kstream
 
-import "time"
+import (
+	"time"
+
+	"github.com/streamwork-go/streamwork/kstream/internal/engine"
+)
 
 // Processor is a user-written node of a topology: it receives records of type
 // Record[KIn, VIn] and forwards records of type Record[KOut, VOut] through its
@@ -46,37 +50,26 @@ type ProcessorContext[K, V any] interface {
 	WallClockTime() time.Time
 }
 
-// Punctuator is a scheduled callback. ts is the stream time or wall-clock
-// time at which it fired.
-type Punctuator func(ts time.Time)
+// Punctuator is a function a processor schedules; ts is the time it fires
+// for (stream time or wall-clock time).
+type Punctuator = engine.Punctuator
 
-// PunctuationType selects the clock a punctuator follows.
-type PunctuationType int
+// PunctuationType says which time a punctuator follows: StreamTime or
+// WallClockTime.
+type PunctuationType = engine.PunctuationType
 
 const (
 	// StreamTime punctuators follow the task's stream time. The first one
 	// fires at the first record (schedules align to multiples of the
 	// interval from the epoch); when stream time jumps over several
 	// intervals, the punctuator fires once and re-aligns to the next
-	// multiple of the interval.
-	StreamTime PunctuationType = iota
+	// multiple (Kafka Streams' STREAM_TIME).
+	StreamTime = engine.StreamTime
 	// WallClockTime punctuators fire an interval after they were scheduled
-	// and then every interval; a delay of several intervals fires once and
-	// re-aligns.
-	WallClockTime
+	// and every interval after, by the task's wall clock, checked between
+	// records (Kafka Streams' WALL_CLOCK_TIME).
+	WallClockTime = engine.WallClockTime
 )
 
-// String returns "stream-time" or "wall-clock-time".
-func (p PunctuationType) String() string {
-	if p == WallClockTime {
-		return "wall-clock-time"
-	}
-	return "stream-time"
-}
-
-// Cancellable cancels a scheduled punctuator.
-type Cancellable interface {
-	// Cancel stops the punctuator. It is safe to call more than once, also
-	// from inside the punctuator itself.
-	Cancel()
-}
+// Cancellable stops a scheduled punctuator.
+type Cancellable = engine.Cancellable

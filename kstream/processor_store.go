@@ -15,17 +15,31 @@ type storeOptFunc func(*storeSpec)
 
 func (f storeOptFunc) applyStore(s *storeSpec) { f(s) }
 
-// InMemory keeps the store in memory whatever the App's StoreEngine. It is
+// InMemory keeps a store in memory whatever the App's StoreEngine. It is
 // still changelogged (unless WithoutChangelog) and restored in full when
-// its task starts.
-func InMemory() StoreOpt { return storeOptFunc(func(s *storeSpec) { s.inMemory = true }) }
+// its task starts. It is a NodeOpt for the store of a stateful operator
+// (Count, Reduce, Aggregate, TableFrom, the table aggregations,
+// GlobalTableFrom) and a StoreOpt for AddStore.
+func InMemory() StoreNodeOpt { return inMemory{} }
+
+// StoreNodeOpt configures a store, of a stateful operator (as a NodeOpt)
+// or of AddStore (as a StoreOpt).
+type StoreNodeOpt interface {
+	NodeOpt
+	StoreOpt
+}
+
+type inMemory struct{}
+
+func (inMemory) applyNode(c *nodeCfg)    { c.inMemory = true }
+func (inMemory) applyStore(s *storeSpec) { s.InMemory = true }
 
 // WithoutChangelog turns the store's changelog off: nothing is written to
 // Kafka and nothing is restored, so the store starts empty whenever its
 // task moves or restarts (an on-disk store keeps what it had on this
 // instance). For caches and scratch state that can be rebuilt.
 // (Kafka Streams: withLoggingDisabled.)
-func WithoutChangelog() StoreOpt { return storeOptFunc(func(s *storeSpec) { s.changelog = false }) }
+func WithoutChangelog() StoreOpt { return storeOptFunc(func(s *storeSpec) { s.Changelog = false }) }
 
 // WithCache puts a record cache in front of the store (see CacheMaxBytes):
 // writes of a key between two commits are merged and reach the store and
@@ -33,7 +47,7 @@ func WithoutChangelog() StoreOpt { return storeOptFunc(func(s *storeSpec) { s.ch
 // is full). Reads see the cached writes. A processor forwards what it
 // wants itself; the cache only spares the store and the changelog.
 // (Kafka Streams: withCachingEnabled.)
-func WithCache() StoreOpt { return storeOptFunc(func(s *storeSpec) { s.cached = true }) }
+func WithCache() StoreOpt { return storeOptFunc(func(s *storeSpec) { s.Cached = true }) }
 
 // AddStore adds a key-value store named name to the topology for the
 // processor API: changelogged to "<application id>-<name>-changelog", on
@@ -44,7 +58,7 @@ func WithCache() StoreOpt { return storeOptFunc(func(s *storeSpec) { s.cached = 
 // letters, digits, '.', '_' and '-'. (Kafka Streams:
 // Topology.addStateStore.)
 func AddStore(b *Builder, name string, opts ...StoreOpt) {
-	spec := &storeSpec{name: name, changelog: true}
+	spec := &storeSpec{Name: name, Changelog: true}
 	for _, o := range opts {
 		if o != nil {
 			o.applyStore(spec)
@@ -68,7 +82,7 @@ func (b *Builder) useStores(n *node, cfg nodeCfg) {
 	}
 	b.unclaimedUseStores--
 	for _, s := range cfg.stores {
-		if !slices.Contains(n.stores, s) {
+		if !slices.Contains(n.Stores, s) {
 			b.connectStore(n, s)
 		}
 	}
@@ -118,18 +132,18 @@ func (p *processorNode[KIn, VIn, KOut, VOut]) getStore(name string) (state.Store
 	if t == nil {
 		return nil, fmt.Errorf("%w: %q: the processor is not initialized", ErrUnknownStore, name)
 	}
-	if _, ok := t.env.globals[name]; !ok {
+	if _, ok := t.Env.Globals[name]; !ok {
 		var n *node
-		if t.env.topo != nil {
-			n = t.env.topo.byName[p.name]
+		if t.Env.Topo != nil {
+			n = t.Env.Topo.ByName[p.name]
 		}
-		if n == nil || !slices.Contains(n.stores, name) {
+		if n == nil || !slices.Contains(n.Stores, name) {
 			return nil, fmt.Errorf("%w: %q is not connected to node %q (UseStores)", ErrUnknownStore, name, p.name)
 		}
 	}
-	st := t.store(name)
+	st := t.Store(name)
 	if st == nil {
-		return nil, fmt.Errorf("%w: %q is not open in task %s", ErrUnknownStore, name, t.id)
+		return nil, fmt.Errorf("%w: %q is not open in task %s", ErrUnknownStore, name, t.ID)
 	}
 	return st, nil
 }

@@ -4,10 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"iter"
-	"sync"
 
-	"github.com/twmb/franz-go/pkg/kgo"
-
+	"github.com/streamwork-go/streamwork/kstream/internal/runtime"
 	"github.com/streamwork-go/streamwork/serde"
 	"github.com/streamwork-go/streamwork/state"
 )
@@ -41,9 +39,9 @@ func QueryStore[K, V any](a *App, name string, ks serde.Serde[K], vs serde.Serde
 		return nil, fmt.Errorf("%w: QueryStore of %q needs a key and a value serde", ErrConfig, name)
 	}
 	global := false
-	if _, ok := a.topo.stores[name]; !ok || a.topo.storeSub[name] == nil {
-		for _, g := range a.topo.globals {
-			if g.store == name {
+	if _, ok := a.topo.t.Stores[name]; !ok || a.topo.t.StoreSub[name] == nil {
+		for _, g := range a.topo.t.Globals {
+			if g.Store == name {
 				global = true
 			}
 		}
@@ -51,88 +49,12 @@ func QueryStore[K, V any](a *App, name string, ks serde.Serde[K], vs serde.Serde
 			return nil, fmt.Errorf("%w: %q", ErrUnknownStore, name)
 		}
 	}
-	return &storeView[K, V]{q: &a.queries, name: name, global: global, ks: ks, vs: vs}, nil
-}
-
-// queryRegistry holds the local store instances that interactive queries
-// read. Workers register a task's stores when it starts processing (after
-// restore) and deregister them before closing it; they hold their own mu
-// meanwhile, so the lock order is worker.mu, then queryRegistry.mu.
-// Readers hold mu (read) while they call Get or open an iterator, so a
-// store is never closed under a Get: closing waits for deregister.
-type queryRegistry struct {
-	mu         sync.RWMutex
-	partitions map[string]int32                 // store => its sub-topology's task count
-	local      map[string]map[int32]state.Store // store => partition => instance
-	globals    map[string]state.Store
-}
-
-// setPartitions records the partition count of each store's tasks.
-func (q *queryRegistry) setPartitions(t *Topology, subPartitions map[int]int32) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	q.partitions = make(map[string]int32, len(t.storeSub))
-	for name, st := range t.storeSub {
-		q.partitions[name] = subPartitions[st.id]
-	}
-}
-
-// setGlobals makes the global tables' stores queryable (nil: no longer).
-func (q *queryRegistry) setGlobals(stores map[string]state.Store) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	q.globals = stores
-}
-
-// register makes t's stores queryable.
-func (q *queryRegistry) register(t *task) {
-	if len(t.stateStores) == 0 {
-		return
-	}
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.local == nil {
-		q.local = make(map[string]map[int32]state.Store)
-	}
-	for _, ts := range t.stateStores {
-		m := q.local[ts.spec.name]
-		if m == nil {
-			m = make(map[int32]state.Store)
-			q.local[ts.spec.name] = m
-		}
-		m[t.id.Partition] = ts.top
-	}
-}
-
-// deregister makes t's stores unqueryable; it waits for reads in progress.
-func (q *queryRegistry) deregister(t *task) {
-	if len(t.stateStores) == 0 {
-		return
-	}
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	for _, ts := range t.stateStores {
-		if m := q.local[ts.spec.name]; m != nil && m[t.id.Partition] == ts.top {
-			delete(m, t.id.Partition)
-		}
-	}
-}
-
-// keyPartitioner is kgo's default partitioner for keyed records: murmur2,
-// as Kafka's Java producer.
-var keyPartitioner = kgo.StickyKeyPartitioner(nil)
-
-// partitionOf returns the partition of a serialized key among n.
-func partitionOf(key []byte, n int32) int32 {
-	if key == nil {
-		key = []byte{}
-	}
-	return int32(keyPartitioner.ForTopic("").Partition(&kgo.Record{Key: key}, int(n)))
+	return &storeView[K, V]{q: a.rt.Queries(), name: name, global: global, ks: ks, vs: vs}, nil
 }
 
 // storeView is what QueryStore returns.
 type storeView[K, V any] struct {
-	q      *queryRegistry
+	q      *runtime.Queries
 	name   string
 	global bool
 	ks     serde.Serde[K]
@@ -147,18 +69,7 @@ func (v *storeView[K, V]) Get(k K) (V, bool, error) {
 	if err != nil {
 		return zero, false, fmt.Errorf("kstream: query store %q: encode key: %w", v.name, err)
 	}
-	v.q.mu.RLock()
-	var st state.Store
-	if v.global {
-		st = v.q.globals[v.name]
-	} else if n := v.q.partitions[v.name]; n > 0 {
-		st = v.q.local[v.name][partitionOf(kb, n)]
-	}
-	var vb []byte
-	if st != nil {
-		vb, err = st.Get(kb)
-	}
-	v.q.mu.RUnlock()
+	vb, err := v.q.Get(v.name, v.global, kb)
 	if err != nil || vb == nil {
 		return zero, false, err
 	}
@@ -171,23 +82,7 @@ func (v *storeView[K, V]) Get(k K) (V, bool, error) {
 
 // iterators opens open on every local instance, in partition order.
 func (v *storeView[K, V]) iterators(open func(state.Store) state.Iterator) []state.Iterator {
-	v.q.mu.RLock()
-	defer v.q.mu.RUnlock()
-	if v.global {
-		if st := v.q.globals[v.name]; st != nil {
-			return []state.Iterator{open(st)}
-		}
-		return nil
-	}
-	m := v.q.local[v.name]
-	n := v.q.partitions[v.name]
-	its := make([]state.Iterator, 0, len(m))
-	for p := range n {
-		if st := m[p]; st != nil {
-			its = append(its, open(st))
-		}
-	}
-	return its
+	return v.q.Iterators(v.name, v.global, open)
 }
 
 func (v *storeView[K, V]) scan(open func(state.Store) state.Iterator) (iter.Seq2[K, V], func() error) {
@@ -249,21 +144,7 @@ func (v *storeView[K, V]) AllErr() (iter.Seq2[K, V], func() error) {
 func (v *storeView[K, V]) All() iter.Seq2[K, V] { return mustSeq(v.AllErr()) }
 
 // ApproximateCount sums the local instances' estimates.
-func (v *storeView[K, V]) ApproximateCount() int64 {
-	v.q.mu.RLock()
-	defer v.q.mu.RUnlock()
-	if v.global {
-		if st := v.q.globals[v.name]; st != nil {
-			return st.ApproximateCount()
-		}
-		return 0
-	}
-	var n int64
-	for _, st := range v.q.local[v.name] {
-		n += st.ApproximateCount()
-	}
-	return n
-}
+func (v *storeView[K, V]) ApproximateCount() int64 { return v.q.Count(v.name, v.global) }
 
 // mustSeq panics with the scan's error after a failed pass, as
 // state.KeyValue's Range and All do.

@@ -11,6 +11,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/streamwork-go/streamwork/kstream/internal/engine"
+	"github.com/streamwork-go/streamwork/kstream/internal/runtime"
 	"github.com/streamwork-go/streamwork/serde"
 	"github.com/streamwork-go/streamwork/state"
 	"github.com/streamwork-go/streamwork/state/memory"
@@ -28,7 +30,7 @@ func TestQueryStoreAcrossTwoTasks(t *testing.T) {
 		want[k]++
 		// Partitioned by key, as a Java or kgo producer does.
 		recs = append(recs, &kgo.Record{Topic: "in", Partition: -1, Key: []byte(k), Value: []byte("x")})
-		parts[partitionOf([]byte(k), 2)] = true
+		parts[runtime.PartitionOf([]byte(k), 2)] = true
 	}
 	if len(parts) != 2 {
 		t.Fatal("the keys do not cover both partitions")
@@ -91,61 +93,16 @@ func TestQueryStoreAcrossTwoTasks(t *testing.T) {
 	}
 }
 
-// javaMurmur2 is Kafka's Utils.murmur2, transcribed from the Java client.
-func javaMurmur2(data []byte) uint32 {
-	const seed, m, r = uint32(0x9747b28c), uint32(0x5bd1e995), 24
-	n := len(data)
-	h := seed ^ uint32(n)
-	for i := 0; i+4 <= n; i += 4 {
-		k := uint32(data[i]) | uint32(data[i+1])<<8 | uint32(data[i+2])<<16 | uint32(data[i+3])<<24
-		k *= m
-		k ^= k >> r
-		k *= m
-		h *= m
-		h ^= k
-	}
-	tail := data[n&^3:]
-	switch len(tail) {
-	case 3:
-		h ^= uint32(tail[2]) << 16
-		fallthrough
-	case 2:
-		h ^= uint32(tail[1]) << 8
-		fallthrough
-	case 1:
-		h ^= uint32(tail[0])
-		h *= m
-	}
-	h ^= h >> 13
-	h *= m
-	h ^= h >> 15
-	return h
-}
-
-// partitionOf is the Java producer's key partitioning:
-// toPositive(murmur2(key)) % partitions.
-func TestPartitionOfMatchesJavaProducer(t *testing.T) {
-	for i := range 1000 {
-		k := fmt.Appendf(nil, "key-%d", i)
-		for _, n := range []int32{1, 2, 3, 7, 12} {
-			want := int32(javaMurmur2(k)&0x7fffffff) % n
-			if got := partitionOf(k, n); got != want {
-				t.Fatalf("partitionOf(%s, %d) = %d, Java gives %d", k, n, got, want)
-			}
-		}
-	}
-}
-
 // Queries run concurrently with a writer and with registration changes
 // (the race detector checks the locking); a scan whose store closes under
 // it ends with ErrStoreNotAvailable.
 func TestQueryRegistryConcurrentWithProcessing(t *testing.T) {
-	var q queryRegistry
+	var q runtime.Queries
 	topo := countTopology(t)
-	q.setPartitions(topo, map[int]int32{0: 1})
+	q.SetPartitions(topo.t, map[int]int32{0: 1})
 	st := memory.New("counts")
-	tk := &task{id: TaskID{0, 0}, stateStores: []*taskStore{{spec: topo.stores["counts"], top: st}}}
-	q.register(tk)
+	tk := &task{ID: TaskID{Subtopology: 0, Partition: 0}, StateStores: []*engine.TaskStore{{Spec: topo.t.Stores["counts"], Top: st}}}
+	q.Register(tk)
 	view := &storeView[string, int64]{q: &q, name: "counts", ks: serde.String, vs: serde.Int64}
 	kv := state.Typed(st, serde.String, serde.Int64)
 	for i := range 100 {
@@ -183,15 +140,15 @@ func TestQueryRegistryConcurrentWithProcessing(t *testing.T) {
 			t.Fatal(err)
 		}
 		if i%200 == 0 {
-			q.deregister(tk)
-			q.register(tk)
+			q.Deregister(tk)
+			q.Register(tk)
 		}
 	}
 	// A scan open when the store closes.
 	seq, errf := view.AllErr()
 	next, stopIter := iter.Pull2(seq)
 	next()
-	q.deregister(tk)
+	q.Deregister(tk)
 	_ = st.Close()
 	for {
 		if _, _, ok := next(); !ok {

@@ -1,29 +1,6 @@
 package kstream
 
-import "time"
-
-// Record is a key-value pair with its timestamp and headers, as it flows
-// through a topology. Records are values: an operator that changes one passes
-// a modified copy downstream.
-type Record[K, V any] struct {
-	Key       K
-	Value     V
-	Timestamp time.Time
-	Headers   []Header
-	// Tombstone marks a record that deletes its key: Kafka's null value.
-	// Its Value is the zero value. Sources set it for records with a null
-	// value (their serde is not called); sinks write a null value for it;
-	// tables delete the key. Value mappers pass tombstones through without
-	// calling the mapper; aggregations drop them (counted in
-	// Metrics.Dropped).
-	Tombstone bool
-}
-
-// Header is a Kafka record header.
-type Header struct {
-	Key   string
-	Value []byte
-}
+import "github.com/streamwork-go/streamwork/kstream/internal/engine"
 
 // WithValue returns a copy of r carrying value v.
 func WithValue[K, V, V2 any](r Record[K, V], v V2) Record[K, V2] {
@@ -35,50 +12,21 @@ func WithKeyValue[K, V, K2, V2 any](r Record[K, V], k K2, v V2) Record[K2, V2] {
 	return Record[K2, V2]{Key: k, Value: v, Timestamp: r.Timestamp, Headers: r.Headers}
 }
 
-// RecordMetadata says where the record being processed was read from.
-type RecordMetadata struct {
-	Topic     string
-	Partition int32
-	Offset    int64
-}
+// Record is a typed record flowing through a topology: key, value,
+// timestamp, headers, and whether it is a tombstone (Kafka's null value).
+// Its Tombstone field marks a record that deletes its key: sources set it for
+// records with a null value (their serde is not called); sinks write a null
+// value for it; tables delete the key; value mappers pass tombstones
+// through without calling the mapper; aggregations drop them (counted in
+// Metrics.Dropped).
+type Record[K, V any] = engine.Record[K, V]
 
-// TaskID names a task: one sub-topology working on one partition number of
-// its input topics. It prints as "<subtopology>_<partition>".
-type TaskID struct {
-	Subtopology int
-	Partition   int32
-}
+// Header is a record header.
+type Header = engine.Header
 
-// String returns the id in the form "0_3".
-func (id TaskID) String() string {
-	return itoa(int64(id.Subtopology)) + "_" + itoa(int64(id.Partition))
-}
+// RecordMetadata says where a record was read from.
+type RecordMetadata = engine.RecordMetadata
 
-func itoa(v int64) string {
-	if v == 0 {
-		return "0"
-	}
-	var b [20]byte
-	i := len(b)
-	neg := v < 0
-	if neg {
-		v = -v
-	}
-	for v > 0 {
-		i--
-		b[i] = byte('0' + v%10)
-		v /= 10
-	}
-	if neg {
-		i--
-		b[i] = '-'
-	}
-	return string(b[i:])
-}
-
-func millis(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixMilli()
-}
+// TaskID names a task: a sub-topology and a partition number. Its String
+// form is "<sub-topology>_<partition>", as Kafka Streams writes it.
+type TaskID = engine.TaskID

@@ -3,6 +3,7 @@ package kstream
 import (
 	"fmt"
 
+	"github.com/streamwork-go/streamwork/kstream/internal/engine"
 	"github.com/streamwork-go/streamwork/serde"
 )
 
@@ -48,14 +49,14 @@ func repartition[K, V any](s Stream[K, V], name string, ks serde.Serde[K], vs se
 	}
 	topic := name + "-repartition"
 	s.b.addInternalTopic(topic, partitions)
-	sink := s.b.addNode("SINK", topic+"-sink", kindSink, []*node{s.n}, func() nodeInstance {
-		return &sinkNode[K, V]{topic: topic, internal: true, roundRobin: roundRobin, ks: ks, vs: vs}
+	sink := s.b.addNode("SINK", topic+"-sink", engine.KindSink, []*node{s.n}, func() nodeInstance {
+		return &engine.SinkNode[K, V]{Topic: topic, Internal: true, RoundRobin: roundRobin, Ks: ks, Vs: vs}
 	})
-	sink.topics, sink.internal = []string{topic}, true
-	src := s.b.addNode("SOURCE", topic+"-source", kindSource, nil, func() nodeInstance {
-		return &sourceNode[K, V]{ks: ks, vs: vs}
+	sink.Topics, sink.Internal = []string{topic}, true
+	src := s.b.addNode("SOURCE", topic+"-source", engine.KindSource, nil, func() nodeInstance {
+		return &engine.SourceNode[K, V]{Ks: ks, Vs: vs}
 	})
-	src.topics, src.internal = []string{topic}, true
+	src.Topics, src.Internal = []string{topic}, true
 	return Stream[K, V]{b: s.b, n: src}
 }
 
@@ -64,6 +65,6 @@ func repartition[K, V any](s Stream[K, V], name string, ks serde.Serde[K], vs se
 func (b *Builder) generatedName(op string) string {
 	idx := b.counter
 	b.counter++
-	b.generatedNames = append(b.generatedNames, fmt.Sprintf("KSTREAM-%s-%010d", op, idx))
-	return b.generatedNames[len(b.generatedNames)-1]
+	b.g.GeneratedNames = append(b.g.GeneratedNames, fmt.Sprintf("KSTREAM-%s-%010d", op, idx))
+	return b.g.GeneratedNames[len(b.g.GeneratedNames)-1]
 }

@@ -12,8 +12,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/streamwork-go/streamwork/kstream/internal/runtime"
+	"github.com/streamwork-go/streamwork/kstream/internal/wire"
 	"github.com/streamwork-go/streamwork/serde"
-	"github.com/streamwork-go/streamwork/state"
+	"github.com/streamwork-go/streamwork/state/pebble"
 )
 
 // stBatch makes n records with keys k0..k<keys-1>, round robin over
@@ -138,11 +140,12 @@ func TestRestoreFromCheckpoint(t *testing.T) {
 	}
 	stRunUntil(t, appA, 200, want, 0)
 	atCheckpoint := rtEndOffsets(t, brokers, "ckpt-counts-changelog")
-	for _, p := range []string{"0_0", "0_1"} {
-		c, err := state.ReadCheckpoint(filepath.Join(dirA, "ckpt", p, ".checkpoint"))
-		if err != nil || len(c) != 1 {
-			t.Fatalf("checkpoint of task %s: %v, %v", p, c, err)
-		}
+	stored, err := StoredOffsets(dirA, "ckpt")
+	if err != nil || len(stored["ckpt-counts-changelog"]) != 2 {
+		t.Fatalf("stored offsets: %v, %v; want both partitions of the changelog", stored, err)
+	}
+	if sum := stored["ckpt-counts-changelog"][0] + stored["ckpt-counts-changelog"][1]; sum != atCheckpoint {
+		t.Fatalf("stored offsets %v add up to %d, want the changelog's end %d", stored, sum, atCheckpoint)
 	}
 
 	// Instance B, on another directory, restores everything, then writes 150
@@ -185,10 +188,8 @@ func TestRestoreWipesOnCheckpointOutOfRange(t *testing.T) {
 		t.Fatal(err)
 	}
 	stRunUntil(t, app, 50, want, 0)
-	path := filepath.Join(dir, "wipe", "0_0", ".checkpoint")
-	if err := state.WriteCheckpoint(path, state.Checkpoint{{Topic: "wipe-counts-changelog", Partition: 0}: 1 << 40}); err != nil {
-		t.Fatal(err)
-	}
+	writeStoredOffset(t, filepath.Join(dir, "wipe", "0_0", "counts"), "counts",
+		wire.Checkpoint{{Topic: "wipe-counts-changelog", Partition: 0}: 1 << 40})
 	app, err = New(topo, stOpts(t, brokers, "wipe", dir, CacheMaxBytes(0))...)
 	if err != nil {
 		t.Fatal(err)
@@ -297,5 +298,29 @@ func BenchmarkRestore(b *testing.B) {
 			}
 			b.ReportMetric(float64(n)*float64(b.N)/total.Seconds(), "records/s")
 		})
+	}
+}
+
+// writeStoredOffset replaces the checkpoint kept in the on-disk store in dir.
+func writeStoredOffset(t *testing.T, dir, name string, c wire.Checkpoint) {
+	t.Helper()
+	env, err := pebble.NewEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer env.Close()
+	st, err := env.Open(dir, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := wire.EncodeCheckpoint(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.PutMeta(runtime.OffsetsMeta, b); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
 	}
 }

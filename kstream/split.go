@@ -1,5 +1,7 @@
 package kstream
 
+import "github.com/streamwork-go/streamwork/kstream/internal/engine"
+
 // Branch is one named branch of Split: the records for which Pred returns
 // true (and no earlier branch's did).
 type Branch[K, V any] struct {
@@ -30,13 +32,11 @@ func (s Stream[K, V]) Split(name string, branches ...Branch[K, V]) map[string]St
 		}
 		preds[i] = br.Pred
 	}
-	split := s.b.addNode("BRANCH", name, kindProcessor, []*node{s.n}, func() nodeInstance {
+	split := s.b.addNode("BRANCH", name, engine.KindProcessor, []*node{s.n}, func() nodeInstance {
 		return &statelessNode[K, V, K, V]{fn: func(r Record[K, V], d *downstream[K, V]) {
 			for i, p := range preds {
 				if p == nil || p(r.Key, r.Value) {
-					if i < len(d.children) && d.t.failure == nil {
-						d.children[i].receive(r)
-					}
+					d.ForwardIndex(i, r)
 					return
 				}
 			}
@@ -44,8 +44,8 @@ func (s Stream[K, V]) Split(name string, branches ...Branch[K, V]) map[string]St
 	})
 	out := make(map[string]Stream[K, V], len(branches))
 	for _, br := range branches {
-		bn := s.b.addNode("BRANCH-CHILD", split.name+br.Name, kindProcessor, []*node{split}, func() nodeInstance {
-			return &statelessNode[K, V, K, V]{fn: func(r Record[K, V], d *downstream[K, V]) { d.forward(r) }}
+		bn := s.b.addNode("BRANCH-CHILD", split.Name+br.Name, engine.KindProcessor, []*node{split}, func() nodeInstance {
+			return &statelessNode[K, V, K, V]{fn: func(r Record[K, V], d *downstream[K, V]) { d.Forward(r) }}
 		})
 		out[br.Name] = Stream[K, V]{b: s.b, n: bn, keyChanged: s.keyChanged}
 	}

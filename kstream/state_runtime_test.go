@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"testing"
@@ -15,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/streamwork-go/streamwork/kstream/internal/engine"
 	"github.com/streamwork-go/streamwork/serde"
 	"github.com/streamwork-go/streamwork/state"
 )
@@ -218,7 +217,7 @@ func TestStoreWithoutChangelog(t *testing.T) {
 }
 
 // A second instance pointed at the state directory of a running one fails
-// at once with state.ErrLocked; with its own directory it runs.
+// at once with ErrStateDirLocked; with its own directory it runs.
 func TestStateDirLockConflict(t *testing.T) {
 	brokers := rtCluster(t, map[string]int32{"in": 2, "out": 2})
 	dir := t.TempDir()
@@ -234,8 +233,8 @@ func TestStateDirLockConflict(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	if err := rtWaitRun(t, app2); !errors.Is(err, state.ErrLocked) {
-		t.Fatalf("second instance on the same state dir: Run = %v, want state.ErrLocked", err)
+	if err := rtWaitRun(t, app2); !errors.Is(err, ErrStateDirLocked) {
+		t.Fatalf("second instance on the same state dir: Run = %v, want ErrStateDirLocked", err)
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Fatalf("the lock conflict took %v to report", d)
@@ -286,8 +285,7 @@ func TestGetStoreNotConnected(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = newTask(TaskID{}, topo.subs[0], &taskEnv{appID: "t", logger: defaultConfig().logger, collector: nopCollector{},
-		metrics: new(metrics), now: time.Now, topo: topo, onDeser: LogAndFail, onProcess: LogAndFail, onProduce: LogAndFail})
+	_, err = engine.NewTask(TaskID{}, topo.t.Subs[0], func() *engine.TaskEnv { e := testEnv(nopCollector{}); e.Topo = topo.t; return e }())
 	if !errors.Is(err, ErrUnknownStore) {
 		t.Fatalf("newTask = %v, want ErrUnknownStore", err)
 	}
@@ -342,8 +340,17 @@ func TestAppGlobalTable(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "glob", "global", ".checkpoint")); err != nil {
-		t.Fatalf("global checkpoint: %v", err)
+	// The global store keeps how far it read each partition: the end.
+	stored, err := StoredOffsets(dir, "glob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := int64(0)
+	for _, off := range stored["names"] {
+		sum += off
+	}
+	if end := rtEndOffsets(t, brokers, "names"); len(stored["names"]) != 3 || sum != end {
+		t.Fatalf("global store checkpoint %v (sum %d), want 3 partitions adding up to the topic's end %d", stored["names"], sum, end)
 	}
 }
 

@@ -123,6 +123,7 @@ func TestTableGroupByMovesRowsBetweenGroups(t *testing.T) {
 		func() error { return in.Pipe("u2", user{"bo", "eu"}, ts(2)) },
 		func() error { return in.Pipe("u3", user{"cy", "us"}, ts(3)) },
 		func() error { return in.Pipe("u1", user{"ann", "us"}, ts(4)) }, // moves eu -> us
+		func() error { return in.Pipe("u3", user{"cyd", "us"}, ts(5)) }, // stays in us: one result
 		func() error { return in.PipeTombstone("u2", ts(5)) },           // leaves eu
 		func() error { return in.PipeTombstone("u9", ts(6)) },           // unknown: no change
 	}
@@ -134,6 +135,7 @@ func TestTableGroupByMovesRowsBetweenGroups(t *testing.T) {
 	equal(t, "region counts", kstreamtest.Output(d, "region-counts", serde.String, serde.Int64).KeyValues(), []kvi{
 		{Key: "eu", Value: 1}, {Key: "eu", Value: 2}, {Key: "us", Value: 1},
 		{Key: "eu", Value: 1}, {Key: "us", Value: 2}, // u1 moved
+		{Key: "us", Value: 2}, // u3 renamed within us: once, never a transient 1 (KIP-904)
 		{Key: "eu", Value: 0}, // u2 deleted
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/streamwork-go/streamwork/kstream/internal/engine"
 	"github.com/streamwork-go/streamwork/serde"
 )
 
@@ -54,10 +55,10 @@ func FromTopics[K, V any](b *Builder, topics []string, ks serde.Serde[K], vs ser
 		}
 		tsFn = f
 	}
-	n := b.addNode("SOURCE", cfg.name, kindSource, nil, func() nodeInstance {
-		return &sourceNode[K, V]{ks: ks, vs: vs, ts: tsFn}
+	n := b.addNode("SOURCE", cfg.name, engine.KindSource, nil, func() nodeInstance {
+		return &engine.SourceNode[K, V]{Ks: ks, Vs: vs, TS: tsFn}
 	})
-	n.topics = append([]string(nil), topics...)
+	n.Topics = append([]string(nil), topics...)
 	return Stream[K, V]{b: b, n: n}
 }
 
@@ -84,7 +85,7 @@ func stateless[KIn, VIn, KOut, VOut any](s Stream[KIn, VIn], op string, opts []N
 	if cfg.tsExtract != nil {
 		s.b.errorf("%w: WithTimestamps applies to sources only (on %s)", ErrOptionNotApplicable, op)
 	}
-	n := s.b.addNode(op, cfg.name, kindProcessor, []*node{s.n}, func() nodeInstance {
+	n := s.b.addNode(op, cfg.name, engine.KindProcessor, []*node{s.n}, func() nodeInstance {
 		return &statelessNode[KIn, VIn, KOut, VOut]{fn: fn}
 	})
 	return Stream[KOut, VOut]{b: s.b, n: n, keyChanged: s.keyChanged}
@@ -94,7 +95,7 @@ func stateless[KIn, VIn, KOut, VOut any](s Stream[KIn, VIn], op string, opts []N
 func (s Stream[K, V]) Filter(pred func(K, V) bool, opts ...NodeOpt) Stream[K, V] {
 	return stateless(s, "FILTER", opts, func(r Record[K, V], d *downstream[K, V]) {
 		if pred(r.Key, r.Value) {
-			d.forward(r)
+			d.Forward(r)
 		}
 	})
 }
@@ -103,7 +104,7 @@ func (s Stream[K, V]) Filter(pred func(K, V) bool, opts ...NodeOpt) Stream[K, V]
 func (s Stream[K, V]) FilterNot(pred func(K, V) bool, opts ...NodeOpt) Stream[K, V] {
 	return stateless(s, "FILTER", opts, func(r Record[K, V], d *downstream[K, V]) {
 		if !pred(r.Key, r.Value) {
-			d.forward(r)
+			d.Forward(r)
 		}
 	})
 }
@@ -112,7 +113,7 @@ func (s Stream[K, V]) FilterNot(pred func(K, V) bool, opts ...NodeOpt) Stream[K,
 func (s Stream[K, V]) Peek(fn func(K, V), opts ...NodeOpt) Stream[K, V] {
 	return stateless(s, "PEEK", opts, func(r Record[K, V], d *downstream[K, V]) {
 		fn(r.Key, r.Value)
-		d.forward(r)
+		d.Forward(r)
 	})
 }
 
@@ -143,8 +144,8 @@ func (s Stream[K, V]) MergeNamed(name string, others ...Stream[K, V]) Stream[K, 
 		}
 		parents = append(parents, o.n)
 	}
-	n := s.b.addNode("MERGE", name, kindProcessor, parents, func() nodeInstance {
-		return &statelessNode[K, V, K, V]{fn: func(r Record[K, V], d *downstream[K, V]) { d.forward(r) }}
+	n := s.b.addNode("MERGE", name, engine.KindProcessor, parents, func() nodeInstance {
+		return &statelessNode[K, V, K, V]{fn: func(r Record[K, V], d *downstream[K, V]) { d.Forward(r) }}
 	})
 	return Stream[K, V]{b: s.b, n: n, keyChanged: changed}
 }
@@ -154,7 +155,7 @@ func (s Stream[K, V]) MergeNamed(name string, others ...Stream[K, V]) Stream[K, 
 func Map[K, V, K2, V2 any](s Stream[K, V], fn func(K, V) (K2, V2), opts ...NodeOpt) Stream[K2, V2] {
 	out := stateless(s, "MAP", opts, func(r Record[K, V], d *downstream[K2, V2]) {
 		k, v := fn(r.Key, r.Value)
-		d.forward(WithKeyValue(r, k, v))
+		d.Forward(WithKeyValue(r, k, v))
 	})
 	out.keyChanged = true
 	return out
@@ -165,10 +166,10 @@ func Map[K, V, K2, V2 any](s Stream[K, V], fn func(K, V) (K2, V2), opts ...NodeO
 func MapValues[K, V, V2 any](s Stream[K, V], fn func(V) V2, opts ...NodeOpt) Stream[K, V2] {
 	return stateless(s, "MAPVALUES", opts, func(r Record[K, V], d *downstream[K, V2]) {
 		if r.Tombstone {
-			d.forward(tombstoneOf[K, V, V2](r))
+			d.Forward(tombstoneOf[K, V, V2](r))
 			return
 		}
-		d.forward(WithValue(r, fn(r.Value)))
+		d.Forward(WithValue(r, fn(r.Value)))
 	})
 }
 
@@ -181,10 +182,10 @@ func tombstoneOf[K, V, V2 any](r Record[K, V]) Record[K, V2] {
 func MapValuesWithKey[K, V, V2 any](s Stream[K, V], fn func(K, V) V2, opts ...NodeOpt) Stream[K, V2] {
 	return stateless(s, "MAPVALUES", opts, func(r Record[K, V], d *downstream[K, V2]) {
 		if r.Tombstone {
-			d.forward(tombstoneOf[K, V, V2](r))
+			d.Forward(tombstoneOf[K, V, V2](r))
 			return
 		}
-		d.forward(WithValue(r, fn(r.Key, r.Value)))
+		d.Forward(WithValue(r, fn(r.Key, r.Value)))
 	})
 }
 
@@ -192,7 +193,7 @@ func MapValuesWithKey[K, V, V2 any](s Stream[K, V], fn func(K, V) V2, opts ...No
 func FlatMap[K, V, K2, V2 any](s Stream[K, V], fn func(K, V) []KeyValue[K2, V2], opts ...NodeOpt) Stream[K2, V2] {
 	out := stateless(s, "FLATMAP", opts, func(r Record[K, V], d *downstream[K2, V2]) {
 		for _, kv := range fn(r.Key, r.Value) {
-			d.forward(WithKeyValue(r, kv.Key, kv.Value))
+			d.Forward(WithKeyValue(r, kv.Key, kv.Value))
 		}
 	})
 	out.keyChanged = true
@@ -205,11 +206,11 @@ func FlatMap[K, V, K2, V2 any](s Stream[K, V], fn func(K, V) []KeyValue[K2, V2],
 func FlatMapValues[K, V, V2 any](s Stream[K, V], fn func(V) []V2, opts ...NodeOpt) Stream[K, V2] {
 	return stateless(s, "FLATMAPVALUES", opts, func(r Record[K, V], d *downstream[K, V2]) {
 		if r.Tombstone {
-			d.forward(tombstoneOf[K, V, V2](r))
+			d.Forward(tombstoneOf[K, V, V2](r))
 			return
 		}
 		for _, v := range fn(r.Value) {
-			d.forward(WithValue(r, v))
+			d.Forward(WithValue(r, v))
 		}
 	})
 }
@@ -219,7 +220,7 @@ func SelectKey[K, V, K2 any](s Stream[K, V], fn func(K, V) K2, opts ...NodeOpt) 
 	out := stateless(s, "KEY-SELECT", opts, func(r Record[K, V], d *downstream[K2, V]) {
 		out := WithKeyValue(r, fn(r.Key, r.Value), r.Value)
 		out.Tombstone = r.Tombstone
-		d.forward(out)
+		d.Forward(out)
 	})
 	out.keyChanged = true
 	return out
@@ -237,7 +238,7 @@ func Process[K, V, K2, V2 any](s Stream[K, V], supplier func() Processor[K, V, K
 	if supplier == nil {
 		s.b.errorf("%w: Process needs a processor supplier", ErrTopology)
 	}
-	n := s.b.addNode("PROCESSOR", cfg.name, kindProcessor, []*node{s.n}, func() nodeInstance {
+	n := s.b.addNode("PROCESSOR", cfg.name, engine.KindProcessor, []*node{s.n}, func() nodeInstance {
 		return &processorNode[K, V, K2, V2]{proc: supplier()}
 	})
 	s.b.useStores(n, cfg)
@@ -274,12 +275,12 @@ func (s Stream[K, V]) sink(opts []NodeOpt, topic string, topicFn func(Record[K, 
 	if ks == nil || vs == nil {
 		s.b.errorf("%w: sink needs a key and a value serde", ErrTopology)
 	}
-	n := s.b.addNode("SINK", cfg.name, kindSink, []*node{s.n}, func() nodeInstance {
-		return &sinkNode[K, V]{topic: topic, topicFn: topicFn, ks: ks, vs: vs}
+	n := s.b.addNode("SINK", cfg.name, engine.KindSink, []*node{s.n}, func() nodeInstance {
+		return &engine.SinkNode[K, V]{Topic: topic, TopicFn: topicFn, Ks: ks, Vs: vs}
 	})
 	if topicFn != nil {
-		n.dynamic = true
+		n.Dynamic = true
 	} else {
-		n.topics = []string{topic}
+		n.Topics = []string{topic}
 	}
 }

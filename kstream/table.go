@@ -1,8 +1,12 @@
 package kstream
 
 import (
+	"bytes"
+	"encoding/binary"
 	"fmt"
 
+	"github.com/streamwork-go/streamwork/kstream/internal/engine"
+	"github.com/streamwork-go/streamwork/kstream/internal/wire"
 	"github.com/streamwork-go/streamwork/serde"
 	"github.com/streamwork-go/streamwork/state"
 )
@@ -35,7 +39,7 @@ func (t Table[K, V]) valid(op string) {
 
 // TableFrom reads topic as a table: each record upserts its key, a record
 // with a null value (a tombstone) deletes it. The table is materialized in a
-// store. Options: Named (the source), StoreName, InMemoryStore.
+// store. Options: Named (the source), StoreName, InMemory.
 func TableFrom[K, V any](b *Builder, topic string, ks serde.Serde[K], vs serde.Serde[V], opts ...NodeOpt) Table[K, V] {
 	cfg := b.nodeCfg(opts)
 	srcCfg := []NodeOpt{}
@@ -44,7 +48,7 @@ func TableFrom[K, V any](b *Builder, topic string, ks serde.Serde[K], vs serde.S
 	}
 	src := From(b, topic, ks, vs, srcCfg...)
 	store := b.storeFor(nodeCfg{storeName: cfg.storeName, inMemory: cfg.inMemory}, "TABLE-SOURCE")
-	n := b.addNode("TABLE-SOURCE", "", kindProcessor, []*node{src.n}, func() nodeInstance {
+	n := b.addNode("TABLE-SOURCE", "", engine.KindProcessor, []*node{src.n}, func() nodeInstance {
 		return &tableSourceNode[K, V]{storeName: store, ks: ks, vs: vs}
 	})
 	b.connectStore(n, store)
@@ -63,54 +67,54 @@ type tableSourceNode[K, V any] struct {
 	down            downstream[K, change[V]]
 }
 
-func (s *tableSourceNode[K, V]) init(t *task, n *node, children []nodeInstance) error {
-	s.t, s.name = t, n.name
-	st := t.store(s.storeName)
+func (s *tableSourceNode[K, V]) Init(t *task, n *node, children []nodeInstance) error {
+	s.t, s.name = t, n.Name
+	st := t.Store(s.storeName)
 	if st == nil {
-		return fmt.Errorf("%w: store %q is not open in task %s", ErrTopology, s.storeName, t.id)
+		return fmt.Errorf("%w: store %q is not open in task %s", ErrTopology, s.storeName, t.ID)
 	}
 	s.kv = state.Typed(st, s.ks, s.vs)
-	s.cached = t.onFlush(s.storeName, func(key, newB, oldB []byte, ts int64) {
+	s.cached = t.OnFlush(s.storeName, func(key, newB, oldB []byte, ts int64) {
 		rec, err := decodeChange(s.storeName, s.ks, s.vs, key, newB, oldB, ts)
 		if err != nil {
-			s.t.fail(s.name, ProcessingErrorKind, err)
+			s.t.Fail(s.name, ProcessingErrorKind, err)
 			return
 		}
-		prev := s.t.curNode
-		s.t.curNode = s.name
-		s.down.forward(rec)
-		s.t.curNode = prev
+		prev := s.t.CurNode
+		s.t.CurNode = s.name
+		s.down.Forward(rec)
+		s.t.CurNode = prev
 	})
-	return s.down.wire(t, n, children)
+	return s.down.Wire(t, n, children)
 }
 
-func (s *tableSourceNode[K, V]) close() error { return nil }
+func (s *tableSourceNode[K, V]) Close() error { return nil }
 
-func (s *tableSourceNode[K, V]) receive(r Record[K, V]) {
-	prev := s.t.curNode
-	s.t.curNode = s.name
-	defer func() { s.t.curNode = prev }()
+func (s *tableSourceNode[K, V]) Receive(r Record[K, V]) {
+	prev := s.t.CurNode
+	s.t.CurNode = s.name
+	defer func() { s.t.CurNode = prev }()
 	old, hasOld, err := s.kv.Get(r.Key)
 	if err != nil {
-		s.t.fail(s.name, ProcessingErrorKind, fmt.Errorf("store %q get: %w", s.storeName, err))
+		s.t.Fail(s.name, ProcessingErrorKind, fmt.Errorf("store %q get: %w", s.storeName, err))
 		return
 	}
 	if r.Tombstone {
 		if err := s.kv.Delete(r.Key); err != nil {
-			s.t.fail(s.name, ProcessingErrorKind, fmt.Errorf("store %q delete: %w", s.storeName, err))
+			s.t.Fail(s.name, ProcessingErrorKind, fmt.Errorf("store %q delete: %w", s.storeName, err))
 			return
 		}
 		if !s.cached && hasOld {
-			s.down.forward(Record[K, change[V]]{Key: r.Key, Value: change[V]{oldV: old, hasOld: true}, Timestamp: r.Timestamp, Headers: r.Headers})
+			s.down.Forward(Record[K, change[V]]{Key: r.Key, Value: change[V]{oldV: old, hasOld: true}, Timestamp: r.Timestamp, Headers: r.Headers})
 		}
 		return
 	}
 	if err := s.kv.Put(r.Key, r.Value); err != nil {
-		s.t.fail(s.name, ProcessingErrorKind, fmt.Errorf("store %q put: %w", s.storeName, err))
+		s.t.Fail(s.name, ProcessingErrorKind, fmt.Errorf("store %q put: %w", s.storeName, err))
 		return
 	}
 	if !s.cached {
-		s.down.forward(Record[K, change[V]]{Key: r.Key, Value: change[V]{newV: r.Value, oldV: old, hasNew: true, hasOld: hasOld},
+		s.down.Forward(Record[K, change[V]]{Key: r.Key, Value: change[V]{newV: r.Value, oldV: old, hasNew: true, hasOld: hasOld},
 			Timestamp: r.Timestamp, Headers: r.Headers})
 	}
 }
@@ -119,7 +123,7 @@ func (s *tableSourceNode[K, V]) receive(r Record[K, V]) {
 func tableOp[K, V, K2, V2 any](t Table[K, V], op string, opts []NodeOpt, fn func(r Record[K, change[V]], d *downstream[K2, V2])) *node {
 	t.valid(op)
 	cfg := t.b.nodeCfg(opts)
-	return t.b.addNode(op, cfg.name, kindProcessor, []*node{t.n}, func() nodeInstance {
+	return t.b.addNode(op, cfg.name, engine.KindProcessor, []*node{t.n}, func() nodeInstance {
 		return &statelessNode[K, change[V], K2, V2]{fn: fn}
 	})
 }
@@ -141,7 +145,7 @@ func (t Table[K, V]) Filter(pred func(K, V) bool, opts ...NodeOpt) Table[K, V] {
 		if oldPass {
 			out.oldV = c.oldV
 		}
-		d.forward(Record[K, change[V]]{Key: r.Key, Value: out, Timestamp: r.Timestamp, Headers: r.Headers})
+		d.Forward(Record[K, change[V]]{Key: r.Key, Value: out, Timestamp: r.Timestamp, Headers: r.Headers})
 	})
 	return Table[K, V]{b: t.b, n: n, ks: t.ks, vs: t.vs}
 }
@@ -157,7 +161,7 @@ func TableMapValues[K, V, V2 any](t Table[K, V], fn func(K, V) V2, opts ...NodeO
 		if c.hasOld {
 			out.oldV = fn(r.Key, c.oldV)
 		}
-		d.forward(Record[K, change[V2]]{Key: r.Key, Value: out, Timestamp: r.Timestamp, Headers: r.Headers})
+		d.Forward(Record[K, change[V2]]{Key: r.Key, Value: out, Timestamp: r.Timestamp, Headers: r.Headers})
 	})
 	return Table[K, V2]{b: t.b, n: n, ks: t.ks}
 }
@@ -172,7 +176,7 @@ func (t Table[K, V]) ToStream(opts ...NodeOpt) Stream[K, V] {
 		} else {
 			out.Tombstone = true
 		}
-		d.forward(out)
+		d.Forward(out)
 	})
 	return Stream[K, V]{b: t.b, n: n}
 }
@@ -182,10 +186,14 @@ func (t Table[K, V]) ToStream(opts ...NodeOpt) Stream[K, V] {
 type flagged[V any] struct {
 	v   V
 	add bool
+	// both: an update that stays in its group: old is subtracted and v
+	// added in one step, so the group's aggregate changes once (KIP-904).
+	both bool
+	old  V
 }
 
-// flaggedSerde encodes a flagged value as one flag byte (1 add, 0
-// subtract) followed by the value's own encoding.
+// flaggedSerde encodes a flagged value in the table-grouping format of
+// package wire.
 type flaggedSerde[V any] struct{ vs serde.Serde[V] }
 
 func (f flaggedSerde[V]) Serialize(topic string, v flagged[V]) ([]byte, error) {
@@ -193,20 +201,37 @@ func (f flaggedSerde[V]) Serialize(topic string, v flagged[V]) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]byte, 1+len(b))
-	if v.add {
-		out[0] = 1
+	if !v.both {
+		return wire.AppendGroupChange(make([]byte, 0, 1+len(b)), v.add, b), nil
 	}
-	copy(out[1:], b)
-	return out, nil
+	ob, err := f.vs.Serialize(topic, v.old)
+	if err != nil {
+		return nil, err
+	}
+	return wire.AppendGroupBoth(make([]byte, 0, 1+binary.MaxVarintLen64+len(ob)+len(b)), ob, b), nil
 }
 
 func (f flaggedSerde[V]) Deserialize(topic string, b []byte) (flagged[V], error) {
-	if len(b) < 1 || b[0] > 1 {
-		return flagged[V]{}, fmt.Errorf("%w: not a table-grouping value (%d bytes)", ErrTopology, len(b))
+	kind, ob, vb, err := wire.DecodeGroupValue(b)
+	if err != nil {
+		return flagged[V]{}, fmt.Errorf("%w: %w", ErrTopology, err)
 	}
-	v, err := f.vs.Deserialize(topic, b[1:])
-	return flagged[V]{v: v, add: b[0] == 1}, err
+	out := flagged[V]{add: kind != wire.GroupSubtract, both: kind == wire.GroupBoth}
+	if out.v, err = f.vs.Deserialize(topic, vb); err != nil {
+		return out, err
+	}
+	if out.both {
+		out.old, err = f.vs.Deserialize(topic, ob)
+	}
+	return out, err
+}
+
+// sameKey reports whether a and b serialize to the same bytes: the same
+// group, as the repartition topic sees it.
+func sameKey[K any](ks serde.Serde[K], topic string, a, b K) bool {
+	ab, err1 := ks.Serialize(topic, a)
+	bb, err2 := ks.Serialize(topic, b)
+	return err1 == nil && err2 == nil && bytes.Equal(ab, bb)
 }
 
 // GroupedTable is a table regrouped by a new key, ready to aggregate with an
@@ -230,15 +255,27 @@ func TableGroupBy[K, V, K2, V2 any](t Table[K, V], fn func(K, V) (K2, V2), ks se
 	if name == "" {
 		name = t.b.generatedName("TABLE-GROUPBY")
 	}
-	n := t.b.addNode("TABLE-GROUPBY", name, kindProcessor, []*node{t.n}, func() nodeInstance {
+	n := t.b.addNode("TABLE-GROUPBY", name, engine.KindProcessor, []*node{t.n}, func() nodeInstance {
 		return &statelessNode[K, change[V], K2, flagged[V2]]{fn: func(r Record[K, change[V]], d *downstream[K2, flagged[V2]]) {
+			var oldK, newK K2
+			var oldV, newV V2
 			if r.Value.hasOld {
-				k, v := fn(r.Key, r.Value.oldV)
-				d.forward(Record[K2, flagged[V2]]{Key: k, Value: flagged[V2]{v: v}, Timestamp: r.Timestamp, Headers: r.Headers})
+				oldK, oldV = fn(r.Key, r.Value.oldV)
 			}
 			if r.Value.hasNew {
-				k, v := fn(r.Key, r.Value.newV)
-				d.forward(Record[K2, flagged[V2]]{Key: k, Value: flagged[V2]{v: v, add: true}, Timestamp: r.Timestamp, Headers: r.Headers})
+				newK, newV = fn(r.Key, r.Value.newV)
+			}
+			if r.Value.hasOld && r.Value.hasNew && sameKey(ks, name, oldK, newK) {
+				// Stays in its group: one record, one result downstream
+				// (Kafka Streams' KIP-904), never a transient total.
+				d.Forward(Record[K2, flagged[V2]]{Key: newK, Value: flagged[V2]{v: newV, add: true, both: true, old: oldV}, Timestamp: r.Timestamp, Headers: r.Headers})
+				return
+			}
+			if r.Value.hasOld {
+				d.Forward(Record[K2, flagged[V2]]{Key: oldK, Value: flagged[V2]{v: oldV}, Timestamp: r.Timestamp, Headers: r.Headers})
+			}
+			if r.Value.hasNew {
+				d.Forward(Record[K2, flagged[V2]]{Key: newK, Value: flagged[V2]{v: newV, add: true}, Timestamp: r.Timestamp, Headers: r.Headers})
 			}
 		}}
 	})
@@ -248,7 +285,7 @@ func TableGroupBy[K, V, K2, V2 any](t Table[K, V], fn func(K, V) (K2, V2), ks se
 
 // TableAggregate aggregates a regrouped table: init makes a group's starting
 // aggregate, adder adds a row's value to it, subtractor takes a row's old
-// value out. Options: Named, StoreName, InMemoryStore.
+// value out. Options: Named, StoreName, InMemory.
 func TableAggregate[K, V, A any](g GroupedTable[K, V], init func() A, adder, subtractor func(k K, v V, a A) A, as serde.Serde[A], opts ...NodeOpt) Table[K, A] {
 	if g.s.b == nil {
 		panic("kstream: TableAggregate of a zero GroupedTable")
@@ -260,7 +297,10 @@ func TableAggregate[K, V, A any](g GroupedTable[K, V], init func() A, adder, sub
 			if !hasOld {
 				old = init()
 			}
-			if r.Value.add {
+			switch {
+			case r.Value.both:
+				return adder(k, r.Value.v, subtractor(k, r.Value.old, old)), true
+			case r.Value.add:
 				return adder(k, r.Value.v, old), true
 			}
 			return subtractor(k, r.Value.v, old), true
@@ -268,7 +308,7 @@ func TableAggregate[K, V, A any](g GroupedTable[K, V], init func() A, adder, sub
 }
 
 // TableCount counts the rows in each group of a regrouped table.
-// Options: Named, StoreName, InMemoryStore.
+// Options: Named, StoreName, InMemory.
 func TableCount[K, V any](g GroupedTable[K, V], opts ...NodeOpt) Table[K, int64] {
 	return TableAggregate(g, func() int64 { return 0 },
 		func(_ K, _ V, n int64) int64 { return n + 1 },
@@ -279,7 +319,7 @@ func TableCount[K, V any](g GroupedTable[K, V], opts ...NodeOpt) Table[K, int64]
 // TableReduce combines the values of each group of a regrouped table:
 // adder(aggregate, value) adds a row's value, subtractor(aggregate, value)
 // takes a row's old value out. The first value of a group is its aggregate.
-// Options: Named, StoreName, InMemoryStore.
+// Options: Named, StoreName, InMemory.
 func TableReduce[K, V any](g GroupedTable[K, V], adder, subtractor func(agg, v V) V, opts ...NodeOpt) Table[K, V] {
 	if g.s.b == nil {
 		panic("kstream: TableReduce of a zero GroupedTable")
@@ -289,6 +329,8 @@ func TableReduce[K, V any](g GroupedTable[K, V], adder, subtractor func(agg, v V
 	return newAggregation(g.s, "TABLE-REDUCE", cfg, store, g.ks, g.vs,
 		func(_ K, r Record[K, flagged[V]], old V, hasOld bool) (V, bool) {
 			switch {
+			case r.Value.both && hasOld:
+				return adder(subtractor(old, r.Value.old), r.Value.v), true
 			case r.Value.add && !hasOld:
 				return r.Value.v, true
 			case r.Value.add:

@@ -11,7 +11,7 @@ import (
 // bytes never panics, and what decodes re-encodes to the same bytes.
 func FuzzFlaggedSerde(f *testing.F) {
 	fs := flaggedSerde[int64]{serde.Int64}
-	for _, v := range []flagged[int64]{{v: 1, add: true}, {v: -7}, {v: 1 << 40, add: true}} {
+	for _, v := range []flagged[int64]{{v: 1, add: true}, {v: -7}, {v: 1 << 40, add: true}, {v: 3, add: true, both: true, old: 2}} {
 		b, _ := fs.Serialize("t", v)
 		f.Add(b)
 	}

@@ -2,21 +2,17 @@ package kstream
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/streamwork-go/streamwork/kstream/internal/engine"
+	"github.com/streamwork-go/streamwork/kstream/internal/runtime"
 	"github.com/streamwork-go/streamwork/serde"
-	"github.com/streamwork-go/streamwork/state"
 )
 
 // eosTopology passes "in" through to "pass" and counts its records per
@@ -175,7 +171,7 @@ func TestExactlyOnceOutputExactAcrossRebalances(t *testing.T) {
 func eosPaced(brokers []string, recs []*kgo.Record, batch int, interval time.Duration) (wait func() error) {
 	done := make(chan error, 1)
 	go func() {
-		cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RecordPartitioner(newPartitioner()))
+		cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RecordPartitioner(runtime.NewPartitioner()))
 		if err != nil {
 			done <- err
 			return
@@ -199,112 +195,6 @@ func eosPaced(brokers []string, recs []*kgo.Record, batch int, interval time.Dur
 	return func() error { return <-done }
 }
 
-// Under exactly-once the instance id is kept in the state directory: made
-// on the first run, read back by the next ones, replaced when unreadable;
-// the directory is locked, so a second instance cannot take the same id.
-func TestExactlyOnceInstanceIDKeptInStateDir(t *testing.T) {
-	dir := t.TempDir()
-	b := NewBuilder()
-	From(b, "in", serde.String, serde.String).To("out", serde.String, serde.String)
-	topo, err := b.Build()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := defaultConfig()
-	cfg.appID, cfg.guarantee, cfg.stateDir = "app", ExactlyOnce, dir
-	open := func() (*stateEnv, string) {
-		t.Helper()
-		e, err := newStateEnv(&cfg, topo, cfg.logger)
-		if err != nil {
-			t.Fatal(err)
-		}
-		id, err := e.instanceID()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !legalName.MatchString(id) {
-			t.Fatalf("instance id %q is not a legal name", id)
-		}
-		return e, id
-	}
-	e, first := open()
-	if _, err := newStateEnv(&cfg, topo, cfg.logger); !errors.Is(err, state.ErrLocked) {
-		t.Fatalf("second instance on the same state directory: err = %v, want state.ErrLocked", err)
-	}
-	if err := e.close(); err != nil {
-		t.Fatal(err)
-	}
-	e, again := open()
-	if again != first {
-		t.Fatalf("second run got instance id %q, want %q", again, first)
-	}
-	e.close()
-	path := filepath.Join(dir, "app", instanceIDFile)
-	if b, err := os.ReadFile(path); err != nil || strings.TrimSpace(string(b)) != first {
-		t.Fatalf("%s holds %q (%v), want %q", path, b, err, first)
-	}
-	if err := os.WriteFile(path, []byte("not a/legal id\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	e, fresh := open()
-	e.close()
-	if fresh == first {
-		t.Fatalf("an unreadable instance-id file was kept")
-	}
-	// An explicit InstanceID needs no state directory.
-	cfg.instanceID, cfg.stateDir = "given", filepath.Join(dir, "unused")
-	e, err = newStateEnv(&cfg, topo, cfg.logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.close()
-	if _, err := os.Stat(cfg.stateDir); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("state directory made without need: %v", err)
-	}
-}
-
-// The session's TxnOffsetCommit carries the processed offsets, not the
-// polled ones, and keeps the topic ids it had.
-func TestTxnOffsetsReplacesThePolledOffsets(t *testing.T) {
-	req := kmsg.NewPtrTxnOffsetCommitRequest()
-	req.MemberID = "m1"
-	polled := kmsg.NewTxnOffsetCommitRequestTopic()
-	polled.Topic, polled.TopicID = "in", [16]byte{7}
-	p := kmsg.NewTxnOffsetCommitRequestTopicPartition()
-	p.Partition, p.Offset = 0, 900
-	polled.Partitions = append(polled.Partitions, p)
-	req.Topics = append(req.Topics, polled)
-
-	fn := txnOffsets(map[string]map[int32]kgo.EpochOffset{
-		"in":          {0: {Epoch: 3, Offset: 500}, 1: {Epoch: 3, Offset: 20}},
-		"repartition": {2: {Epoch: -1, Offset: 7}},
-	})
-	if err := fn(req); err != nil {
-		t.Fatal(err)
-	}
-	type part struct {
-		topic       string
-		id          byte
-		p           int32
-		off         int64
-		epoch       int32
-		memberMatch bool
-	}
-	var got []part
-	for _, rt := range req.Topics {
-		for _, rp := range rt.Partitions {
-			got = append(got, part{rt.Topic, rt.TopicID[0], rp.Partition, rp.Offset, rp.LeaderEpoch, rp.Metadata != nil && *rp.Metadata == "m1"})
-		}
-	}
-	want := []part{{"in", 7, 0, 500, 3, true}, {"in", 7, 1, 20, 3, true}, {"repartition", 0, 2, 7, -1, true}}
-	if !slices.Equal(got, want) {
-		t.Fatalf("request partitions = %+v, want %+v", got, want)
-	}
-	if polled.Partitions[0].Offset != 900 {
-		t.Fatalf("the original request's topics were modified")
-	}
-}
-
 // A transaction marker (a control record) is never processed: it only moves
 // the offset to commit past it, once the records before it are processed,
 // so a partition whose last records are a transaction's commits to its end.
@@ -317,31 +207,31 @@ func TestTaskControlRecordsMoveTheCommittedOffset(t *testing.T) {
 	}
 	c := &sliceCollector{}
 	env := testEnv(c)
-	tk, err := newTask(TaskID{0, 1}, topo.subs[0], env)
+	tk, err := engine.NewTask(TaskID{Subtopology: 0, Partition: 1}, topo.t.Subs[0], env)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tk.add(&kgo.Record{Topic: "a", Partition: 1, Offset: 10, Key: []byte("k"), Value: []byte("v10"), Timestamp: time.UnixMilli(100)})
-	tk.add(&kgo.Record{Topic: "a", Partition: 1, Offset: 11, Key: []byte("k"), Value: []byte("v11"), Timestamp: time.UnixMilli(200)})
-	tk.add(&kgo.Record{Topic: "a", Partition: 1, Offset: 12, Attrs: kgo.NewRecordAttrs(kgo.RecordAttrsOpts{Transactional: true, Control: true}), Timestamp: time.UnixMilli(999)})
-	if n, err := tk.process(1); n != 1 || err != nil {
+	tk.Add(&kgo.Record{Topic: "a", Partition: 1, Offset: 10, Key: []byte("k"), Value: []byte("v10"), Timestamp: time.UnixMilli(100)})
+	tk.Add(&kgo.Record{Topic: "a", Partition: 1, Offset: 11, Key: []byte("k"), Value: []byte("v11"), Timestamp: time.UnixMilli(200)})
+	tk.Add(&kgo.Record{Topic: "a", Partition: 1, Offset: 12, Attrs: kgo.NewRecordAttrs(kgo.RecordAttrsOpts{Transactional: true, Control: true}), Timestamp: time.UnixMilli(999)})
+	if n, err := tk.Process(1); n != 1 || err != nil {
 		t.Fatalf("process(1) = %d, %v", n, err)
 	}
-	if off := tk.offsetsToCommit(); off["a"] != 11 {
+	if off := tk.OffsetsToCommit(); off["a"] != 11 {
 		t.Fatalf("offset to commit after the first record = %v, want 11", off)
 	}
-	if n, err := tk.process(10); n != 2 || err != nil {
+	if n, err := tk.Process(10); n != 2 || err != nil {
 		t.Fatalf("process(10) = %d, %v", n, err)
 	}
-	if off := tk.offsetsToCommit(); off["a"] != 13 {
+	if off := tk.OffsetsToCommit(); off["a"] != 13 {
 		t.Fatalf("offset to commit after the marker = %v, want 13 (past it)", off)
 	}
-	if len(c.recs) != 2 || env.metrics.processed.Load() != 2 || tk.streamTime != 200 {
-		t.Fatalf("outputs %d, processed %d, stream time %d; want 2, 2, 200 (the marker is not a record)", len(c.recs), env.metrics.processed.Load(), tk.streamTime)
+	if len(c.recs) != 2 || env.Counters.Processed.Load() != 2 || tk.StreamTime != 200 {
+		t.Fatalf("outputs %d, processed %d, stream time %d; want 2, 2, 200 (the marker is not a record)", len(c.recs), env.Counters.Processed.Load(), tk.StreamTime)
 	}
-	tk.resetInput()
-	if off := tk.offsetsToCommit(); off != nil || tk.totalBuffered() != 0 {
-		t.Fatalf("after resetInput: offsets %v, buffered %d; want none", off, tk.totalBuffered())
+	tk.ResetInput()
+	if off := tk.OffsetsToCommit(); off != nil || tk.TotalBuffered() != 0 {
+		t.Fatalf("after resetInput: offsets %v, buffered %d; want none", off, tk.TotalBuffered())
 	}
 }
 
@@ -354,14 +244,22 @@ func TestExactlyOnceCheckpointOnlyOnCleanClose(t *testing.T) {
 	topo := eosTopology(t, 0)
 	dir := t.TempDir()
 	opts := rtOpts(t, brokers, "ckpt", Guarantee(ExactlyOnce), InstanceID("one"), StateDir(dir))
-	checkpoints := func() []string {
+	// checkpoints lists the stores that hold a checkpoint: of the running
+	// App, or, when it is nil, on disk.
+	checkpoints := func(app *App) []string {
+		if app != nil {
+			return app.rt.StoresWithCheckpoint()
+		}
+		stored, err := StoredOffsets(dir, "ckpt")
+		if err != nil {
+			t.Fatal(err)
+		}
 		var found []string
-		_ = filepath.WalkDir(filepath.Join(dir, "ckpt"), func(path string, d os.DirEntry, err error) error {
-			if err == nil && d.Name() == ".checkpoint" {
-				found = append(found, path)
+		for topic, ps := range stored {
+			for p := range ps {
+				found = append(found, fmt.Sprintf("%s/%d", topic, p))
 			}
-			return nil
-		})
+		}
 		return found
 	}
 	countsOf := func(got map[string][]*kgo.Record) map[string]int64 {
@@ -397,13 +295,13 @@ func TestExactlyOnceCheckpointOnlyOnCleanClose(t *testing.T) {
 	}
 	stop := rtRun(t, app)
 	eosRead(t, brokers, reached(300), "counts")
-	if c := checkpoints(); len(c) != 0 {
+	if c := checkpoints(app); len(c) != 0 {
 		t.Fatalf("checkpoints while running under exactly-once: %v", c)
 	}
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
-	if c := checkpoints(); len(c) != 3 {
+	if c := checkpoints(nil); len(c) != 3 {
 		t.Fatalf("after a clean shutdown: checkpoints %v, want one per counting task (3)", c)
 	}
 
@@ -443,7 +341,7 @@ func TestExactlyOnceFencedWorkerRestarts(t *testing.T) {
 	rtWaitFor(t, "records to be processed", func() bool { return app.Metrics().RecordsProcessed > 500 })
 
 	// Take over the worker's transactional id.
-	usurper := rtClient(t, brokers, kgo.TransactionalID(transactionalID("fence", "one", 0)), kgo.DefaultProduceTopic("other"))
+	usurper := rtClient(t, brokers, kgo.TransactionalID(runtime.TransactionalID("fence", "one", 0)), kgo.DefaultProduceTopic("other"))
 	ctx, cancel := context.WithTimeout(context.Background(), rtTimeout)
 	defer cancel()
 	if err := usurper.BeginTransaction(); err != nil {

@@ -23,12 +23,61 @@
 // [*KeyValue], is what operators use; its read side, [ReadOnlyKeyValue], is
 // what interactive queries get.
 //
-// # Files
+// # Window and session stores
 //
-// [WriteCheckpoint] and [ReadCheckpoint] keep a task's [Checkpoint]: for
-// each changelog partition, the offset to restore from next. [LockDir] locks
-// a state directory so that a second App instance pointed at it fails fast
-// with [ErrLocked].
+// [WindowStore] (windowed aggregations, and with RetainDuplicates
+// stream-stream joins) and [SessionStore] (session windows) are layers over
+// a Store, opened with [NewWindowStore] and [NewSessionStore]: their data
+// is ordinary keys of the Store, so both engines and any wrapper (changelog,
+// record cache) work under them, and a changelogged store restores them
+// like any other. [TypedWindows] and [TypedSessions] are their typed views,
+// iterating [Windowed] keys with iter.Seq2.
+//
+// Retention. Times are milliseconds. A window store files each window by
+// its start, a session store each session by its end. Stream time is the
+// greatest such timestamp written; a window (session) is live while its
+// start (end) is greater than stream time minus the retention period.
+// Writes of windows that are no longer live are dropped and reported;
+// fetches never return them.
+//
+// Segments. The timestamp divided by the segment interval (rounded down) is
+// the segment id, the first part of every key. The segment interval
+// defaults to Kafka Streams' max(retention/2, 60s), so at most three
+// segments are live. When stream time moves so that a whole segment holds
+// no live timestamp any more, the store removes it, and every segment below
+// it, with a single Store.DeleteRange: one range tombstone on Pebble, never
+// a delete per key. Retention / segment interval may be at most
+// [MaxLiveSegments].
+//
+// Layout. A data key is
+//
+//	tag (1 byte) | segment id (8) | escaped user key | timestamps (8 each)
+//
+// The tag is 0x01 for windows, 0x02 for windows with duplicates, 0x03 for
+// sessions. Timestamps and segment ids are big-endian with the sign bit
+// flipped, so bytes order as numbers do. The user key is escaped, 0x00
+// becoming 0x00 0xff, and ended by 0x00 0x01: that keeps user keys in
+// bytewise order and makes them prefix-free, so the keys of one user key in
+// a segment are exactly the range that starts with tag|segment|escaped key,
+// and no key can be taken for another key followed by timestamp bytes. The
+// timestamps are the window start; the start and a sequence number
+// (duplicates, kept in insertion order); or the session start and end.
+// Within a segment, keys thus order by user key, then timestamps.
+//
+// Recovery. Opening a store recovers stream time from the newest segment
+// (found by binary search over segment ids, then read in full), and checks
+// there that the keys agree with the configured segment interval. The
+// single-byte meta key tag|0x80 holds what the data cannot tell: stream time
+// when a delete removed the newest window, and a block of reserved sequence
+// numbers for duplicates. Expired segments are not written to the
+// changelog; as in Kafka Streams, the changelog's own retention drops them,
+// and a store restored with expired data drops it when opened.
+//
+// Order. Fetches of one key return its windows by start (sessions by start,
+// then end, merged across segments); scans over all keys go by segment,
+// then key, then timestamps, as Kafka Streams' do. Backward variants return
+// the exact reverse. Store iterators only go forward, so backward scans
+// re-read their range in passes of a bounded number of pairs.
 //
 // # Concurrency and errors
 //
@@ -39,5 +88,6 @@
 //
 // # Testing
 //
-// Package state/storetest is the conformance suite every engine passes.
+// Package state/storetest is the conformance suite every engine passes,
+// with suites for the window and session stores over each engine.
 package state

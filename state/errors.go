@@ -9,18 +9,31 @@ var (
 	// Pebble; an iterator interrupted by Close is not, so it gets an error.
 	ErrClosed = errors.New("state: store closed")
 
-	// ErrLocked reports a state directory already locked by another App
-	// instance (or another LockDir call in this process). See LockDir.
-	ErrLocked = errors.New("state: state directory locked by another instance")
+	// ErrCorrupt reports a store whose files are damaged: truncated,
+	// missing, or failing their checksums, found when the store is opened
+	// or read. The runtime logs it, deletes the store and restores it from
+	// its changelog.
+	ErrCorrupt = errors.New("state: store corrupt")
 
-	// ErrCorruptCheckpoint reports a checkpoint file that cannot be decoded:
-	// bad magic, unknown version, checksum mismatch, truncation or invalid
-	// entries. The runtime treats it as no checkpoint: it wipes the stores
-	// and restores them from the start of their changelogs.
-	ErrCorruptCheckpoint = errors.New("state: corrupt checkpoint")
+	// ErrIncompatible reports a store written in another on-disk format (an
+	// older version of the engine's layout). The runtime deletes it and
+	// restores it from its changelog.
+	ErrIncompatible = errors.New("state: store format incompatible")
 
-	// ErrInvalidCheckpoint reports a checkpoint that WriteCheckpoint refuses
-	// to write: an empty or over-long topic, or a negative partition or
-	// offset.
-	ErrInvalidCheckpoint = errors.New("state: invalid checkpoint entry")
+	// ErrWindowConfig reports a WindowStoreConfig or SessionStoreConfig that
+	// Validate refuses: a missing or negative duration, one that is not a
+	// whole number of milliseconds, a retention shorter than the window
+	// size (or inactivity gap) plus the grace period, or a segment interval
+	// that would keep too many segments live.
+	ErrWindowConfig = errors.New("state: invalid window or session store configuration")
+
+	// ErrCorruptWindowKey reports a key that a window or session store
+	// cannot decode: not written by a store of that kind (or of another
+	// RetainDuplicates mode), truncated, or filed under a segment that its
+	// timestamp does not belong to, which is what a store written with
+	// another segment interval looks like.
+	ErrCorruptWindowKey = errors.New("state: corrupt window or session store key")
+
+	// ErrInvalidSession reports a session whose start is after its end.
+	ErrInvalidSession = errors.New("state: session starts after it ends")
 )

@@ -2,8 +2,6 @@ package state_test
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 
 	"github.com/streamwork-go/streamwork/serde"
 	"github.com/streamwork-go/streamwork/state"
@@ -63,28 +61,4 @@ func ExampleSeq() {
 	// user:ann
 	// user:bob
 	// user:cy
-}
-
-// The runtime writes a task's checkpoint after flushing its stores, and
-// reads it back on assignment to know where restoring starts.
-func ExampleWriteCheckpoint() {
-	dir, err := os.MkdirTemp("", "task-0_1")
-	if err != nil {
-		panic(err)
-	}
-	defer os.RemoveAll(dir)
-	path := filepath.Join(dir, ".checkpoint")
-
-	c, err := state.ReadCheckpoint(path) // none yet: restore from the start
-	fmt.Println(len(c), err)
-
-	tp := state.TopicPartition{Topic: "wordcount-counts-changelog", Partition: 1}
-	if err := state.WriteCheckpoint(path, state.Checkpoint{tp: 1042}); err != nil {
-		panic(err)
-	}
-	c, err = state.ReadCheckpoint(path)
-	fmt.Println(tp, c[tp], err)
-	// Output:
-	// 0 <nil>
-	// wordcount-counts-changelog-1 1042 <nil>
 }

@@ -16,19 +16,22 @@ package state
 // a present one.
 //
 // Concurrency: one goroutine, the task that owns the store, writes (Put,
-// Delete, Flush, Close). Any number of other goroutines, such as interactive
-// queries, may read (Get, Range, Prefix, All, ApproximateCount) at the same
-// time. Reads see each write whole; an Iterator is a consistent snapshot
-// taken when it was created and is not disturbed by later writes. A single
-// Iterator must not be shared between goroutines.
+// Delete, DeleteRange, Flush, Close). Any number of other goroutines, such
+// as interactive queries, may read (Get, Range, Prefix, All,
+// ApproximateCount) at the same time. Reads see each write whole; an
+// Iterator is a consistent snapshot taken when it was created and is not
+// disturbed by later writes. A single Iterator must not be shared between
+// goroutines.
 //
 // Lifetime: after Close, calling any method except Name and Close panics with
 // ErrClosed. Close is idempotent. Iterators still open when the store closes
 // stop: their Next returns false and their Err reports ErrClosed.
 //
 // Durability: engines do not keep a write-ahead log: the store's Kafka
-// changelog is the log. Flush makes every write so far durable on local disk
-// (a no-op in memory); the runtime flushes, then writes the checkpoint file.
+// changelog is the log. Flush makes every write so far, data and metadata,
+// durable on local disk (a no-op in memory). After a crash without Flush, an
+// on-disk store holds a prefix of its writes (those of the memtables that
+// were flushed, in order), data and metadata alike.
 type Store interface {
 	// Name returns the store's name, as given when it was opened. It is
 	// also the topic passed to serdes by typed views.
@@ -44,6 +47,27 @@ type Store interface {
 
 	// Delete removes key. Deleting an absent key is not an error.
 	Delete(key []byte) error
+
+	// DeleteRange removes every key in [from, to), with the bounds of
+	// Range: a nil from starts at the first key, a nil to runs to the last,
+	// and an empty range deletes nothing. Engines drop the range in one
+	// operation where they can (Pebble writes a single range tombstone), so
+	// it is the way to drop many adjacent keys, such as an expired segment
+	// of a window store. Iterators created before it still see the keys.
+	// The store does not keep from or to.
+	DeleteRange(from, to []byte) error
+
+	// PutMeta sets the metadata record name to value (nil deletes it).
+	// Metadata lives beside the data, invisible to Get, the iterators,
+	// DeleteRange and ApproximateCount, and is written in order with the
+	// data: after Flush, the data and the metadata written before it are
+	// durable together, so a record of what the data holds (the runtime
+	// keeps the changelog offset the store reflects) is never ahead of or
+	// behind the data after a crash.
+	PutMeta(name string, value []byte) error
+
+	// GetMeta returns a copy of the metadata record name, or nil, nil.
+	GetMeta(name string) ([]byte, error)
 
 	// Range returns an iterator over the keys in [from, to), ascending. A
 	// nil from starts at the first key; a nil to runs to the last. An empty

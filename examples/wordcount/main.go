@@ -18,16 +18,14 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/streamwork-go/streamwork/examples/internal/devbroker"
+	"github.com/streamwork-go/streamwork/examples/service"
 	"github.com/streamwork-go/streamwork/kstream"
 	"github.com/streamwork-go/streamwork/serde"
 )
@@ -40,12 +38,13 @@ var text = []string{
 }
 
 func main() {
-	brokers := flag.String("brokers", "", "Kafka bootstrap addresses, comma-separated (default: $KAFKA_BROKERS, else an embedded broker)")
+	var f service.Flags
+	f.Register(flag.CommandLine, service.WithEmbeddedBroker())
 	flag.Parse()
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	logger := f.Logger(os.Stderr)
+	ctx, cancel := service.SignalContext()
 	defer cancel()
-	addrs, stop, err := devbroker.Brokers(ctx, *brokers, logger)
+	addrs, stop, err := service.Brokers(ctx, f.Brokers, logger)
 	if err != nil {
 		logger.Error("no broker", "err", err)
 		os.Exit(1)

@@ -81,6 +81,32 @@ func startJVM(ctx context.Context) (*Broker, error) {
 // launchJVM formats a fresh data dir and runs one broker from it, returning
 // once the broker serves metadata and topic admin.
 func launchJVM(ctx context.Context, java, libs string) (*Broker, error) {
+	jb, err := newJVMBroker(ctx, java, libs)
+	if err != nil {
+		return nil, err
+	}
+	if err := jb.start(ctx); err != nil {
+		jb.remove()
+		return nil, err
+	}
+	return jb.broker(), nil
+}
+
+// jvmBroker is one broker process and its data dir, which outlives the
+// process: stop and start run it again on the same ports and data.
+type jvmBroker struct {
+	java, classpath, dir string
+	jvmArgs              []string
+	brokerPort           int
+	props, logPath       string
+	removeDir            func()
+
+	proc       *process
+	stopBroker func()
+}
+
+// newJVMBroker makes and formats a data dir for a broker on free ports.
+func newJVMBroker(ctx context.Context, java, libs string) (*jvmBroker, error) {
 	dir, err := os.MkdirTemp("", dataDirPrefix)
 	if err != nil {
 		return nil, err
@@ -89,6 +115,7 @@ func launchJVM(ctx context.Context, java, libs string) (*Broker, error) {
 	if !ok {
 		return nil, errShuttingDown
 	}
+	jb := &jvmBroker{java: java, dir: dir, removeDir: removeDir, logPath: filepath.Join(dir, brokerLogFile)}
 	ready := false
 	defer func() {
 		if !ready {
@@ -98,22 +125,21 @@ func launchJVM(ctx context.Context, java, libs string) (*Broker, error) {
 	if err := writePID(filepath.Join(dir, ownerPIDFile), os.Getpid()); err != nil {
 		return nil, err
 	}
-
 	ports, err := freePorts(2)
 	if err != nil {
 		return nil, err
 	}
-	brokerPort, controllerPort := ports[0], ports[1]
-	props := filepath.Join(dir, "server.properties")
-	if err := os.WriteFile(props, []byte(serverProperties(dir, brokerPort, controllerPort)), 0o644); err != nil {
+	jb.brokerPort = ports[0]
+	jb.props = filepath.Join(dir, "server.properties")
+	if err := os.WriteFile(jb.props, []byte(serverProperties(dir, ports[0], ports[1])), 0o644); err != nil {
 		return nil, err
 	}
 	log4j := filepath.Join(dir, "log4j2.properties")
 	if err := os.WriteFile(log4j, []byte(log4jConfig), 0o644); err != nil {
 		return nil, err
 	}
-	classpath := filepath.Join(libs, "*") // java expands the wildcard itself
-	jvmArgs := []string{"-Djava.awt.headless=true", "-Dlog4j2.configurationFile=" + log4j}
+	jb.classpath = filepath.Join(libs, "*") // java expands the wildcard itself
+	jb.jvmArgs = []string{"-Djava.awt.headless=true", "-Dlog4j2.configurationFile=" + log4j}
 
 	clusterID, err := newClusterID()
 	if err != nil {
@@ -121,56 +147,78 @@ func launchJVM(ctx context.Context, java, libs string) (*Broker, error) {
 	}
 	fctx, cancel := context.WithTimeout(ctx, formatTimeout)
 	defer cancel()
-	format := exec.Command(java, append(jvmArgs, "-cp", classpath, "kafka.tools.StorageTool",
-		"format", "-t", clusterID, "-c", props, "--standalone")...)
+	format := exec.Command(java, append(jb.jvmArgs, "-cp", jb.classpath, "kafka.tools.StorageTool",
+		"format", "-t", clusterID, "-c", jb.props, "--standalone")...)
 	format.Dir = dir
 	if out, err := runProcess(fctx, format); err != nil {
 		return nil, fmt.Errorf("format broker storage in %s: %w\n%s", dir, err, tail(out, 40))
 	}
+	ready = true
+	return jb, nil
+}
 
-	logPath := filepath.Join(dir, brokerLogFile)
-	logFile, err := os.Create(logPath)
+// addr is the broker's bootstrap address.
+func (jb *jvmBroker) addr() string {
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(jb.brokerPort))
+}
+
+func (jb *jvmBroker) broker() *Broker {
+	return &Broker{Addrs: []string{jb.addr()}, Version: kafkaVersion, Provider: "jvm"}
+}
+
+// start runs the broker process and returns once it serves metadata and
+// topic admin; on failure the process is stopped.
+func (jb *jvmBroker) start(ctx context.Context) error {
+	logFile, err := os.OpenFile(jb.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer logFile.Close() // the child has its own descriptor
-	args := append([]string{"-Xms256m", "-Xmx1g"}, jvmArgs...)
-	args = append(args, "-cp", classpath, "kafka.Kafka", props)
-	cmd := exec.Command(java, args...)
-	cmd.Dir = dir
+	args := append([]string{"-Xms256m", "-Xmx1g"}, jb.jvmArgs...)
+	args = append(args, "-cp", jb.classpath, "kafka.Kafka", jb.props)
+	cmd := exec.Command(jb.java, args...)
+	cmd.Dir = jb.dir
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
 	proc, err := startProcess(cmd)
 	if err != nil {
-		return nil, fmt.Errorf("start java: %w", err)
+		return fmt.Errorf("start java: %w", err)
 	}
-	stopBroker, ok := life.onShutdown(func() {
-		proc.stop(stopGrace)
-		os.RemoveAll(dir)
-	})
+	stopBroker, ok := life.onShutdown(func() { proc.stop(stopGrace) })
 	if !ok {
-		return nil, errShuttingDown
+		proc.stop(stopGrace)
+		return errShuttingDown
 	}
-	defer func() {
-		if !ready {
-			stopBroker()
-		}
-	}()
-	if err := writePID(filepath.Join(dir, brokerPIDFile), proc.pid()); err != nil {
-		return nil, err
+	if err := writePID(filepath.Join(jb.dir, brokerPIDFile), proc.pid()); err != nil {
+		stopBroker()
+		return err
 	}
-
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(brokerPort))
-	if err := waitReady(ctx, addr, readyTimeout, proc.exited); err != nil {
-		log, _ := os.ReadFile(logPath)
-		err = fmt.Errorf("broker at %s: %w\nlast lines of its log:\n%s", addr, err, tail(log, 40))
+	if err := waitReady(ctx, jb.addr(), readyTimeout, proc.exited); err != nil {
+		stopBroker()
+		log, _ := os.ReadFile(jb.logPath)
+		err = fmt.Errorf("broker at %s: %w\nlast lines of its log:\n%s", jb.addr(), err, tail(log, 40))
 		if strings.Contains(string(log), "Address already in use") {
 			err = fmt.Errorf("%w: %w", errPortTaken, err)
 		}
-		return nil, err
+		return err
 	}
-	ready = true
-	return &Broker{Addrs: []string{addr}, Version: kafkaVersion, Provider: "jvm"}, nil
+	jb.proc, jb.stopBroker = proc, stopBroker
+	return nil
+}
+
+// stop stops the broker process (SIGTERM, then SIGKILL after stopGrace);
+// the data dir stays.
+func (jb *jvmBroker) stop() {
+	if jb.stopBroker != nil {
+		jb.stopBroker()
+		jb.proc, jb.stopBroker = nil, nil
+	}
+}
+
+// remove stops the broker and removes its data dir.
+func (jb *jvmBroker) remove() {
+	jb.stop()
+	jb.removeDir()
 }
 
 // serverProperties configures a one-node KRaft broker and controller for

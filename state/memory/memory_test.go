@@ -46,3 +46,9 @@ func TestLongScanAcrossBatches(t *testing.T) {
 }
 
 func BenchmarkMemory(b *testing.B) { storetest.Benchmark(b, open) }
+
+func TestWindowConformance(t *testing.T) { storetest.RunWindow(t, open) }
+
+func TestSessionConformance(t *testing.T) { storetest.RunSession(t, open) }
+
+func BenchmarkMemoryWindow(b *testing.B) { storetest.BenchmarkWindow(b, open) }

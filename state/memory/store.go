@@ -28,6 +28,7 @@ type Store struct {
 
 	mu struct {
 		sync.RWMutex
+		meta map[string][]byte
 		tree *btree.BTreeG[item] // nil after Close
 		// snap is a read-only clone of tree shared by the iterators created
 		// since the last write; nil when a write has made it stale.
@@ -86,6 +87,68 @@ func (s *Store) Delete(key []byte) error {
 		s.mu.snap = nil
 	}
 	return nil
+}
+
+// DeleteRange removes the keys in [from, to).
+func (s *Store) DeleteRange(from, to []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.checkLocked()
+	if len(from) == 0 {
+		from = nil
+	}
+	if to != nil && bytes.Compare(from, to) >= 0 {
+		return nil
+	}
+	var doomed [][]byte
+	visit := func(it item) bool {
+		doomed = append(doomed, it.key)
+		return true
+	}
+	switch {
+	case from == nil && to == nil:
+		s.mu.tree.Ascend(visit)
+	case to == nil:
+		s.mu.tree.AscendGreaterOrEqual(item{key: from}, visit)
+	default:
+		s.mu.tree.AscendRange(item{key: from}, item{key: to}, visit)
+	}
+	if len(doomed) == 0 {
+		return nil
+	}
+	for _, k := range doomed {
+		s.mu.tree.Delete(item{key: k})
+	}
+	s.mu.snap = nil
+	return nil
+}
+
+// PutMeta sets the metadata record name; nil deletes it.
+func (s *Store) PutMeta(name string, value []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.checkLocked()
+	if value == nil {
+		delete(s.mu.meta, name)
+		return nil
+	}
+	if s.mu.meta == nil {
+		s.mu.meta = make(map[string][]byte)
+	}
+	s.mu.meta[name] = append([]byte{}, value...)
+	return nil
+}
+
+// GetMeta returns a copy of the metadata record name, or nil, nil.
+func (s *Store) GetMeta(name string) ([]byte, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	s.checkLocked()
+	v, ok := s.mu.meta[name]
+	if !ok {
+		return nil, nil
+	}
+	return append([]byte{}, v...), nil
 }
 
 // Range returns an iterator over [from, to); nil bounds are open.

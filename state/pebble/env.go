@@ -1,7 +1,9 @@
 package pebble
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"path/filepath"
 	"sync"
@@ -94,13 +96,80 @@ func (e *Env) Open(dir, name string) (*Store, error) {
 
 	s.iters.m = make(map[*iterator]struct{})
 	s.opts = e.options(s)
+	if err := e.checkMarker(dir, name); err != nil {
+		e.release(s)
+		return nil, err
+	}
 	db, err := pdb.Open(dir, s.opts)
 	if err != nil {
 		e.release(s)
-		return nil, fmt.Errorf("state/pebble: open store %q in %s: %w", name, dir, err)
+		return nil, openError(name, dir, err)
 	}
 	s.db = db
+	if err := s.checkFormat(); err != nil {
+		_ = db.Close()
+		e.release(s)
+		return nil, err
+	}
 	return s, nil
+}
+
+// openError explains why Pebble could not open the store in dir. Anything
+// but a permission problem means the files are damaged (a table truncated
+// or missing, a manifest that does not parse): the error wraps
+// state.ErrCorrupt, and the runtime deletes the store and restores it.
+func openError(name, dir string, err error) error {
+	if errors.Is(err, fs.ErrPermission) {
+		return fmt.Errorf("state/pebble: open store %q in %s: %w", name, dir, err)
+	}
+	return fmt.Errorf("state/pebble: open store %q in %s: %w: %w", name, dir, state.ErrCorrupt, err)
+}
+
+// formatVersion is the on-disk layout of a store: the key space described
+// at dataPrefix. Stores written before it (no version record) or by another
+// version fail Open with state.ErrIncompatible.
+const formatVersion = 1
+
+// formatMeta names the metadata record that holds formatVersion.
+const formatMeta = "streamwork.format"
+
+// checkFormat reads the store's format version, writing it into a new, empty
+// store, and counts the metadata records.
+func (s *Store) checkFormat() error {
+	if err := s.countMeta(); err != nil {
+		return err
+	}
+	v, err := s.getLocked(metaKey(formatMeta), "read the format version")
+	if err != nil {
+		return err
+	}
+	if v == nil {
+		empty, err := s.isEmpty()
+		if err != nil {
+			return err
+		}
+		if !empty {
+			return fmt.Errorf("state/pebble: store %q in %s: %w: it has no format version (an older layout)", s.name, s.dir, state.ErrIncompatible)
+		}
+		return s.putMetaLocked(formatMeta, []byte{formatVersion})
+	}
+	if len(v) != 1 || v[0] != formatVersion {
+		return fmt.Errorf("state/pebble: store %q in %s: %w: format %x, this engine writes %d", s.name, s.dir, state.ErrIncompatible, v, formatVersion)
+	}
+	return nil
+}
+
+// isEmpty reports whether the database holds no key at all.
+func (s *Store) isEmpty() (bool, error) {
+	it, err := s.db.NewIter(nil)
+	if err != nil {
+		return false, s.wrap("check emptiness", err)
+	}
+	any := it.First()
+	if err := it.Close(); err != nil {
+		return false, s.wrap("check emptiness", err)
+	}
+	return !any, nil
 }
 
 // options returns the Pebble options of store s.
@@ -118,6 +187,14 @@ func (e *Env) options(s *Store) *pdb.Options {
 		EventListener: &pdb.EventListener{
 			BackgroundError: func(err error) {
 				logger.Error("pebble background error", "err", err)
+			},
+			// Pebble's default calls Logger.Fatalf: here the read (or
+			// compaction) that found the damage returns an error wrapping
+			// state.ErrCorrupt instead, and the runtime restores the
+			// store.
+			DataCorruption: func(info pdb.DataCorruptionInfo) {
+				logger.Error("pebble found on-disk corruption", "path", info.Path, "err", info.Details.Error())
+				s.markCorrupt(info.Details)
 			},
 			FlushBegin: s.flushBegin,
 			FlushEnd:   s.flushEnd,
@@ -219,5 +296,56 @@ func (e *Env) Close() error {
 	e.mu.closed = true
 	e.fileCache.Unref()
 	e.cache.Unref()
+	return nil
+}
+
+// countMeta sets metaRecords to the number of metadata records.
+func (s *Store) countMeta() error {
+	it, err := s.db.NewIter(&pdb.IterOptions{LowerBound: []byte{metaPrefix}, UpperBound: []byte{metaPrefix + 1}})
+	if err != nil {
+		return s.wrap("count metadata", err)
+	}
+	n := int64(0)
+	for ok := it.First(); ok; ok = it.Next() {
+		n++
+	}
+	if err := it.Close(); err != nil {
+		return s.wrap("count metadata", err)
+	}
+	s.metaRecords.Store(n)
+	return nil
+}
+
+// corruptMarker is the file a store leaves in its directory when Pebble
+// found a damaged block in it (on a read or a compaction): the damage may
+// be where no read will look again for a long time, so the next Open
+// refuses the store (state.ErrCorrupt) and the runtime restores it.
+const corruptMarker = "STREAMWORK-CORRUPT"
+
+// markCorrupt leaves the corruption marker in s's directory, best effort.
+func (s *Store) markCorrupt(cause error) {
+	fs := s.env.cfg.fs
+	if fs == nil {
+		fs = vfs.Default
+	}
+	f, err := fs.Create(fs.PathJoin(s.dir, corruptMarker), vfs.WriteCategoryUnspecified)
+	if err != nil {
+		return
+	}
+	_, _ = f.Write([]byte(cause.Error() + "\n"))
+	_ = f.Sync()
+	_ = f.Close()
+}
+
+// checkMarker fails with state.ErrCorrupt when dir holds the corruption
+// marker.
+func (e *Env) checkMarker(dir, name string) error {
+	fs := e.cfg.fs
+	if fs == nil {
+		fs = vfs.Default
+	}
+	if _, err := fs.Stat(fs.PathJoin(dir, corruptMarker)); err == nil {
+		return fmt.Errorf("state/pebble: open store %q in %s: %w: a read found a damaged block before", name, dir, state.ErrCorrupt)
+	}
 	return nil
 }

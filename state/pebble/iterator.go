@@ -49,18 +49,18 @@ func (it *iterator) Next() bool {
 	}
 	if !ok {
 		if err := pi.Error(); err != nil {
-			it.mu.err = fmt.Errorf("state/pebble: store %q: iterate: %w", it.s.name, err)
+			it.mu.err = it.s.wrap("iterate", err)
 		}
 		it.key, it.val = it.key[:0], it.val[:0]
 		return false
 	}
 	v, err := pi.ValueAndErr()
 	if err != nil {
-		it.mu.err = fmt.Errorf("state/pebble: store %q: iterate: %w", it.s.name, err)
+		it.mu.err = it.s.wrap("iterate", err)
 		it.closeLocked(it.mu.err)
 		return false
 	}
-	it.key = append(it.key[:0], pi.Key()...)
+	it.key = append(it.key[:0], pi.Key()[1:]...) // drop dataPrefix
 	it.val = append(it.val[:0], v...)
 	return true
 }

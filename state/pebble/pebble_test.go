@@ -64,6 +64,24 @@ func TestConformanceSmallMemTables(t *testing.T) {
 	storetest.Run(t, opener(newEnv(t, FS(vfs.NewMem()), MemTableSize(minMemTableSize), BlockCacheSize(1<<20)), "/stores"))
 }
 
+func TestWindowConformance(t *testing.T) {
+	storetest.RunWindow(t, opener(newEnv(t, FS(vfs.NewMem())), "/stores"))
+}
+
+// Small memtables flush the window and session stores' range tombstones
+// and make compactions apply them during the suites.
+func TestWindowConformanceSmallMemTables(t *testing.T) {
+	storetest.RunWindow(t, opener(newEnv(t, FS(vfs.NewMem()), MemTableSize(minMemTableSize), BlockCacheSize(1<<20)), "/stores"))
+}
+
+func TestSessionConformance(t *testing.T) {
+	storetest.RunSession(t, opener(newEnv(t, FS(vfs.NewMem())), "/stores"))
+}
+
+func TestSessionConformanceSmallMemTables(t *testing.T) {
+	storetest.RunSession(t, opener(newEnv(t, FS(vfs.NewMem()), MemTableSize(minMemTableSize), BlockCacheSize(1<<20)), "/stores"))
+}
+
 func TestPersistence(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -317,6 +335,10 @@ func BenchmarkPebble(b *testing.B) {
 
 func BenchmarkPebbleMemFS(b *testing.B) {
 	storetest.Benchmark(b, opener(newEnv(b, FS(vfs.NewMem())), "/bench"))
+}
+
+func BenchmarkPebbleWindow(b *testing.B) {
+	storetest.BenchmarkWindow(b, opener(newEnv(b), b.TempDir()))
 }
 
 // TestEmptyKeyOnlyFlush pins the Pebble v2.1.7 crash that made Env turn

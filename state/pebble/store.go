@@ -29,11 +29,17 @@ type Store struct {
 	reserved uint64 // memtable bytes reserved in env
 	opts     *pdb.Options
 	db       *pdb.DB
+	// wbuf is the writer's scratch buffer for prefixed keys (one writer:
+	// see state.Store).
+	wbuf []byte
 
 	// unflushed counts puts minus deletes not yet in a flushed table;
 	// flushing is its value when the running flush began. Together with
 	// table properties they make ApproximateCount.
 	unflushed, flushing atomic.Int64
+	// metaRecords counts the metadata records, which ApproximateCount
+	// leaves out.
+	metaRecords atomic.Int64
 
 	mu struct {
 		// RLock for every operation, Lock for Close: an operation never
@@ -72,16 +78,24 @@ func (s *Store) rlock() {
 func (s *Store) Get(key []byte) ([]byte, error) {
 	s.rlock()
 	defer s.mu.RUnlock()
-	v, closer, err := s.db.Get(key)
+	kb := getKeyBuf()
+	defer putKeyBuf(kb)
+	*kb = append(append((*kb)[:0], dataPrefix), key...)
+	return s.getLocked(*kb, "get")
+}
+
+// getLocked reads the raw key k (prefix included); s.mu is read-locked.
+func (s *Store) getLocked(k []byte, op string) ([]byte, error) {
+	v, closer, err := s.db.Get(k)
 	if errors.Is(err, pdb.ErrNotFound) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("state/pebble: store %q: get: %w", s.name, err)
+		return nil, s.wrap(op, err)
 	}
 	out := append(make([]byte, 0, len(v)), v...)
 	if err := closer.Close(); err != nil {
-		return nil, fmt.Errorf("state/pebble: store %q: get: %w", s.name, err)
+		return nil, s.wrap(op, err)
 	}
 	return out, nil
 }
@@ -94,8 +108,9 @@ func (s *Store) Put(key, value []byte) error {
 	}
 	s.rlock()
 	defer s.mu.RUnlock()
-	if err := s.db.Set(key, value, pdb.NoSync); err != nil {
-		return fmt.Errorf("state/pebble: store %q: put: %w", s.name, err)
+	s.wbuf = append(append(s.wbuf[:0], dataPrefix), key...)
+	if err := s.db.Set(s.wbuf, value, pdb.NoSync); err != nil {
+		return s.wrap("put", err)
 	}
 	s.unflushed.Add(1)
 	return nil
@@ -105,11 +120,75 @@ func (s *Store) Put(key, value []byte) error {
 func (s *Store) Delete(key []byte) error {
 	s.rlock()
 	defer s.mu.RUnlock()
-	if err := s.db.Delete(key, pdb.NoSync); err != nil {
-		return fmt.Errorf("state/pebble: store %q: delete: %w", s.name, err)
+	s.wbuf = append(append(s.wbuf[:0], dataPrefix), key...)
+	if err := s.db.Delete(s.wbuf, pdb.NoSync); err != nil {
+		return s.wrap("delete", err)
 	}
 	s.unflushed.Add(-1)
 	return nil
+}
+
+// DeleteRange removes the keys in [from, to) with one range tombstone.
+func (s *Store) DeleteRange(from, to []byte) error {
+	s.rlock()
+	defer s.mu.RUnlock()
+	if to != nil && bytes.Compare(from, to) >= 0 {
+		return nil
+	}
+	lo, hi := dataBounds(from, to)
+	if err := s.db.DeleteRange(lo, hi, pdb.NoSync); err != nil {
+		return s.wrap("delete range", err)
+	}
+	return nil
+}
+
+// PutMeta sets the metadata record name (nil deletes it), in the same
+// write stream as the data: a Flush makes both durable together.
+func (s *Store) PutMeta(name string, value []byte) error {
+	s.rlock()
+	defer s.mu.RUnlock()
+	return s.putMetaLocked(name, value)
+}
+
+func (s *Store) putMetaLocked(name string, value []byte) error {
+	k := metaKey(name)
+	old, err := s.getLocked(k, "put meta")
+	if err != nil {
+		return err
+	}
+	switch {
+	case old == nil && value != nil:
+		s.metaRecords.Add(1)
+	case old != nil && value == nil:
+		s.metaRecords.Add(-1)
+	}
+	if value == nil {
+		err = s.db.Delete(k, pdb.NoSync)
+		s.unflushed.Add(-1)
+	} else {
+		err = s.db.Set(k, value, pdb.NoSync)
+		s.unflushed.Add(1)
+	}
+	if err != nil {
+		return s.wrap("put meta", err)
+	}
+	return nil
+}
+
+// GetMeta returns a copy of the metadata record name, or nil, nil.
+func (s *Store) GetMeta(name string) ([]byte, error) {
+	s.rlock()
+	defer s.mu.RUnlock()
+	return s.getLocked(metaKey(name), "get meta")
+}
+
+// wrap adds the store and the operation to err, and state.ErrCorrupt when
+// Pebble found corruption.
+func (s *Store) wrap(op string, err error) error {
+	if pdb.IsCorruptionError(err) {
+		return fmt.Errorf("state/pebble: store %q: %s: %w: %w", s.name, op, state.ErrCorrupt, err)
+	}
+	return fmt.Errorf("state/pebble: store %q: %s: %w", s.name, op, err)
 }
 
 // Range returns an iterator over [from, to); nil bounds are open.
@@ -137,7 +216,7 @@ func (s *Store) All() state.Iterator {
 func (s *Store) ApproximateCount() int64 {
 	s.rlock()
 	defer s.mu.RUnlock()
-	n := s.unflushed.Load()
+	n := s.unflushed.Load() - s.metaRecords.Load()
 	levels, err := s.db.SSTables(pdb.WithProperties())
 	if err == nil {
 		for _, tables := range levels {
@@ -158,7 +237,7 @@ func (s *Store) Flush() error {
 	s.rlock()
 	defer s.mu.RUnlock()
 	if err := s.db.Flush(); err != nil {
-		return fmt.Errorf("state/pebble: store %q: flush: %w", s.name, err)
+		return s.wrap("flush", err)
 	}
 	return nil
 }
@@ -214,21 +293,12 @@ func (s *Store) newIterator(from, to []byte) state.Iterator {
 	if to != nil && bytes.Compare(from, to) >= 0 {
 		return state.Empty(nil)
 	}
-	// Pebble keeps the bounds for the iterator's life: copy them, in one
-	// allocation.
-	bounds := make([]byte, len(from)+len(to))
-	n := copy(bounds, from)
-	copy(bounds[n:], to)
-	o := &pdb.IterOptions{}
-	if len(from) > 0 {
-		o.LowerBound = bounds[:n:n]
-	}
-	if to != nil {
-		o.UpperBound = bounds[n:]
-	}
-	pi, err := s.db.NewIter(o)
+	// Pebble keeps the bounds for the iterator's life: dataBounds makes
+	// them in one new allocation.
+	lo, hi := dataBounds(from, to)
+	pi, err := s.db.NewIter(&pdb.IterOptions{LowerBound: lo, UpperBound: hi})
 	if err != nil {
-		return state.Empty(fmt.Errorf("state/pebble: store %q: new iterator: %w", s.name, err))
+		return state.Empty(s.wrap("new iterator", err))
 	}
 	it := wrapIterator(s, pi)
 	s.iters.Lock()
@@ -236,3 +306,39 @@ func (s *Store) newIterator(from, to []byte) state.Iterator {
 	s.iters.Unlock()
 	return it
 }
+
+// The key space. Every key in a store's Pebble database starts with a
+// prefix byte: the user's keys with dataPrefix, so they keep their bytewise
+// order and bounds, and the store's metadata records (state.Store.PutMeta)
+// with metaPrefix. The format version is a metadata record (see Env.Open).
+const (
+	metaPrefix = 0x00
+	dataPrefix = 0x01
+)
+
+// metaKey returns the key of metadata record name.
+func metaKey(name string) []byte {
+	return append([]byte{metaPrefix}, name...)
+}
+
+// dataBounds returns the Pebble bounds of the user key range [from, to)
+// (Range's rules: nil or empty from is open, nil to is open), in one new
+// allocation.
+func dataBounds(from, to []byte) (lo, hi []byte) {
+	b := make([]byte, 0, 2+len(from)+len(to))
+	b = append(b, dataPrefix)
+	b = append(b, from...)
+	lo = b[:len(b):len(b)]
+	if to == nil {
+		return lo, append(b[len(b):], dataPrefix+1)
+	}
+	b = append(b, dataPrefix)
+	b = append(b, to...)
+	return lo, b[len(lo):]
+}
+
+// keyBufs are the readers' scratch buffers for prefixed keys.
+var keyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 64); return &b }}
+
+func getKeyBuf() *[]byte  { return keyBufs.Get().(*[]byte) }
+func putKeyBuf(b *[]byte) { keyBufs.Put(b) }

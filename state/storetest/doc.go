@@ -7,10 +7,17 @@
 //
 // Run covers reads and writes, nil and empty values, range bounds, prefixes
 // with 0xff bytes, ordering, iterator lifetime, iteration while writing,
-// concurrent readers (run it with -race), ApproximateCount, typed views and
-// use after Close. Metamorphic applies one random sequence of operations to
-// several stores and fails on the first difference. Benchmark measures Get,
-// Put and a 1000-key range scan.
+// concurrent readers (run it with -race), ApproximateCount, typed views,
+// DeleteRange and use after Close. Metamorphic applies one random sequence
+// of operations to several stores and fails on the first difference.
+// Benchmark measures Get, Put and a 1000-key range scan.
+//
+// RunWindow and RunSession run the window and session store suites over an
+// engine's stores (state.NewWindowStore and state.NewSessionStore layered on
+// them), including randomized runs against a map-based reference model.
+// BenchmarkWindow measures their Put and fetches, and the cost of expiring
+// a segment of 100,000 windows with one DeleteRange against deleting them
+// one by one.
 //
 // The package is for tests: it imports testing.
 package storetest

@@ -28,12 +28,15 @@ func Run(t *testing.T, open Opener) {
 		{"Ownership", testOwnership},
 		{"RangeBounds", testRangeBounds},
 		{"Prefix", testPrefix},
+		{"DeleteRange", testDeleteRange},
 		{"AllOrder", testAllOrder},
 		{"IteratorLifetime", testIteratorLifetime},
 		{"Seq", testSeq},
 		{"IterateWhileWriting", testIterateWhileWriting},
 		{"ConcurrentReaders", testConcurrentReaders},
 		{"ApproximateCount", testApproximateCount},
+		{"DeleteRangeAndWriteAgain", testDeleteRangeAndWriteAgain},
+		{"Meta", testMeta},
 		{"Typed", testTyped},
 		{"UseAfterClose", testUseAfterClose},
 		{"CloseStopsIterators", testCloseStopsIterators},
@@ -579,6 +582,7 @@ func testUseAfterClose(t *testing.T, s state.Store) {
 	expectClosedPanic(t, "Put", func() { _ = s.Put(k, k) })
 	expectClosedPanic(t, "Put nil", func() { _ = s.Put(k, nil) })
 	expectClosedPanic(t, "Delete", func() { _ = s.Delete(k) })
+	expectClosedPanic(t, "DeleteRange", func() { _ = s.DeleteRange(nil, nil) })
 	expectClosedPanic(t, "Range", func() { _ = s.Range(nil, nil) })
 	expectClosedPanic(t, "Range empty", func() { _ = s.Range(k, k) })
 	expectClosedPanic(t, "Prefix", func() { _ = s.Prefix(k) })
@@ -611,5 +615,99 @@ func testCloseStopsIterators(t *testing.T, s state.Store) {
 	}
 	if err := it.Close(); !errors.Is(err, state.ErrClosed) {
 		t.Fatalf("Close after the store closed = %v, want state.ErrClosed", err)
+	}
+}
+
+func testDeleteRangeAndWriteAgain(t *testing.T, s state.Store) {
+	for _, k := range []string{"", "a", "ab", "b", "ba", "c", "d"} {
+		mustPut(t, s, k, "v"+k)
+	}
+	del := func(from, to []byte) {
+		t.Helper()
+		if err := s.DeleteRange(from, to); err != nil {
+			t.Fatalf("DeleteRange(%q, %q): %v", from, to, err)
+		}
+	}
+	del([]byte("a"), []byte("b")) // a, ab
+	if got := keys(collect(t, s.All())); !slices.Equal(got, []string{"", "b", "ba", "c", "d"}) {
+		t.Fatalf("after DeleteRange(a, b): %q", got)
+	}
+	del([]byte("c"), []byte("c")) // empty
+	del([]byte("d"), []byte("c")) // inverted: empty
+	del(nil, []byte{})            // empty non-nil to: empty
+	if got := keys(collect(t, s.All())); !slices.Equal(got, []string{"", "b", "ba", "c", "d"}) {
+		t.Fatalf("after empty ranges: %q", got)
+	}
+	del([]byte("c"), nil) // c, d
+	del(nil, []byte("b")) // ""
+	if got := keys(collect(t, s.All())); !slices.Equal(got, []string{"b", "ba"}) {
+		t.Fatalf("after open-ended ranges: %q", got)
+	}
+	if v := mustGet(t, s, "c"); v != nil {
+		t.Fatalf("Get(c) after DeleteRange = %q", v)
+	}
+	mustPut(t, s, "c", "again")
+	if v := mustGet(t, s, "c"); string(v) != "again" {
+		t.Fatalf("Get(c) after a put over a range tombstone = %q", v)
+	}
+	if err := s.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	del(nil, nil)
+	if got := collect(t, s.All()); len(got) != 0 {
+		t.Fatalf("after DeleteRange(nil, nil): %v", got)
+	}
+}
+
+func testMeta(t *testing.T, s state.Store) {
+	if v, err := s.GetMeta("offset"); err != nil || v != nil {
+		t.Fatalf("GetMeta of an absent record = %q, %v", v, err)
+	}
+	mustPut(t, s, "offset", "data")
+	if err := s.PutMeta("offset", []byte("meta")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutMeta("empty", []byte{}); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := s.GetMeta("offset"); err != nil || string(v) != "meta" {
+		t.Fatalf("GetMeta(offset) = %q, %v", v, err)
+	}
+	if v, err := s.GetMeta("empty"); err != nil || v == nil || len(v) != 0 {
+		t.Fatalf("GetMeta(empty) = %q (nil %v), %v; want a non-nil empty value", v, v == nil, err)
+	}
+	// Metadata is invisible to the data's reads.
+	if v := mustGet(t, s, "offset"); string(v) != "data" {
+		t.Fatalf("Get(offset) = %q, want the data's value", v)
+	}
+	if got := keys(collect(t, s.All())); !slices.Equal(got, []string{"offset"}) {
+		t.Fatalf("All sees %q, want only the data key", got)
+	}
+	if err := s.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.ApproximateCount(); n != 1 {
+		t.Fatalf("ApproximateCount = %d, want 1 (metadata left out)", n)
+	}
+	if err := s.DeleteRange(nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := s.GetMeta("offset"); err != nil || string(v) != "meta" {
+		t.Fatalf("GetMeta after DeleteRange(nil, nil) = %q, %v; metadata must stay", v, err)
+	}
+	// The caller's slice is copied.
+	b := []byte("x")
+	if err := s.PutMeta("copy", b); err != nil {
+		t.Fatal(err)
+	}
+	b[0] = 'y'
+	if v, _ := s.GetMeta("copy"); string(v) != "x" {
+		t.Fatalf("GetMeta(copy) = %q: the store kept the caller's slice", v)
+	}
+	if err := s.PutMeta("offset", nil); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := s.GetMeta("offset"); err != nil || v != nil {
+		t.Fatalf("GetMeta after PutMeta(nil) = %q, %v", v, err)
 	}
 }

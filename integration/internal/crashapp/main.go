@@ -25,19 +25,17 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
 	"strconv"
-	"strings"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/streamwork-go/streamwork/examples/service"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -65,34 +63,28 @@ type config struct {
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
 	var (
-		c                          config
-		brokers, guarantee, levels string
+		c      config
+		common service.Flags
 	)
 	fs := flag.NewFlagSet("crashapp", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&brokers, "brokers", "", "comma-separated seed brokers, host:port (required)")
+	common.Register(fs, service.WithGuarantee(kstream.AtLeastOnce))
 	fs.StringVar(&c.appID, "app", "", "application id: the consumer group (required)")
 	fs.StringVar(&c.input, "input", "", "input topic (required)")
 	fs.StringVar(&c.output, "output", "", "output topic (required)")
-	fs.StringVar(&guarantee, "guarantee", "at-least-once", "delivery guarantee: at-least-once or at-most-once")
 	fs.StringVar(&c.instance, "instance", "", "instance id, stable across restarts (default: random per run)")
 	fs.StringVar(&c.tag, "tag", "pid-"+strconv.Itoa(os.Getpid()), "tag appended to each output value after a '|'")
 	fs.DurationVar(&c.commitInterval, "commit-interval", 100*time.Millisecond, "commit interval")
 	fs.Float64Var(&c.rate, "rate", 0, "process at most this many records per second (0: no limit), to make a crash land mid-stream")
 	fs.DurationVar(&c.sessionTimeout, "session-timeout", 6*time.Second,
 		"group session timeout: how soon the group evicts a killed run (6s is the broker's default minimum)")
-	fs.StringVar(&levels, "log-level", "info", "log level on standard error: debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	for _, b := range strings.Split(brokers, ",") {
-		if b = strings.TrimSpace(b); b != "" {
-			c.brokers = append(c.brokers, b)
-		}
-	}
+	c.brokers, c.guarantee, c.logLevel = common.Addrs(), common.Guarantee, common.LogLevel
 	switch {
 	case len(c.brokers) == 0:
 		return c, errors.New("-brokers is required")
@@ -103,16 +95,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	case c.rate < 0:
 		return c, fmt.Errorf("-rate %v must not be negative", c.rate)
 	}
-	switch guarantee {
-	case "at-least-once":
-		c.guarantee = kstream.AtLeastOnce
-	case "at-most-once":
-		c.guarantee = kstream.AtMostOnce
-	default:
-		return c, fmt.Errorf("-guarantee %q: want at-least-once or at-most-once", guarantee)
-	}
-	if err := c.logLevel.UnmarshalText([]byte(levels)); err != nil {
-		return c, fmt.Errorf("-log-level: %w", err)
+	if c.guarantee == kstream.ExactlyOnce {
+		return c, errors.New("-guarantee exactly-once: want at-least-once or at-most-once (eosapp runs exactly-once)")
 	}
 	return c, nil
 }
@@ -160,7 +144,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	ctx, stop := service.SignalContext()
 	defer stop()
 	logger.Info("crashapp: running", "app", c.appID, "input", c.input, "output", c.output,
 		"guarantee", c.guarantee.String(), "instance", c.instance)

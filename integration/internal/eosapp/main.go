@@ -24,18 +24,16 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
-	"strings"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/streamwork-go/streamwork/examples/service"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -65,12 +63,12 @@ type config struct {
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
 	var (
-		c                          config
-		brokers, guarantee, levels string
+		c      config
+		common service.Flags
 	)
 	fs := flag.NewFlagSet("eosapp", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&brokers, "brokers", "", "comma-separated seed brokers, host:port (required)")
+	common.Register(fs, service.WithGuarantee(kstream.ExactlyOnce))
 	fs.StringVar(&c.appID, "app", "", "application id: the consumer group (required)")
 	fs.StringVar(&c.topics.Input, "input", "", "input topic (required)")
 	fs.StringVar(&c.topics.Passthrough, "passthrough", "", "pass-through output topic (required)")
@@ -78,25 +76,19 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.topics.Sums, "sums", "", "sums output topic (required)")
 	fs.IntVar(&c.groups, "groups", 50, "number of user groups (the aggregation keys)")
 	fs.StringVar(&c.stateDir, "state-dir", "", "state directory of this instance (required)")
-	fs.StringVar(&guarantee, "guarantee", "exactly-once", "delivery guarantee: exactly-once, at-least-once or at-most-once")
 	fs.StringVar(&c.instance, "instance", "", "instance id (default: persisted in the state directory under exactly-once, else random)")
 	fs.IntVar(&c.workers, "workers", 1, "workers of this instance")
 	fs.DurationVar(&c.commitInterval, "commit-interval", 0, "commit interval (0: the guarantee's default)")
 	fs.DurationVar(&c.sessionTimeout, "session-timeout", 6*time.Second,
 		"group session timeout: how soon the group evicts a killed or stopped run (6s is the broker's default minimum)")
 	fs.DurationVar(&c.txnTimeout, "transaction-timeout", 0, "transaction timeout under exactly-once (0: the runtime's default)")
-	fs.StringVar(&levels, "log-level", "info", "log level on standard error: debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	for _, b := range strings.Split(brokers, ",") {
-		if b = strings.TrimSpace(b); b != "" {
-			c.brokers = append(c.brokers, b)
-		}
-	}
+	c.brokers, c.guarantee, c.logLevel = common.Addrs(), common.Guarantee, common.LogLevel
 	switch {
 	case len(c.brokers) == 0:
 		return c, errors.New("-brokers is required")
@@ -108,19 +100,6 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return c, errors.New("-state-dir is required")
 	case c.groups < 1:
 		return c, fmt.Errorf("-groups %d must be positive", c.groups)
-	}
-	switch guarantee {
-	case "exactly-once":
-		c.guarantee = kstream.ExactlyOnce
-	case "at-least-once":
-		c.guarantee = kstream.AtLeastOnce
-	case "at-most-once":
-		c.guarantee = kstream.AtMostOnce
-	default:
-		return c, fmt.Errorf("-guarantee %q: want exactly-once, at-least-once or at-most-once", guarantee)
-	}
-	if err := c.logLevel.UnmarshalText([]byte(levels)); err != nil {
-		return c, fmt.Errorf("-log-level: %w", err)
 	}
 	return c, nil
 }
@@ -168,7 +147,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	ctx, stop := service.SignalContext()
 	defer stop()
 	logger.Info("eosapp: running", "app", c.appID, "guarantee", c.guarantee.String(), "state_dir", c.stateDir)
 	if err := app.Run(ctx); err != nil {

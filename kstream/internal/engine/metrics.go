@@ -1,0 +1,148 @@
+package engine
+
+import "sync/atomic"
+
+// Counters are the counters of one App, shared by its workers and tasks.
+type Counters struct {
+	Processed       atomic.Int64
+	Punctuations    atomic.Int64
+	SkippedDeser    atomic.Int64
+	SkippedProcess  atomic.Int64
+	SkippedProduce  atomic.Int64
+	DeadLetterDeser atomic.Int64
+	DeadLetterProc  atomic.Int64
+	DeadLetterProd  atomic.Int64
+	Produced        atomic.Int64
+	// changelogProduced counts acknowledged changelog records; restored
+	// counts changelog records applied by restore.
+	ChangelogProduced atomic.Int64
+	Restored          atomic.Int64
+	Dropped           atomic.Int64
+	GlobalRecords     atomic.Int64
+	Commits           atomic.Int64
+	Aborts            atomic.Int64 // aborted transactions (exactly-once)
+	Restarts          atomic.Int64 // workers restarted after a fencing
+	Paused            atomic.Int64 // partitions paused for backpressure now
+	MaxPaused         atomic.Int64 // the largest value paused has had
+}
+
+// addPaused adds d (+1 on pause, -1 on resume) to the paused partitions and
+// keeps the maximum.
+func (m *Counters) AddPaused(d int64) {
+	now := m.Paused.Add(d)
+	for {
+		old := m.MaxPaused.Load()
+		if now <= old || m.MaxPaused.CompareAndSwap(old, now) {
+			return
+		}
+	}
+}
+
+func (m *Counters) Skipped(k ErrorKind) {
+	switch k {
+	case DeserializationErrorKind:
+		m.SkippedDeser.Add(1)
+	case ProcessingErrorKind:
+		m.SkippedProcess.Add(1)
+	default:
+		m.SkippedProduce.Add(1)
+	}
+}
+
+func (m *Counters) DeadLettered(k ErrorKind) {
+	switch k {
+	case DeserializationErrorKind:
+		m.DeadLetterDeser.Add(1)
+	case ProcessingErrorKind:
+		m.DeadLetterProc.Add(1)
+	default:
+		m.DeadLetterProd.Add(1)
+	}
+}
+
+// Metrics is a snapshot of an App's counters since it started.
+type Metrics struct {
+	// RecordsProcessed counts input records taken through the topology
+	// (including ones that failed and were skipped or dead-lettered).
+	RecordsProcessed int64
+	// RecordsProduced counts output records (sinks, repartition topics,
+	// dead letters) written to Kafka and acknowledged; changelog records
+	// are counted in ChangelogRecords.
+	RecordsProduced int64
+	// ChangelogRecords counts records written to store changelogs and
+	// acknowledged.
+	ChangelogRecords int64
+	// RestoredRecords counts changelog records applied to stores while
+	// restoring them (see the App's restore), since the App started.
+	RestoredRecords int64
+	// RestoreRemaining is the number of changelog records the tasks that
+	// are restoring now still have to read (offsets, so an estimate on
+	// compacted topics). Refreshed with Lag.
+	RestoreRemaining int64
+	// RestoringTasks are the tasks restoring their stores now, sorted;
+	// they are also in Tasks.
+	RestoringTasks []TaskID
+	// Punctuations counts punctuator calls.
+	Punctuations int64
+	// Dropped counts records an operator dropped by design: tombstones
+	// and records with a null key reaching an aggregation.
+	Dropped int64
+	// Commits counts offset commits (or committed transactions).
+	Commits int64
+	// TransactionsAborted counts, under exactly-once, the transactions a
+	// worker aborted (after a rebalance took partitions away, a commit the
+	// group refused, a production failure of the transaction). Each abort
+	// rewinds the worker's input to its committed offsets and restores the
+	// stores the transaction wrote.
+	TransactionsAborted int64
+	// WorkerRestarts counts, under exactly-once, the workers that were
+	// fenced (their producer epoch or group generation was taken over, as
+	// happens to a zombie that resumes after its session expired) or whose
+	// transactional producer failed otherwise, and so replaced their client
+	// and rejoined the group with fresh tasks.
+	WorkerRestarts int64
+	// Skipped counts records dropped by an error handler, by ErrorKind.
+	Skipped map[ErrorKind]int64
+	// DeadLettered counts records sent to a dead-letter topic, by ErrorKind.
+	DeadLettered map[ErrorKind]int64
+	// Lag is the consumer lag of each input partition assigned to this
+	// instance, by topic and partition: the partition's high watermark (from
+	// the latest fetch that returned its records) minus the offset of the
+	// next record to process. A partition appears once a fetch returned
+	// records for it. Refreshed by the workers about every 100ms.
+	Lag map[string]map[int32]int64
+	// Tasks are the tasks this instance runs now, sorted.
+	Tasks []TaskID
+	// Paused is the number of input partitions whose fetching is paused
+	// now because their buffer is full (see BufferedRecordsPerPartition).
+	Paused int
+	// MaxPaused is the largest Paused has been since the App started: a
+	// non-zero value says backpressure kicked in at some point.
+	MaxPaused int
+}
+
+func (m *Counters) Snapshot() Metrics {
+	return Metrics{
+		RecordsProcessed:    m.Processed.Load(),
+		RecordsProduced:     m.Produced.Load(),
+		ChangelogRecords:    m.ChangelogProduced.Load(),
+		RestoredRecords:     m.Restored.Load(),
+		Punctuations:        m.Punctuations.Load(),
+		Commits:             m.Commits.Load(),
+		TransactionsAborted: m.Aborts.Load(),
+		WorkerRestarts:      m.Restarts.Load(),
+		Dropped:             m.Dropped.Load(),
+		Paused:              int(m.Paused.Load()),
+		MaxPaused:           int(m.MaxPaused.Load()),
+		Skipped: map[ErrorKind]int64{
+			DeserializationErrorKind: m.SkippedDeser.Load(),
+			ProcessingErrorKind:      m.SkippedProcess.Load(),
+			ProductionErrorKind:      m.SkippedProduce.Load(),
+		},
+		DeadLettered: map[ErrorKind]int64{
+			DeserializationErrorKind: m.DeadLetterDeser.Load(),
+			ProcessingErrorKind:      m.DeadLetterProc.Load(),
+			ProductionErrorKind:      m.DeadLetterProd.Load(),
+		},
+	}
+}

@@ -1,0 +1,139 @@
+package runtime
+
+import (
+	"log/slog"
+	"slices"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/streamwork-go/streamwork/kstream/internal/assign"
+	"github.com/streamwork-go/streamwork/kstream/internal/engine"
+	"github.com/streamwork-go/streamwork/kstream/internal/wire"
+)
+
+// assignorProtocol is the group protocol name of the Streamwork assignor.
+// Every member of an application's group uses it, so a group never mixes it
+// with the plain consumer balancers.
+const assignorProtocol = "streamwork"
+
+// assignor is the kgo.GroupBalancer of an App: it assigns whole tasks, not
+// partitions. A task (sub-topology, partition p) goes to one member with
+// partition p of every source topic of its sub-topology, so co-partitioned
+// topics meet in one task. Assignments are sticky and balanced, and
+// cooperative: a task that moves is first revoked from its owner (which
+// commits it) and only given to its new owner in the next round, while
+// every other task keeps running.
+//
+// kgo calls JoinGroupMetadata and ParseSyncAssignment on the group
+// management goroutine of the member's client, and MemberBalancer (then
+// Balance) there too when the member leads the group. An assignor keeps no
+// state between calls other than its immutable configuration.
+type assignor struct {
+	groups [][]string // the sorted source topics of each sub-topology, by id
+	self   wire.MemberInfo
+	Logger *slog.Logger
+	// onError, if set, is told about a balance that failed (a co-partition
+	// mismatch), so the worker can fail rather than retry forever.
+	onError func(error)
+}
+
+var _ kgo.GroupBalancer = (*assignor)(nil)
+
+func newAssignor(t *engine.Topology, appID string, self wire.MemberInfo, logger *slog.Logger, onError func(error)) *assignor {
+	a := &assignor{self: self, Logger: logger, onError: onError}
+	for _, st := range t.Subs {
+		a.groups = append(a.groups, st.SourceTopics(appID))
+	}
+	return a
+}
+
+// ProtocolName implements kgo.GroupBalancer.
+func (*assignor) ProtocolName() string { return assignorProtocol }
+
+// IsCooperative implements kgo.GroupBalancer: the assignor is cooperative
+// (KIP-429), so a rebalance only stops the tasks that move.
+func (*assignor) IsCooperative() bool { return true }
+
+// JoinGroupMetadata implements kgo.GroupBalancer: a version 3
+// ConsumerMemberMetadata with the member's topics, the partitions it owns
+// (cooperative rebalancing and stickiness need them), its generation, and
+// the encoded wire.MemberInfo as user data. The output is deterministic.
+func (a *assignor) JoinGroupMetadata(interests []string, owned map[string][]int32, generation int32) []byte {
+	meta := kmsg.NewConsumerMemberMetadata()
+	meta.Version = 3
+	meta.Topics = interests
+	meta.Generation = generation
+	topics := make([]string, 0, len(owned))
+	for t := range owned {
+		topics = append(topics, t)
+	}
+	slices.Sort(topics)
+	for _, t := range topics {
+		op := kmsg.NewConsumerMemberMetadataOwnedPartition()
+		op.Topic = t
+		op.Partitions = slices.Sorted(slices.Values(owned[t]))
+		meta.OwnedPartitions = append(meta.OwnedPartitions, op)
+	}
+	meta.UserData = wire.EncodeMemberInfo(a.self)
+	return meta.AppendTo(nil)
+}
+
+// ParseSyncAssignment implements kgo.GroupBalancer.
+func (*assignor) ParseSyncAssignment(assignment []byte) (map[string][]int32, error) {
+	return kgo.ParseConsumerSyncAssignment(assignment)
+}
+
+// MemberBalancer implements kgo.GroupBalancer.
+func (a *assignor) MemberBalancer(members []kmsg.JoinGroupResponseMember) (kgo.GroupMemberBalancer, map[string]struct{}, error) {
+	b, err := kgo.NewConsumerBalancer(balanceFunc(a.balance), members)
+	if err != nil {
+		return nil, nil, err
+	}
+	return b, b.MemberTopics(), nil
+}
+
+// balanceFunc adapts a function to kgo.ConsumerBalancerBalance.
+type balanceFunc func(*kgo.ConsumerBalancer, map[string]int32) kgo.IntoSyncAssignment
+
+// Balance implements kgo.ConsumerBalancerBalance.
+func (f balanceFunc) Balance(b *kgo.ConsumerBalancer, topics map[string]int32) kgo.IntoSyncAssignment {
+	return f(b, topics)
+}
+
+// balance runs on the group leader: it assigns tasks to members with
+// assign.Tasks and turns the result into a cooperative partition plan.
+func (a *assignor) balance(b *kgo.ConsumerBalancer, partitions map[string]int32) kgo.IntoSyncAssignment {
+	var members []assign.Member
+	b.EachMember(func(m *kmsg.JoinGroupResponseMember, meta *kmsg.ConsumerMemberMetadata) {
+		tm := assign.Member{ID: m.MemberID, Generation: meta.Generation, Owned: make(map[string][]int32, len(meta.OwnedPartitions))}
+		for _, op := range meta.OwnedPartitions {
+			tm.Owned[op.Topic] = append(tm.Owned[op.Topic], op.Partitions...)
+		}
+		if info, err := wire.DecodeMemberInfo(meta.UserData); err != nil {
+			a.Logger.Warn("kstream: group member sent unreadable assignor user data", "member", m.MemberID, "err", err)
+		} else {
+			a.Logger.Debug("kstream: balancing member", "member", m.MemberID, "instance", info.InstanceID, "worker", info.Worker)
+		}
+		members = append(members, tm)
+	})
+	assignment, err := assign.Tasks(a.groups, partitions, members)
+	if err != nil {
+		b.SetError(err)
+		if a.onError != nil {
+			a.onError(err)
+		}
+		return nil
+	}
+	plan := b.NewPlan()
+	for i, tasks := range assignment {
+		m, _ := b.MemberAt(i)
+		for _, id := range tasks {
+			for _, tp := range a.groups[id.Subtopology] {
+				plan.AddPartition(m, tp, id.Partition)
+			}
+		}
+	}
+	plan.AdjustCooperative(b)
+	return plan
+}

@@ -1,0 +1,224 @@
+package runtime
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/streamwork-go/streamwork/kstream/internal/wire"
+	"github.com/streamwork-go/streamwork/state"
+	"github.com/streamwork-go/streamwork/state/pebble"
+)
+
+// Checkpoints. Each on-disk changelogged store keeps, as a metadata record
+// (OffsetsMeta), the offset up to which it holds its changelog: the offset
+// after the last changelog record Kafka acknowledged for it
+// (ChangelogStore.Acked), or where restoring ended. The record is written
+// into the store and flushed with its data (state.Store.PutMeta, Flush), so
+// it never claims more or less than the store holds: a deleted store has
+// none and is restored in full, a store that lost its later flushes (a
+// damaged manifest) has the record of the flush it kept (Kafka Streams 4.3
+// keeps the offsets in the store the same way, KIP-1035). When the task is
+// assigned again to this instance, restore reads only from there to the end
+// of the changelog (restore.go).
+//
+// At-least-once writes the checkpoint after every commit — the caches
+// flushed, the producer flushed (so every changelog record sent is
+// acknowledged), the offsets committed — and on clean close (revoke,
+// shutdown). A task closed without a commit (lost partitions, a failure)
+// writes none: its last checkpoint stays, and is still true, since the
+// store only ever holds more.
+//
+// Under exactly-once a checkpoint is only written on a clean close (a
+// shutdown after its last transaction committed, a revoke or an abort that
+// finds the task untouched since its last commit), never after a commit:
+// when a task starts processing it removes its checkpoint
+// (removeCheckpoint), since its stores then hold writes of transactions
+// that may yet abort. A store found without a checkpoint (a crash, a dirty
+// close) is wiped and restored from the start of its changelog, read
+// committed; see DESIGN.md, "Exactly-once invariants".
+
+// OffsetsMeta names the metadata record of a store's changelog offsets, a
+// wire.Checkpoint.
+const OffsetsMeta = "streamwork.changelog"
+
+// checkpointed returns the stores of t whose checkpoint lives on disk: the
+// persistent, changelogged ones.
+func checkpointed(t *task) []*taskStore {
+	var out []*taskStore
+	for _, ts := range t.StateStores {
+		if ts.Persistent && ts.Logged != nil {
+			out = append(out, ts)
+		}
+	}
+	return out
+}
+
+// writeCheckpoint records in each on-disk changelogged store of t the
+// offset it holds, when it moved, and flushes it. It runs on the goroutine
+// that owns the task, after a successful producer flush.
+func writeCheckpoint(t *task) error {
+	for _, ts := range checkpointed(t) {
+		off := ts.Offset()
+		if off < 0 || off == ts.Checkpointed {
+			continue
+		}
+		b, err := wire.EncodeCheckpoint(wire.Checkpoint{ts.Changelog: off})
+		if err != nil {
+			return fmt.Errorf("kstream: task %s: store %q: checkpoint: %w", t.ID, ts.Spec.Name, err)
+		}
+		if err := putMetaAndFlush(ts.Engine, b); err != nil {
+			return fmt.Errorf("kstream: task %s: store %q: checkpoint: %w", t.ID, ts.Spec.Name, err)
+		}
+		ts.Checkpointed = off
+	}
+	return nil
+}
+
+// removeCheckpoint deletes the checkpoint of each on-disk changelogged
+// store of t, durably.
+func removeCheckpoint(t *task) error {
+	for _, ts := range checkpointed(t) {
+		if err := putMetaAndFlush(ts.Engine, nil); err != nil {
+			return fmt.Errorf("kstream: task %s: store %q: remove checkpoint: %w", t.ID, ts.Spec.Name, err)
+		}
+		ts.Checkpointed = -1
+	}
+	return nil
+}
+
+// putMetaAndFlush writes (nil: deletes) the offsets record of st and
+// flushes it with the data written before it.
+func putMetaAndFlush(st state.Store, b []byte) error {
+	if err := st.PutMeta(OffsetsMeta, b); err != nil {
+		return err
+	}
+	return st.Flush()
+}
+
+// readCheckpoint returns the checkpoints of t's on-disk changelogged
+// stores: none for a store without one. An unreadable record counts as
+// none (the store is then wiped and restored from the start), with a
+// warning.
+func readCheckpoint(t *task) wire.Checkpoint {
+	c := wire.Checkpoint{}
+	for _, ts := range checkpointed(t) {
+		off, ok, err := readOffsets(ts.Engine, ts.Changelog)
+		if err != nil {
+			t.Env.Logger.Warn("kstream: unreadable checkpoint; restoring the store from the start", "task", t.ID.String(), "store", ts.Spec.Name, "err", err)
+			continue
+		}
+		if ok {
+			c[ts.Changelog] = off
+			ts.Checkpointed = off
+		}
+	}
+	return c
+}
+
+// readOffsets returns the offset st's checkpoint records for tp.
+func readOffsets(st state.Store, tp wire.TopicPartition) (int64, bool, error) {
+	b, err := st.GetMeta(OffsetsMeta)
+	if err != nil || b == nil {
+		return 0, false, err
+	}
+	c, err := wire.DecodeCheckpoint(b)
+	if err != nil {
+		return 0, false, err
+	}
+	off, ok := c[tp]
+	return off, ok, nil
+}
+
+// StoredOffsets returns, for application appID under stateDir, the changelog
+// offsets its on-disk stores hold (their checkpoints), by changelog topic
+// and partition: where a restore would resume. It locks the application's
+// state directory, so it fails with an error wrapping
+// engine.ErrStateDirLocked while an App uses it.
+func StoredOffsets(stateDir, appID string) (map[string]map[int32]int64, error) {
+	appDir := filepath.Join(stateDir, appID)
+	if _, err := os.Stat(appDir); err != nil {
+		return nil, fmt.Errorf("kstream: state of application %q: %w", appID, err)
+	}
+	unlock, err := lockDir(appDir)
+	if err != nil {
+		return nil, fmt.Errorf("kstream: state of application %q: %w", appID, err)
+	}
+	defer unlock()
+	env, err := pebble.NewEnv(pebble.Logger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		return nil, err
+	}
+	defer env.Close()
+	out := map[string]map[int32]int64{}
+	taskDirs, err := os.ReadDir(appDir)
+	if err != nil {
+		return nil, err
+	}
+	for _, td := range taskDirs {
+		if !td.IsDir() {
+			continue
+		}
+		stores, err := os.ReadDir(filepath.Join(appDir, td.Name()))
+		if err != nil {
+			return nil, err
+		}
+		for _, sd := range stores {
+			if !sd.IsDir() {
+				continue
+			}
+			if err := readStoredOffsets(env, filepath.Join(appDir, td.Name(), sd.Name()), sd.Name(), out); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
+}
+
+// readStoredOffsets adds the checkpoint of the store in dir to out.
+func readStoredOffsets(env *pebble.Env, dir, name string, out map[string]map[int32]int64) error {
+	st, err := env.Open(dir, name)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	b, err := st.GetMeta(OffsetsMeta)
+	if err != nil || b == nil {
+		return err
+	}
+	c, err := wire.DecodeCheckpoint(b)
+	if err != nil {
+		return fmt.Errorf("kstream: store in %s: %w", dir, err)
+	}
+	for tp, off := range c {
+		if out[tp.Topic] == nil {
+			out[tp.Topic] = map[int32]int64{}
+		}
+		out[tp.Topic][tp.Partition] = off
+	}
+	return nil
+}
+
+// StoresWithCheckpoint lists, as "<task>/<store>", the stores of the App's
+// running tasks that hold a checkpoint now. For tests of the exactly-once
+// invariants.
+func (a *App) StoresWithCheckpoint() []string {
+	a.mu.Lock()
+	workers := slices.Clone(a.Workers)
+	a.mu.Unlock()
+	var out []string
+	for _, w := range workers {
+		w.mu.Lock()
+		for _, t := range w.Order {
+			for _, ts := range checkpointed(t) {
+				if b, err := ts.Engine.GetMeta(OffsetsMeta); err == nil && b != nil {
+					out = append(out, t.ID.String()+"/"+ts.Spec.Name)
+				}
+			}
+		}
+		w.mu.Unlock()
+	}
+	return out
+}

@@ -1,0 +1,138 @@
+package runtime
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/streamwork-go/streamwork/kstream/internal/commit"
+	"github.com/streamwork-go/streamwork/kstream/internal/engine"
+	"github.com/streamwork-go/streamwork/state/pebble"
+)
+
+// DeliveryGuarantee selects how input offsets and outputs are committed
+// (see the commit package).
+type DeliveryGuarantee = commit.Guarantee
+
+// The guarantees.
+const (
+	AtLeastOnce = commit.AtLeastOnce
+	AtMostOnce  = commit.AtMostOnce
+	ExactlyOnce = commit.ExactlyOnce
+)
+
+// ParseDeliveryGuarantee parses a guarantee's name (commit.ParseGuarantee).
+func ParseDeliveryGuarantee(s string) (DeliveryGuarantee, error) { return commit.ParseGuarantee(s) }
+
+type Config struct {
+	AppID          string
+	Brokers        []string
+	Workers        int
+	CommitInterval time.Duration
+	CommitSet      bool
+	Guarantee      DeliveryGuarantee
+	Logger         *slog.Logger
+	ClientOpts     []kgo.Opt
+	MaxBuffered    int
+	OnDeser        engine.ErrorHandler
+	OnProcess      engine.ErrorHandler
+	OnProduce      engine.ErrorHandler
+	InstanceID     string
+
+	// State (see statedir.go and cache.go).
+	StateDir       string
+	Engine         Engine
+	BlockCacheSize int64
+	MemTableSize   int64
+	CacheMaxBytes  int64
+}
+
+func DefaultConfig() Config {
+	return Config{
+		Workers:        1,
+		CommitInterval: 30 * time.Second,
+		Guarantee:      AtLeastOnce,
+		Logger:         slog.New(slog.DiscardHandler),
+		MaxBuffered:    1000,
+		OnDeser:        engine.LogAndFail,
+		OnProcess:      engine.LogAndFail,
+		OnProduce:      engine.LogAndFail,
+		StateDir:       filepath.Join(os.TempDir(), "streamwork"),
+		Engine:         PebbleEngine,
+		BlockCacheSize: pebble.DefaultBlockCacheSize,
+		MemTableSize:   pebble.DefaultMemTableSize,
+		CacheMaxBytes:  DefaultCacheMaxBytes,
+	}
+}
+
+func (c *Config) Validate() error {
+	switch {
+	case c.AppID == "":
+		return fmt.Errorf("%w: ApplicationID is required", engine.ErrConfig)
+	case !engine.LegalName.MatchString(c.AppID) || len(c.AppID) > 200:
+		return fmt.Errorf("%w: ApplicationID %q may only hold letters, digits, '.', '_' and '-' (at most 200)", engine.ErrConfig, c.AppID)
+	case len(c.Brokers) == 0:
+		return fmt.Errorf("%w: Brokers is required", engine.ErrConfig)
+	case c.Workers < 1 || c.Workers > 256:
+		return fmt.Errorf("%w: Workers(%d) must be between 1 and 256", engine.ErrConfig, c.Workers)
+	case c.CommitInterval <= 0:
+		return fmt.Errorf("%w: CommitInterval(%v) must be positive", engine.ErrConfig, c.CommitInterval)
+	case c.MaxBuffered < 1:
+		return fmt.Errorf("%w: BufferedRecordsPerPartition(%d) must be at least 1", engine.ErrConfig, c.MaxBuffered)
+	case c.Guarantee < AtLeastOnce || c.Guarantee > ExactlyOnce:
+		return fmt.Errorf("%w: unknown guarantee %d", engine.ErrConfig, c.Guarantee)
+	case c.OnDeser == nil || c.OnProcess == nil || c.OnProduce == nil:
+		return fmt.Errorf("%w: error handlers must not be nil", engine.ErrConfig)
+	case c.InstanceID != "" && !engine.LegalName.MatchString(c.InstanceID):
+		return fmt.Errorf("%w: InstanceID %q may only hold letters, digits, '.', '_' and '-'", engine.ErrConfig, c.InstanceID)
+	case c.StateDir == "":
+		return fmt.Errorf("%w: StateDir must not be empty", engine.ErrConfig)
+	case c.Engine != PebbleEngine && c.Engine != MemoryEngine:
+		return fmt.Errorf("%w: unknown store engine %d", engine.ErrConfig, c.Engine)
+	case c.BlockCacheSize < 0:
+		return fmt.Errorf("%w: BlockCacheSize(%d) must not be negative", engine.ErrConfig, c.BlockCacheSize)
+	case c.MemTableSize < minMemTableSize || c.MemTableSize > maxMemTableSize:
+		return fmt.Errorf("%w: MemTableSize(%d) must be between %d and %d", engine.ErrConfig, c.MemTableSize, minMemTableSize, maxMemTableSize)
+	case c.CacheMaxBytes < 0:
+		return fmt.Errorf("%w: CacheMaxBytes(%d) must not be negative", engine.ErrConfig, c.CacheMaxBytes)
+	}
+	if c.Guarantee == ExactlyOnce && !c.CommitSet {
+		c.CommitInterval = 100 * time.Millisecond
+	}
+	return nil
+}
+
+// Engine selects the storage engine of state stores.
+type Engine int
+
+const (
+	// PebbleEngine (the default) keeps stores on local disk in Pebble
+	// databases under StateDir, which share one block cache per App; a
+	// restarted instance restores only what its checkpoint lacks.
+	PebbleEngine Engine = iota
+	// MemoryEngine keeps stores in memory: nothing is written under
+	// StateDir, and every store is restored in full from its changelog
+	// when its task starts.
+	MemoryEngine
+)
+
+// String returns "pebble" or "memory".
+func (e Engine) String() string {
+	if e == MemoryEngine {
+		return "memory"
+	}
+	return "pebble"
+}
+
+// DefaultCacheMaxBytes is the default CacheMaxBytes: 10 MiB.
+const DefaultCacheMaxBytes = 10 << 20
+
+// Bounds of MemTableSize (those of state/pebble).
+const (
+	minMemTableSize = 64 << 10
+	maxMemTableSize = 1 << 30
+)

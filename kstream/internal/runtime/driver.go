@@ -1,0 +1,200 @@
+package runtime
+
+import (
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/streamwork-go/streamwork/kstream/internal/cache"
+	"github.com/streamwork-go/streamwork/kstream/internal/engine"
+	"github.com/streamwork-go/streamwork/state"
+	"github.com/streamwork-go/streamwork/state/memory"
+)
+
+// TestDriver runs a topology synchronously, in process, for kstreamtest:
+// one task per sub-topology on partition 0, a controlled wall clock, and a
+// collector that keeps what each topic received (and feeds records written
+// to a topic the topology reads back into it).
+type TestDriver struct {
+	Topo    *engine.Topology
+	Env     *taskEnv
+	tasks   map[*subtopology]*task
+	clock   time.Time
+	offsets map[string]int64
+	outputs map[string][]*kgo.Record
+	pending []*kgo.Record
+	Closed  bool
+}
+
+// NewTestDriver returns a driver that runs t synchronously with cfg
+// (DefaultConfig changed by the options), its wall clock at start.
+func NewTestDriver(t *engine.Topology, start time.Time, cfg Config) (*TestDriver, error) {
+	if cfg.Guarantee == ExactlyOnce && !cfg.CommitSet {
+		cfg.CommitSet = true // the driver has no commits; keep validate quiet
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	d := &TestDriver{
+		Topo:    t,
+		tasks:   make(map[*subtopology]*task),
+		clock:   start,
+		offsets: make(map[string]int64),
+		outputs: make(map[string][]*kgo.Record),
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	d.Env = &taskEnv{
+		AppID:     cfg.AppID,
+		Logger:    logger,
+		Collector: d,
+		Counters:  new(metrics),
+		Now:       func() time.Time { return d.clock },
+		OnDeser:   cfg.OnDeser,
+		OnProcess: cfg.OnProcess,
+		OnProduce: cfg.OnProduce,
+		Topo:      t,
+	}
+	if cfg.CacheMaxBytes > 0 {
+		// Caches flush after every record (as Kafka Streams' test driver
+		// commits after every record), so each input shows its output.
+		d.Env.Cache = &cache.Budget{Max: cfg.CacheMaxBytes}
+	}
+	d.Env.Globals = make(map[string]state.Store, len(t.Globals))
+	for _, g := range t.Globals {
+		d.Env.Globals[g.Store] = memory.New(g.Store)
+	}
+	for _, st := range t.Subs {
+		tk, err := engine.NewTask(engine.TaskID{Subtopology: st.ID, Partition: 0}, st, d.Env)
+		if err != nil {
+			d.Close()
+			return nil, err
+		}
+		d.tasks[st] = tk
+	}
+	return d, nil
+}
+
+// send implements collector.
+func (d *TestDriver) Send(_ *task, r *kgo.Record) {
+	if r.Partition < 0 {
+		r.Partition = 0
+	}
+	r.Offset = d.offsets[r.Topic]
+	d.offsets[r.Topic]++
+	d.outputs[r.Topic] = append(d.outputs[r.Topic], r)
+	d.Env.Counters.Produced.Add(1)
+	if d.Topo.SubtopologyFor(d.Env.AppID, r.Topic) != nil {
+		d.pending = append(d.pending, r)
+	}
+}
+
+// sendChangelog implements changelogCollector: changelog records are kept
+// as output (read them with TakeOutput("<app id>-<store>-changelog")) and
+// acknowledged at once.
+func (d *TestDriver) SendChangelog(_ *task, r *kgo.Record, acked *atomic.Int64) {
+	r.Offset = d.offsets[r.Topic]
+	d.offsets[r.Topic]++
+	d.outputs[r.Topic] = append(d.outputs[r.Topic], r)
+	d.Env.Counters.ChangelogProduced.Add(1)
+	acked.Store(r.Offset + 1)
+}
+
+func (d *TestDriver) Pipe(r *kgo.Record) error {
+	if d.Closed {
+		return engine.ErrClosed
+	}
+	for _, g := range d.Topo.Globals {
+		if g.Topic == r.Topic {
+			// A global table's topic updates its store at once, as the
+			// App's global updater would.
+			st := d.Env.Globals[g.Store]
+			if r.Value == nil {
+				return st.Delete(r.Key)
+			}
+			return st.Put(r.Key, r.Value)
+		}
+	}
+	if d.Topo.SubtopologyFor(d.Env.AppID, r.Topic) == nil {
+		return fmt.Errorf("%w: topic %q is not read by the topology", engine.ErrMissingTopic, r.Topic)
+	}
+	r.Partition = 0
+	r.Offset = d.offsets[r.Topic]
+	d.offsets[r.Topic]++
+	d.pending = append(d.pending, r)
+	return d.drain()
+}
+
+// drain processes pending input, including records the topology wrote to
+// topics it reads, until nothing is left.
+func (d *TestDriver) drain() error {
+	for len(d.pending) > 0 {
+		r := d.pending[0]
+		d.pending = d.pending[1:]
+		tk := d.tasks[d.Topo.SubtopologyFor(d.Env.AppID, r.Topic)]
+		in := &kgo.Record{Topic: r.Topic, Partition: 0, Offset: r.Offset, Key: r.Key, Value: r.Value,
+			Headers: r.Headers, Timestamp: r.Timestamp}
+		tk.Add(in)
+		for tk.TotalBuffered() > 0 {
+			if _, err := tk.Process(1 << 20); err != nil {
+				d.pending = nil
+				return err
+			}
+		}
+		if err := tk.FlushCaches(); err != nil {
+			d.pending = nil
+			return err
+		}
+	}
+	return nil
+}
+
+func (d *TestDriver) AdvanceWallClock(dur time.Duration) error {
+	if d.Closed {
+		return engine.ErrClosed
+	}
+	d.clock = d.clock.Add(dur)
+	for _, st := range d.Topo.Subs {
+		if err := d.tasks[st].PunctuateWallClock(); err != nil {
+			return err
+		}
+		if err := d.tasks[st].FlushCaches(); err != nil {
+			return err
+		}
+	}
+	return d.drain()
+}
+
+func (d *TestDriver) Now() time.Time { return d.clock }
+
+func (d *TestDriver) TakeOutput(topic string) []*kgo.Record {
+	out := d.outputs[topic]
+	delete(d.outputs, topic)
+	return out
+}
+
+func (d *TestDriver) Metrics() any { return d.Env.Counters.Snapshot() }
+
+func (d *TestDriver) Close() error {
+	if d.Closed {
+		return nil
+	}
+	d.Closed = true
+	var errs []error
+	for _, st := range d.Topo.Subs {
+		if tk := d.tasks[st]; tk != nil {
+			if err := tk.Close(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	for _, st := range d.Env.Globals {
+		errs = append(errs, st.Close())
+	}
+	return engine.JoinErrors(errs)
+}

@@ -1,0 +1,178 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/streamwork-go/streamwork/kstream/internal/commit"
+	"github.com/streamwork-go/streamwork/kstream/internal/engine"
+)
+
+// produceFailure is an output record Kafka did not take.
+type produceFailure struct {
+	task engine.TaskID
+	rec  *kgo.Record
+	err  error
+	// deadLetter marks a record the production handler sent to a
+	// dead-letter topic: its own failure is fatal, so a broken dead-letter
+	// topic cannot loop through the handler forever.
+	DeadLetter bool
+	// changelog marks a changelog record: its failure is fatal (the store
+	// and its changelog would disagree), the handler is not asked.
+	Changelog bool
+}
+
+// producer writes the output records of one worker's tasks through the
+// worker's client. Produce is asynchronous: promises run on kgo's
+// goroutines and only append failures (under mu, a leaf lock) and count
+// successes; the worker goroutine settles the failures with the production
+// error handler (settleLocked) before every commit, so no commit covers an
+// input record whose output failed without a engine.Skip or DeadLetterTo decision.
+type producer struct {
+	client  *kgo.Client
+	Metrics *metrics
+	// sentInTxn counts the records produced since the transaction began
+	// (exactly-once; the worker goroutine only).
+	sentInTxn int
+
+	mu     sync.Mutex
+	failed []produceFailure
+}
+
+// produce writes r asynchronously. It may block while the client's
+// buffered-records limit is reached: that is the output backpressure.
+//
+// Under exactly-once the records go into the worker's open transaction.
+func (p *producer) produce(id engine.TaskID, r *kgo.Record, deadLetter bool) {
+	p.sentInTxn++
+	p.client.Produce(context.Background(), r, func(r *kgo.Record, err error) {
+		if err == nil {
+			p.Metrics.Produced.Add(1)
+			return
+		}
+		p.mu.Lock()
+		p.failed = append(p.failed, produceFailure{task: id, rec: r, err: err, DeadLetter: deadLetter})
+		p.mu.Unlock()
+	})
+}
+
+// produceChangelog writes a changelog record asynchronously; when Kafka
+// acknowledges it, acked is set to its offset + 1. Promises for one
+// partition run in offset order, so acked only grows.
+func (p *producer) produceChangelog(id engine.TaskID, r *kgo.Record, acked *atomic.Int64) {
+	p.sentInTxn++
+	p.client.Produce(context.Background(), r, func(r *kgo.Record, err error) {
+		if err == nil {
+			acked.Store(r.Offset + 1)
+			p.Metrics.ChangelogProduced.Add(1)
+			return
+		}
+		p.mu.Lock()
+		p.failed = append(p.failed, produceFailure{task: id, rec: r, err: err, Changelog: true})
+		p.mu.Unlock()
+	})
+}
+
+// takeFailures returns and forgets the failures reported so far.
+func (p *producer) takeFailures() []produceFailure {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	f := p.failed
+	p.failed = nil
+	return f
+}
+
+// send implements collector for the worker's tasks.
+func (w *worker) Send(t *task, r *kgo.Record) { w.prod.produce(t.ID, r, false) }
+
+// sendChangelog implements changelogCollector for the worker's tasks.
+func (w *worker) SendChangelog(t *task, r *kgo.Record, acked *atomic.Int64) {
+	w.prod.produceChangelog(t.ID, r, acked)
+}
+
+// flushLocked waits until Kafka acknowledged or failed every record produced
+// so far, then settles the failures; it repeats while settling produced
+// dead-letter records. It returns the error that fails the worker (a
+// failure the handler said to Fail on), or one wrapping ctx's error when
+// ctx ends first: the records stay in the client, which keeps retrying
+// them, and the caller decides whether to wait more (commit.Host.Flush).
+func (w *worker) flushLocked(ctx context.Context) error {
+	for {
+		if err := w.client.Flush(ctx); err != nil {
+			return fmt.Errorf("kstream: flush the producer: %w", err)
+		}
+		n, err := w.settleLocked()
+		if err != nil || n == 0 {
+			return err
+		}
+	}
+}
+
+// settleLocked asks the production error handler about every failure
+// reported so far and returns how many dead-letter records it produced, or
+// the *engine.ProductionError that fails the worker. Failures of tasks this worker
+// no longer owns (lost in a rebalance) are only logged: their input was not
+// committed, so the task's new owner processes it again.
+func (w *worker) settleLocked() (int, error) {
+	produced := 0
+	for _, f := range w.prod.takeFailures() {
+		perr := &engine.ProductionError{Topic: f.rec.Topic, Partition: f.rec.Partition, Err: f.err}
+		if w.txn && commit.IsTxnError(f.err) {
+			// Not this record's fault: the transaction cannot commit, and
+			// the producer may be fenced. The worker restarts; what the
+			// transaction held is done again.
+			return produced, &commit.RestartError{Err: perr}
+		}
+		if f.DeadLetter {
+			w.Logger.Error("kstream: writing to the dead-letter topic failed; stopping", "task", f.task.String(), "err", perr)
+			return produced, perr
+		}
+		if f.Changelog {
+			if _, owned := w.tasks[f.task]; !owned {
+				w.Logger.Warn("kstream: changelog write of a task no longer owned failed", "task", f.task.String(), "err", perr)
+				continue
+			}
+			w.Logger.Error("kstream: writing to a changelog failed; stopping", "task", f.task.String(), "err", perr)
+			return produced, perr
+		}
+		if _, owned := w.tasks[f.task]; !owned {
+			w.Logger.Warn("kstream: output of a task no longer owned failed; its new owner reprocesses the input", "task", f.task.String(), "err", perr)
+			continue
+		}
+		ec := &engine.ErrorContext{
+			Kind: engine.ProductionErrorKind, Task: f.task, Topic: f.rec.Topic, Partition: f.rec.Partition, Offset: -1,
+			Timestamp: f.rec.Timestamp, Key: f.rec.Key, Value: f.rec.Value, Headers: engine.FromKgoHeaders(f.rec.Headers), Err: f.err,
+		}
+		d := w.decideProduction(ec)
+		switch d.Action {
+		case engine.ActionSkip:
+			w.Env.Counters.Skipped(engine.ProductionErrorKind)
+			w.Logger.Warn("kstream: skipping output that could not be written", "task", f.task.String(), "err", perr)
+		case engine.ActionDeadLetter:
+			w.Env.Counters.DeadLettered(engine.ProductionErrorKind)
+			w.Logger.Warn("kstream: sending output that could not be written to the dead-letter topic", "task", f.task.String(), "topic", d.DeadLetter, "err", perr)
+			w.prod.produce(f.task, engine.DeadLetterRecord(d.DeadLetter, f.task, ec), true)
+			produced++
+		default:
+			w.Logger.Error("kstream: output could not be written; stopping", "task", f.task.String(), "err", perr)
+			return produced, perr
+		}
+	}
+	return produced, nil
+}
+
+// decideProduction calls the production error handler; a panic in it counts
+// as Fail.
+func (w *worker) decideProduction(ec *engine.ErrorContext) (d engine.Decision) {
+	defer func() {
+		if p := recover(); p != nil {
+			w.Logger.Error("kstream: production error handler panicked", "panic", fmt.Sprint(p))
+			d = engine.Fail
+		}
+	}()
+	return w.Env.OnProduce(ec)
+}

@@ -1,0 +1,212 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+
+	"github.com/streamwork-go/streamwork/kstream/internal/engine"
+	"github.com/streamwork-go/streamwork/state"
+	"github.com/streamwork-go/streamwork/state/memory"
+	"github.com/streamwork-go/streamwork/state/pebble"
+)
+
+// stateEnv is where an App keeps its stores: the engine, and for on-disk
+// stores the locked application state directory <StateDir>/<application
+// id> and the one pebble.Env that all its stores share (one block cache,
+// one file cache), so memory stays bounded however many tasks the instance
+// runs.
+//
+// Layout:
+//
+//	<StateDir>/<application id>/.lock                  lockDir
+//	<StateDir>/<application id>/instance-id            exactly-once without InstanceID
+//	<StateDir>/<application id>/<task id>/<store>/     a Pebble store (its
+//	                                                   checkpoint inside)
+//	<StateDir>/<application id>/global/<store>/        a global table's store
+//
+// It is made by Run before the workers start and closed after they
+// stopped. Its methods are safe for concurrent use (workers open and close
+// stores on their own goroutines; pebble.Env is concurrency-safe).
+type stateEnv struct {
+	Engine Engine
+	logger *slog.Logger
+	// damaged counts the stores found damaged or of another format, and
+	// deleted to be restored.
+	damaged atomic.Int64
+	appDir  string      // "" when nothing is on disk
+	Env     *pebble.Env // nil when nothing is on disk
+	unlock  func() error
+}
+
+// newStateEnv returns the state environment of an App running topo. It
+// locks the application state directory when some store of topo lives on
+// disk (the Pebble engine and a store not added as in-memory), and makes
+// the shared pebble.Env for them; it also locks it, without a pebble.Env,
+// under exactly-once without an InstanceID option, for the instance id kept
+// there (see instanceID). Otherwise nothing touches StateDir. A directory
+// locked by another instance gives an error wrapping engine.ErrStateDirLocked.
+func newStateEnv(cfg *Config, topo *engine.Topology, logger *slog.Logger) (*stateEnv, error) {
+	e := &stateEnv{Engine: cfg.Engine, logger: logger}
+	onDisk := false
+	if cfg.Engine == PebbleEngine {
+		for _, s := range topo.Stores {
+			if !s.InMemory && topo.StoreSub[s.Name] != nil {
+				onDisk = true
+			}
+		}
+		for _, g := range topo.Globals {
+			if !g.InMemory {
+				onDisk = true
+			}
+		}
+	}
+	keepsID := cfg.Guarantee == ExactlyOnce && cfg.InstanceID == ""
+	if !onDisk && !keepsID {
+		return e, nil
+	}
+	e.appDir = filepath.Join(cfg.StateDir, cfg.AppID)
+	unlock, err := lockDir(e.appDir)
+	if err != nil {
+		return nil, fmt.Errorf("kstream: state directory of application %q: %w", cfg.AppID, err)
+	}
+	e.unlock = unlock
+	if !onDisk {
+		return e, nil
+	}
+	e.Env, err = pebble.NewEnv(
+		pebble.BlockCacheSize(cfg.BlockCacheSize),
+		pebble.MemTableSize(uint64(cfg.MemTableSize)),
+		pebble.Logger(logger.With("component", "pebble")),
+	)
+	if err != nil {
+		_ = unlock()
+		return nil, fmt.Errorf("%w: %v", engine.ErrConfig, err)
+	}
+	return e, nil
+}
+
+// instanceIDFile names the file, in the application state directory, that
+// keeps the instance id under exactly-once when no InstanceID option names
+// it (Kafka Streams keeps its process id there the same way).
+const instanceIDFile = "instance-id"
+
+// instanceID returns the instance id kept in the application state
+// directory, after making a random one and writing it there (atomically)
+// if there is none or the file does not hold a legal id. Transactional ids
+// are made of it, so a restarted instance that finds its state directory
+// keeps its transactional ids: its first transaction fences the unfinished
+// one of its previous run at once, instead of after the transaction
+// timeout. The directory is locked, so no other instance reads the same id.
+func (e *stateEnv) InstanceID() (string, error) {
+	path := filepath.Join(e.appDir, instanceIDFile)
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		if id := strings.TrimSpace(string(b)); id != "" && engine.LegalName.MatchString(id) {
+			return id, nil
+		}
+	case !errors.Is(err, fs.ErrNotExist):
+		return "", fmt.Errorf("kstream: read the instance id: %w", err)
+	}
+	id := randomID()
+	f, err := os.CreateTemp(e.appDir, instanceIDFile+".tmp-*")
+	if err != nil {
+		return "", fmt.Errorf("kstream: write the instance id: %w", err)
+	}
+	_, werr := f.WriteString(id + "\n")
+	if werr == nil {
+		werr = f.Sync()
+	}
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr == nil {
+		werr = os.Rename(f.Name(), path)
+	}
+	if werr != nil {
+		_ = os.Remove(f.Name())
+		return "", fmt.Errorf("kstream: write the instance id: %w", werr)
+	}
+	return id, nil
+}
+
+// persistent reports whether spec's task instances live on disk.
+func (e *stateEnv) Persistent(spec *storeSpec) bool {
+	return e != nil && e.Env != nil && !spec.InMemory
+}
+
+// taskDir returns the directory of a task's stores and checkpoint.
+func (e *stateEnv) taskDir(id engine.TaskID) string { return filepath.Join(e.appDir, id.String()) }
+
+// Open opens task id's instance of spec on disk and returns it with its
+// directory (see openStore for damaged stores).
+func (e *stateEnv) Open(id engine.TaskID, spec *storeSpec) (state.Store, string, error) {
+	taskDir := e.taskDir(id)
+	if err := os.MkdirAll(taskDir, 0o755); err != nil {
+		return nil, "", fmt.Errorf("kstream: task %s: store %q: %w", id, spec.Name, err)
+	}
+	// The checkpoint file of the layout before the checkpoints moved into
+	// the stores: its stores are of the older format and restored anew.
+	_ = os.Remove(filepath.Join(taskDir, ".checkpoint"))
+	dir := filepath.Join(taskDir, spec.Name)
+	st, err := e.openStore(dir, spec.Name)
+	if err != nil {
+		return nil, "", fmt.Errorf("kstream: task %s: %w", id, err)
+	}
+	return st, dir, nil
+}
+
+// openStore opens the store in dir. A store whose files are damaged
+// (state.ErrCorrupt: truncated, missing or garbled) or of another format
+// (state.ErrIncompatible) is logged, deleted and opened again empty: it
+// has no checkpoint then, so it is restored in full from its changelog.
+func (e *stateEnv) openStore(dir, name string) (state.Store, error) {
+	st, err := e.Env.Open(dir, name)
+	if err == nil || !(errors.Is(err, state.ErrCorrupt) || errors.Is(err, state.ErrIncompatible)) {
+		return st, err
+	}
+	e.logger.Error("kstream: store cannot be used; deleting it and restoring it from its changelog", "store", name, "dir", dir, "err", err)
+	e.damaged.Add(1)
+	if derr := e.Env.Destroy(dir); derr != nil {
+		return nil, fmt.Errorf("%w (and deleting it failed: %v)", err, derr)
+	}
+	return e.Env.Open(dir, name)
+}
+
+// destroy deletes a closed on-disk store.
+func (e *stateEnv) Destroy(dir string) error { return e.Env.Destroy(dir) }
+
+// openGlobal opens the store of a global table: on disk under
+// <app dir>/global, or in memory.
+func (e *stateEnv) openGlobal(spec *globalSpec) (state.Store, error) {
+	if e.Env == nil || spec.InMemory {
+		return memory.New(spec.Store), nil
+	}
+	dir := filepath.Join(e.appDir, "global")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	return e.openStore(filepath.Join(dir, spec.Store), spec.Store)
+}
+
+// close releases the shared pebble.Env and the directory lock. Call it
+// after every store is closed.
+func (e *stateEnv) Close() error {
+	if e == nil {
+		return nil
+	}
+	var errs []error
+	if e.Env != nil {
+		errs = append(errs, e.Env.Close())
+	}
+	if e.unlock != nil {
+		errs = append(errs, e.unlock())
+	}
+	return engine.JoinErrors(errs)
+}

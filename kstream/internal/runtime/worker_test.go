@@ -1,0 +1,104 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/streamwork-go/streamwork/kstream/internal/engine"
+	"github.com/streamwork-go/streamwork/serde"
+)
+
+// passThrough builds, by hand, the engine topology in -> out.
+func passThrough(t *testing.T, in, out string) *engine.Topology {
+	t.Helper()
+	src := &engine.Node{Name: "src", Kind: engine.KindSource, Topics: []string{in},
+		NewInstance: func() engine.Instance {
+			return &engine.SourceNode[string, string]{Ks: serde.String, Vs: serde.String}
+		}}
+	sink := &engine.Node{Name: "sink", Kind: engine.KindSink, Topics: []string{out}, Order: 1,
+		NewInstance: func() engine.Instance {
+			return &engine.SinkNode[string, string]{Topic: out, Ks: serde.String, Vs: serde.String}
+		}}
+	src.Children, sink.Parents = []*engine.Node{sink}, []*engine.Node{src}
+	topo, err := engine.Build(&engine.Graph{Nodes: []*engine.Node{src, sink}, ByName: map[string]*engine.Node{"src": src, "sink": sink}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return topo
+}
+
+// A worker pauses fetching a partition whose buffer is full and resumes it
+// once it drained; every record still goes through exactly once.
+func TestWorkerPausesFullPartitionsAndResumes(t *testing.T) {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "in", "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cluster.Close)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	const n = 3000
+	recs := make([]*kgo.Record, n)
+	for i := range recs {
+		recs[i] = &kgo.Record{Topic: "in", Partition: int32(i % 2), Key: []byte(fmt.Sprint(i)), Value: []byte("v")}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+
+	cfg := DefaultConfig()
+	cfg.AppID, cfg.Brokers, cfg.MaxBuffered = "worker-test", cluster.ListenAddrs(), 10
+	cfg.StateDir, cfg.Logger = t.TempDir(), slog.New(slog.DiscardHandler)
+	app, err := New(passThrough(t, "in", "out"), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- app.Run(runCtx) }()
+
+	rd, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.ConsumeTopics("out"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	seen := map[string]int{}
+	for len(seen) < n {
+		fs := rd.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("read %d of %d records: %v", len(seen), n, err)
+		}
+		fs.EachRecord(func(r *kgo.Record) { seen[string(r.Key)]++ })
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	for k, c := range seen {
+		if c != 1 {
+			t.Fatalf("key %s written %d times", k, c)
+		}
+	}
+	m := app.Metrics()
+	if m.MaxPaused < 1 {
+		t.Fatalf("MaxPaused = %d: no partition was paused with 10 records of buffer", m.MaxPaused)
+	}
+	if m.Paused != 0 {
+		t.Fatalf("Paused = %d after the run, want 0", m.Paused)
+	}
+	if m.RecordsProcessed != n {
+		t.Fatalf("RecordsProcessed = %d, want %d", m.RecordsProcessed, n)
+	}
+}

@@ -65,6 +65,8 @@ type nodeCfg struct {
 	roundRobin bool
 	tsExtract  any      // func(Record[K, V]) (time.Time, error) of the source's types
 	stores     []string // UseStores
+	emitFinal  bool     // EmitFinal
+	lateTopic  string   // LateRecordsTo
 }
 
 type nodeOptFunc func(*nodeCfg)

@@ -18,6 +18,8 @@ type Counters struct {
 	ChangelogProduced atomic.Int64
 	Restored          atomic.Int64
 	Dropped           atomic.Int64
+	Late              atomic.Int64 // records dropped by windowed operators as late
+	LateWritten       atomic.Int64 // late records written to a late-records topic
 	GlobalRecords     atomic.Int64
 	Commits           atomic.Int64
 	Aborts            atomic.Int64 // aborted transactions (exactly-once)
@@ -87,6 +89,14 @@ type Metrics struct {
 	// Dropped counts records an operator dropped by design: tombstones
 	// and records with a null key reaching an aggregation.
 	Dropped int64
+	// LateRecords counts records a windowed aggregation dropped because
+	// their window had closed (its end plus grace was at or before stream
+	// time; for sliding and session windows, their own rule), once per
+	// window refused.
+	LateRecords int64
+	// LateRecordsWritten counts late records written to a late-records
+	// topic (LateRecordsTo).
+	LateRecordsWritten int64
 	// Commits counts offset commits (or committed transactions).
 	Commits int64
 	// TransactionsAborted counts, under exactly-once, the transactions a
@@ -132,6 +142,8 @@ func (m *Counters) Snapshot() Metrics {
 		TransactionsAborted: m.Aborts.Load(),
 		WorkerRestarts:      m.Restarts.Load(),
 		Dropped:             m.Dropped.Load(),
+		LateRecords:         m.Late.Load(),
+		LateRecordsWritten:  m.LateWritten.Load(),
 		Paused:              int(m.Paused.Load()),
 		MaxPaused:           int(m.MaxPaused.Load()),
 		Skipped: map[ErrorKind]int64{

@@ -77,7 +77,18 @@ type StoreSpec struct {
 	Cached bool
 	// inMemory: the memory engine, whatever the App's default engine.
 	InMemory bool
+	// Retention, when positive, is how long the store keeps data (window
+	// and session stores): its changelog is compact,delete with
+	// retention.ms = Retention + WindowChangelogExtraRetention, as Kafka
+	// Streams sets it. 0: the changelog is compacted only.
+	Retention time.Duration
 }
+
+// WindowChangelogExtraRetention is added to a window or session store's
+// retention for its changelog topic's retention.ms (Kafka Streams'
+// windowstore.changelog.additional.retention.ms default), so that a
+// restore finds every live window.
+const WindowChangelogExtraRetention = 24 * time.Hour
 
 // changelogTopic returns the name of the store's changelog topic.
 func (s *StoreSpec) ChangelogTopic(appID string) string {

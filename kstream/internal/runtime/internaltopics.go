@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -37,6 +38,8 @@ type topicPlan struct {
 type internalTopic struct {
 	Partitions int32
 	Changelog  bool
+	// Retention of a window or session store's changelog (0: none).
+	Retention time.Duration
 }
 
 // adminOpts returns the options of a client that neither consumes nor
@@ -259,7 +262,7 @@ func (plan *topicPlan) listInternalTopics(topo *engine.Topology, appID string) {
 		if !spec.Changelog || st == nil {
 			continue
 		}
-		plan.Internal[spec.ChangelogTopic(appID)] = internalTopic{Partitions: plan.subPartitions[st.ID], Changelog: true}
+		plan.Internal[spec.ChangelogTopic(appID)] = internalTopic{Partitions: plan.subPartitions[st.ID], Changelog: true, Retention: spec.Retention}
 	}
 }
 
@@ -334,6 +337,13 @@ func (a *App) createInternalTopics(ctx context.Context, adm *kadm.Client, missin
 		configs := map[string]*string{"cleanup.policy": kadm.StringPtr("delete"), "retention.ms": kadm.StringPtr("-1")}
 		if it.Changelog {
 			configs = map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}
+			if it.Retention > 0 {
+				ret := (it.Retention + engine.WindowChangelogExtraRetention).Milliseconds()
+				configs = map[string]*string{
+					"cleanup.policy": kadm.StringPtr("compact,delete"),
+					"retention.ms":   kadm.StringPtr(strconv.FormatInt(ret, 10)),
+				}
+			}
 		}
 		resp, err := adm.CreateTopic(ctx, it.Partitions, rf, configs, name)
 		if err == nil {

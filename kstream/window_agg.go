@@ -1,0 +1,496 @@
+package kstream
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/streamwork-go/streamwork/kstream/internal/engine"
+	"github.com/streamwork-go/streamwork/kstream/internal/wire"
+	"github.com/streamwork-go/streamwork/serde"
+	"github.com/streamwork-go/streamwork/state"
+)
+
+// Headers of a record written to a late-records topic (LateRecordsTo), on
+// top of the dead-letter source headers.
+const (
+	HeaderLateReason      = "streamwork.late.reason"
+	HeaderLateWindowStart = "streamwork.late.window.start"
+	HeaderLateWindowEnd   = "streamwork.late.window.end"
+	HeaderLateStreamTime  = "streamwork.late.stream.time"
+)
+
+// WindowedCount counts the records of each key per window. Tombstones are
+// dropped. The result is a table of (key, window) → count; see
+// WindowedAggregate for the options and what it emits.
+func WindowedCount[K, V any](w WindowedStream[K, V], opts ...NodeOpt) Table[Windowed[K], int64] {
+	return windowedAgg(w, "COUNT", opts, func() int64 { return 0 },
+		func(_ K, _ V, agg int64) int64 { return agg + 1 },
+		func(_ K, a, b int64) int64 { return a + b }, serde.Int64)
+}
+
+// WindowedReduce combines the values of each key per window with fn, the
+// first value of a window being its starting aggregate. See
+// WindowedAggregate.
+func WindowedReduce[K, V any](w WindowedStream[K, V], fn func(agg, v V) V, opts ...NodeOpt) Table[Windowed[K], V] {
+	return windowedAgg(w, "REDUCE", opts, func() V { var z V; return z }, nil,
+		func(_ K, a, b V) V { return fn(a, b) }, w.g.vs, reducerOpt[K, V]{fn: fn})
+}
+
+// WindowedAggregate folds the values of each key per window into an
+// aggregate of type A: init makes the starting aggregate of a window, agg
+// adds one value to it, as encodes it in the store. For session windows use
+// SessionAggregate, which also needs a merger.
+//
+// The result is a table of (key, window) → aggregate. Its record
+// timestamps are the largest timestamp of the records in the window (for
+// session windows, the session end). By default every update of a window
+// is emitted; with EmitFinal, one result per window once it closes.
+// Records whose window has closed are late: dropped, counted in
+// Metrics.LateRecords and, with LateRecordsTo, written to a topic.
+// Tombstones are dropped (Metrics.Dropped).
+//
+// The windows are kept in a window store (StoreName, InMemory), changelogged
+// to a compact,delete topic whose retention is the store's (window size plus
+// grace; for sliding windows twice the difference plus grace; for session
+// windows gap plus grace) plus one day. Windowed stores have no record
+// cache: with the default emission every update reaches downstream.
+func WindowedAggregate[K, V, A any](w WindowedStream[K, V], init func() A, agg func(k K, v V, agg A) A, as serde.Serde[A], opts ...NodeOpt) Table[Windowed[K], A] {
+	if w.w != nil && w.w.kind() == kindSession {
+		w.g.s.b.errorf("%w: WindowedAggregate over %s needs a session merger: use SessionAggregate", ErrTopology, w.w)
+	}
+	return windowedAgg(w, "AGGREGATE", opts, init, agg, nil, as)
+}
+
+// SessionAggregate is WindowedAggregate for session windows: merge combines
+// the aggregates of two sessions that a record bridges into one.
+func SessionAggregate[K, V, A any](w WindowedStream[K, V], init func() A, agg func(k K, v V, agg A) A, merge func(k K, a, b A) A, as serde.Serde[A], opts ...NodeOpt) Table[Windowed[K], A] {
+	if w.w != nil && w.w.kind() != kindSession {
+		w.g.s.b.errorf("%w: SessionAggregate over %s: use WindowedAggregate", ErrTopology, w.w)
+	}
+	return windowedAgg(w, "AGGREGATE", opts, init, agg, merge, as)
+}
+
+// reducerOpt carries WindowedReduce's function to windowedAgg.
+type reducerOpt[K, V any] struct{ fn func(agg, v V) V }
+
+// windowAggFns are the functions of one windowed aggregation.
+type windowAggFns[K, V, A any] struct {
+	init  func() A
+	agg   func(K, V, A) A
+	merge func(K, A, A) A
+	// reduce (WindowedReduce): the first value of a window is its
+	// aggregate; later ones are combined with reduce. A is then V.
+	reduce func(agg, v V) V
+}
+
+// apply returns the aggregate of a window after v, given its aggregate
+// before (fresh: the window had none).
+func (f *windowAggFns[K, V, A]) apply(k K, v V, old A, fresh bool) A {
+	if f.reduce != nil {
+		if fresh {
+			return any(v).(A)
+		}
+		return any(f.reduce(any(old).(V), v)).(A)
+	}
+	return f.agg(k, v, old)
+}
+
+// mergeInto returns acc merged with other, a session's aggregate; fresh:
+// acc is the starting aggregate (for a reduction, there is none yet).
+func (f *windowAggFns[K, V, A]) mergeInto(k K, acc A, fresh bool, other A) A {
+	if f.reduce != nil && fresh {
+		return other
+	}
+	return f.merge(k, acc, other)
+}
+
+func windowedAgg[K, V, A any](w WindowedStream[K, V], op string, opts []NodeOpt, init func() A, agg func(K, V, A) A,
+	merge func(K, A, A) A, as serde.Serde[A], extra ...reducerOpt[K, V]) Table[Windowed[K], A] {
+	g := w.g
+	b := g.s.b
+	if b == nil {
+		panic("kstream: windowed aggregation of a zero WindowedStream")
+	}
+	cfg := b.nodeCfg(opts)
+	fns := &windowAggFns[K, V, A]{init: init, agg: agg, merge: merge}
+	if len(extra) > 0 {
+		fns.reduce = extra[0].fn
+	}
+	if w.w == nil {
+		return Table[Windowed[K], A]{b: b, n: g.s.n}
+	}
+	type validator interface{ validate() error }
+	if err := w.w.(validator).validate(); err != nil {
+		b.errorf("%w: %s: %v", ErrTopology, op, err)
+	}
+	store := cfg.storeName
+	if store == "" {
+		store = b.generatedName(op + "-STATE-STORE")
+	}
+	spec := &storeSpec{Name: store, Changelog: true, InMemory: cfg.inMemory}
+	var ks serde.Serde[Windowed[K]]
+	base := winBase[K, A]{storeName: store, ks: g.ks, as: as, emitFinal: cfg.emitFinal, lateTopic: cfg.lateTopic}
+	var inst func() nodeInstance
+	switch wk := w.w.(type) {
+	case TimeWindows:
+		spec.Retention = ms(wk.size + wk.grace)
+		ks = TimeWindowedSerde(g.ks, ms(wk.size))
+		base.grace = wk.grace
+		inst = func() nodeInstance {
+			return &timeWindowNode[K, V, A]{winBase: base, w: wk, fns: fns}
+		}
+	case SlidingWindows:
+		spec.Retention = ms(2*wk.diff + wk.grace)
+		ks = TimeWindowedSerde(g.ks, ms(wk.diff))
+		base.grace = wk.grace
+		inst = func() nodeInstance {
+			return &slidingWindowNode[K, V, A]{winBase: base, w: wk, fns: fns}
+		}
+	case SessionWindows:
+		spec.Retention = ms(wk.gap + wk.grace)
+		ks = SessionWindowedSerde(g.ks)
+		base.grace = wk.grace
+		if fns.merge == nil {
+			return Table[Windowed[K], A]{b: b, n: g.s.n}
+		}
+		inst = func() nodeInstance {
+			return &sessionWindowNode[K, V, A]{winBase: base, w: wk, fns: fns}
+		}
+	case CountWindows:
+		ks = TimeWindowedSerde(g.ks, ms(wk.size))
+		if cfg.lateTopic != "" {
+			b.errorf("%w: %s over %s: count windows have no late records (LateRecordsTo)", ErrTopology, op, wk)
+		}
+		inst = func() nodeInstance {
+			return &countWindowNode[K, V, A]{winBase: base, w: wk, fns: fns}
+		}
+	default:
+		panic(fmt.Sprintf("kstream: unknown windows %T", w.w))
+	}
+	b.addStore(spec)
+	if cfg.emitFinal && w.w.kind() != kindCount {
+		b.addStore(&storeSpec{Name: store + "-emit", Changelog: true, InMemory: cfg.inMemory})
+	}
+	in := g.input(store)
+	n := b.addNode(op, cfg.name, engine.KindProcessor, []*node{in.n}, inst)
+	b.connectStore(n, store)
+	if cfg.emitFinal && w.w.kind() != kindCount {
+		b.connectStore(n, store+"-emit")
+	}
+	// A windowed table is not a key-value store: it has no store name for
+	// table joins and key-value queries.
+	return Table[Windowed[K], A]{b: b, n: n, ks: ks, vs: as}
+}
+
+// winBase is what every windowed aggregation node shares: its store names
+// and serdes, stream time as the node observed it, late records, emission
+// and the record of the last final emission.
+type winBase[K, A any] struct {
+	name, storeName string
+	t               *task
+	ks              serde.Serde[K]
+	as              serde.Serde[A]
+	grace           int64
+	emitFinal       bool
+	lateTopic       string
+	down            downstream[Windowed[K], change[A]]
+
+	// observed is the largest timestamp the node has seen (Kafka Streams'
+	// observedStreamTime), math.MinInt64 before the first.
+	observed int64
+	// emitStore holds lastEmit, the close time up to which final results
+	// were emitted (EmitFinal), math.MinInt64 before the first emission.
+	emitStore state.Store
+	lastEmit  int64
+	// lateSent is the record last written to the late-records topic, so a
+	// record late for several windows is written once.
+	lateSent *kgo.Record
+	buf      []byte
+}
+
+var emitKey = []byte("lastEmitCloseTime")
+
+func (b *winBase[K, A]) init(t *task, n *node, children []nodeInstance) (state.Store, error) {
+	b.t, b.name = t, n.Name
+	b.observed, b.lastEmit = math.MinInt64, math.MinInt64
+	st := t.Store(b.storeName)
+	if st == nil {
+		return nil, fmt.Errorf("%w: store %q is not open in task %s", ErrTopology, b.storeName, t.ID)
+	}
+	if b.emitFinal {
+		if es := t.Store(b.storeName + "-emit"); es != nil {
+			b.emitStore = es
+			v, err := es.Get(emitKey)
+			if err != nil {
+				return nil, fmt.Errorf("store %q: %w", b.storeName+"-emit", err)
+			}
+			if len(v) == 8 {
+				b.lastEmit = int64(binary.BigEndian.Uint64(v))
+			}
+		}
+	}
+	return st, b.down.Wire(t, n, children)
+}
+
+// enter marks the node as the one processing; the returned function undoes
+// it.
+func (b *winBase[K, A]) enter() func() {
+	prev := b.t.CurNode
+	b.t.CurNode = b.name
+	return func() { b.t.CurNode = prev }
+}
+
+// observe advances the node's stream time to ts and returns the close time:
+// stream time minus grace.
+func (b *winBase[K, A]) observe(ts int64) int64 {
+	if ts > b.observed {
+		b.observed = ts
+	}
+	return b.observed - b.grace
+}
+
+func (b *winBase[K, A]) fail(op string, err error) {
+	b.t.Fail(b.name, ProcessingErrorKind, fmt.Errorf("store %q %s: %w", b.storeName, op, err))
+}
+
+func (b *winBase[K, A]) keyBytes(k K) ([]byte, bool) {
+	kb, err := b.ks.Serialize(b.storeName, k)
+	if err != nil {
+		b.t.Fail(b.name, ProcessingErrorKind, fmt.Errorf("store %q: encode key: %w", b.storeName, err))
+		return nil, false
+	}
+	if kb == nil {
+		kb = []byte{}
+	}
+	return kb, true
+}
+
+// late counts, logs and, if asked, writes to the late-records topic the
+// record being processed, refused by the window [start, end].
+func (b *winBase[K, A]) late(reason string, start, end int64) {
+	t := b.t
+	t.Env.Counters.Late.Add(1)
+	t.Env.Logger.Debug("kstream: skipping record for closed window", "node", b.name, "task", t.ID.String(),
+		"reason", reason, "window_start", start, "window_end", end, "stream_time", b.observed, "grace_ms", b.grace)
+	if b.lateTopic == "" || t.Cur == nil || t.Cur == b.lateSent {
+		return
+	}
+	r := t.Cur
+	b.lateSent = r
+	ec := &ErrorContext{Kind: ProcessingErrorKind, Task: t.ID, Node: b.name, Topic: r.Topic, Partition: r.Partition,
+		Offset: r.Offset, Timestamp: r.Timestamp, Key: r.Key, Value: r.Value, Headers: engine.FromKgoHeaders(r.Headers),
+		Err: fmt.Errorf("late record: %s", reason)}
+	out := engine.DeadLetterRecord(b.lateTopic, t.ID, ec)
+	out.Headers = append(out.Headers,
+		kgo.RecordHeader{Key: HeaderLateReason, Value: []byte(reason)},
+		kgo.RecordHeader{Key: HeaderLateWindowStart, Value: []byte(strconv.FormatInt(start, 10))},
+		kgo.RecordHeader{Key: HeaderLateWindowEnd, Value: []byte(strconv.FormatInt(end, 10))},
+		kgo.RecordHeader{Key: HeaderLateStreamTime, Value: []byte(strconv.FormatInt(b.observed, 10))},
+	)
+	t.Env.Counters.LateWritten.Add(1)
+	t.Env.Collector.Send(t, out)
+}
+
+// stamped is a window's aggregate with the largest timestamp of its records
+// and the headers of the record that last updated it.
+type stamped[A any] struct {
+	agg     A
+	ts      int64
+	headers []Header
+}
+
+func (b *winBase[K, A]) decode(v []byte) (stamped[A], error) {
+	ts, hs, ab, err := wire.DecodeStamped(v)
+	if err != nil {
+		return stamped[A]{}, err
+	}
+	a, err := b.as.Deserialize(b.storeName, ab)
+	if err != nil {
+		return stamped[A]{}, fmt.Errorf("decode aggregate: %w", err)
+	}
+	s := stamped[A]{agg: a, ts: ts}
+	if len(hs) > 0 {
+		s.headers = make([]Header, len(hs))
+		for i, h := range hs {
+			s.headers[i] = Header{Key: h.Key, Value: h.Value}
+		}
+	}
+	return s, nil
+}
+
+// encode returns the stored bytes of s, in b.buf (valid until the next
+// encode; stores copy).
+func (b *winBase[K, A]) encode(s stamped[A]) ([]byte, error) {
+	ab, err := b.as.Serialize(b.storeName, s.agg)
+	if err != nil {
+		return nil, fmt.Errorf("encode aggregate: %w", err)
+	}
+	var hs []wire.Header
+	if len(s.headers) > 0 {
+		hs = make([]wire.Header, len(s.headers))
+		for i, h := range s.headers {
+			hs[i] = wire.Header{Key: h.Key, Value: h.Value}
+		}
+	}
+	b.buf = wire.AppendStamped(b.buf[:0], s.ts, hs, ab)
+	return b.buf, nil
+}
+
+// forward emits a window's new aggregate (and its old one, when it had
+// one).
+func (b *winBase[K, A]) forward(key Windowed[K], now stamped[A], old A, hasOld bool) {
+	b.down.Forward(Record[Windowed[K], change[A]]{Key: key, Value: change[A]{newV: now.agg, oldV: old, hasNew: true, hasOld: hasOld},
+		Timestamp: time.UnixMilli(now.ts), Headers: now.headers})
+}
+
+// forwardDelete emits that a window is gone (a merged-away session).
+func (b *winBase[K, A]) forwardDelete(key Windowed[K], old A, ts int64) {
+	b.down.Forward(Record[Windowed[K], change[A]]{Key: key, Value: change[A]{oldV: old, hasOld: true}, Timestamp: time.UnixMilli(ts)})
+}
+
+// saveEmit records that final results were emitted up to closeTime.
+func (b *winBase[K, A]) saveEmit(closeTime int64) bool {
+	b.lastEmit = closeTime
+	if b.emitStore == nil {
+		return true
+	}
+	if err := b.emitStore.Put(emitKey, binary.BigEndian.AppendUint64(nil, uint64(closeTime))); err != nil {
+		b.fail("emit", err)
+		return false
+	}
+	return true
+}
+
+// emitWindows emits, as final results, the windows of it (whose keys are
+// in the store's key bytes) and closes it.
+func (b *winBase[K, A]) emitWindows(it state.WindowIterator) {
+	defer it.Close()
+	for it.Next() {
+		k, err := b.ks.Deserialize(b.storeName, it.Key())
+		if err != nil {
+			b.fail("emit", fmt.Errorf("decode key: %w", err))
+			return
+		}
+		s, err := b.decode(it.Value())
+		if err != nil {
+			b.fail("emit", err)
+			return
+		}
+		b.forward(Windowed[K]{Key: k, Start: it.Start(), End: it.End()}, s, s.agg, false)
+		if b.t.Failure != nil {
+			return
+		}
+	}
+	if err := it.Err(); err != nil {
+		b.fail("emit", err)
+	}
+}
+
+// timeWindowNode aggregates over tumbling and hopping windows (Kafka
+// Streams' KStreamWindowAggregate).
+type timeWindowNode[K, V, A any] struct {
+	winBase[K, A]
+	w   TimeWindows
+	fns *windowAggFns[K, V, A]
+	ws  state.WindowStore
+}
+
+func (n *timeWindowNode[K, V, A]) Init(t *task, nd *node, children []nodeInstance) error {
+	st, err := n.init(t, nd, children)
+	if err != nil {
+		return err
+	}
+	n.ws, err = state.NewWindowStore(st, state.WindowStoreConfig{
+		Retention: ms(n.w.size + n.w.grace), WindowSize: ms(n.w.size), Grace: ms(n.w.grace)})
+	return err
+}
+
+func (n *timeWindowNode[K, V, A]) Close() error { return nil }
+
+func (n *timeWindowNode[K, V, A]) Receive(r Record[K, V]) {
+	defer n.enter()()
+	if dropTombstone(n.t, r) {
+		return
+	}
+	ts := r.Timestamp.UnixMilli()
+	closeTime := n.observe(ts)
+	kb, ok := n.keyBytes(r.Key)
+	if !ok {
+		return
+	}
+	ok = true
+	n.w.starts(ts, func(start int64) {
+		if !ok {
+			return
+		}
+		end := start + n.w.size
+		if end <= closeTime {
+			n.late("window closed", start, end)
+			return
+		}
+		ok = n.update(kb, r, ts, start, end)
+	})
+	if ok && n.emitFinal {
+		n.emitClosed(closeTime)
+	}
+}
+
+// update adds r to the window at start.
+func (n *timeWindowNode[K, V, A]) update(kb []byte, r Record[K, V], ts, start, end int64) bool {
+	old, err := n.ws.Fetch(kb, start)
+	if err != nil {
+		n.fail("fetch", err)
+		return false
+	}
+	cur := stamped[A]{agg: n.fns.init(), ts: ts}
+	fresh := old == nil
+	if !fresh {
+		if cur, err = n.decode(old); err != nil {
+			n.fail("fetch", err)
+			return false
+		}
+		cur.ts = max(cur.ts, ts)
+	}
+	prev := cur.agg
+	cur.agg = n.fns.apply(r.Key, r.Value, cur.agg, fresh)
+	cur.headers = r.Headers
+	enc, err := n.encode(cur)
+	if err != nil {
+		n.fail("put", err)
+		return false
+	}
+	dropped, err := n.ws.Put(kb, start, enc)
+	if err != nil {
+		n.fail("put", err)
+		return false
+	}
+	if dropped {
+		n.late("window expired from the store", start, end)
+		return true
+	}
+	if !n.emitFinal {
+		n.forward(Windowed[K]{Key: r.Key, Start: start, End: end}, cur, prev, !fresh)
+	}
+	return true
+}
+
+// emitClosed emits the windows that closed since the last emission: those
+// with lastEmit < end <= closeTime.
+func (n *timeWindowNode[K, V, A]) emitClosed(closeTime int64) {
+	if closeTime <= n.lastEmit {
+		return
+	}
+	from := int64(math.MinInt64)
+	if n.lastEmit != math.MinInt64 {
+		from = n.lastEmit - n.w.size + 1
+	}
+	n.emitWindows(n.ws.FetchAll(from, closeTime-n.w.size))
+	if n.t.Failure == nil {
+		n.saveEmit(closeTime)
+	}
+}

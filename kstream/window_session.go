@@ -1,0 +1,137 @@
+package kstream
+
+import (
+	"math"
+
+	"github.com/streamwork-go/streamwork/state"
+)
+
+// sessionWindowNode aggregates over session windows, Kafka Streams'
+// KStreamSessionWindowAggregate: a record at t joins every session of its
+// key within the gap of it ([end >= t-gap, start <= t+gap]); they are
+// merged into one session, the replaced ones are deleted (a tombstone
+// each, timestamped with their end) and the merged session is emitted with
+// its end as timestamp. A record whose merged session ends before stream
+// time minus grace is late. With EmitFinal, a session whose end is before
+// stream time minus grace is closed: it is emitted once and a later record
+// never merges into it.
+type sessionWindowNode[K, V, A any] struct {
+	winBase[K, A]
+	w   SessionWindows
+	fns *windowAggFns[K, V, A]
+	ss  state.SessionStore
+
+	merged []slideWin[A] // scratch: sessions found, start and stamped
+	ends   []int64
+}
+
+func (n *sessionWindowNode[K, V, A]) Init(t *task, nd *node, children []nodeInstance) error {
+	st, err := n.init(t, nd, children)
+	if err != nil {
+		return err
+	}
+	n.ss, err = state.NewSessionStore(st, state.SessionStoreConfig{
+		Retention: ms(n.w.gap + n.w.grace), InactivityGap: ms(n.w.gap), Grace: ms(n.w.grace)})
+	return err
+}
+
+func (n *sessionWindowNode[K, V, A]) Close() error { return nil }
+
+func (n *sessionWindowNode[K, V, A]) Receive(r Record[K, V]) {
+	defer n.enter()()
+	if dropTombstone(n.t, r) {
+		return
+	}
+	ts := r.Timestamp.UnixMilli()
+	closeTime := n.observe(ts)
+	kb, ok := n.keyBytes(r.Key)
+	if !ok {
+		return
+	}
+	earliestEnd := ts - n.w.gap
+	if n.emitFinal && closeTime > earliestEnd {
+		// Closed sessions were emitted: they never change again.
+		earliestEnd = closeTime
+	}
+	n.merged, n.ends = n.merged[:0], n.ends[:0]
+	it := n.ss.FindSessions(kb, earliestEnd, ts+n.w.gap)
+	for it.Next() {
+		s, err := n.decode(it.Value())
+		if err != nil {
+			it.Close()
+			n.fail("fetch", err)
+			return
+		}
+		n.merged = append(n.merged, slideWin[A]{start: it.Start(), s: s})
+		n.ends = append(n.ends, it.End())
+	}
+	err := it.Err()
+	it.Close()
+	if err != nil {
+		n.fail("fetch", err)
+		return
+	}
+	start, end := ts, ts
+	agg, fresh := n.fns.init(), true
+	for i, m := range n.merged {
+		agg = n.fns.mergeInto(r.Key, agg, fresh, m.s.agg)
+		fresh = false
+		start, end = min(start, m.start), max(end, n.ends[i])
+	}
+	if end < closeTime {
+		n.late("session closed", start, end)
+		return
+	}
+	if start != ts || end != ts {
+		for i, m := range n.merged {
+			if err := n.ss.Remove(kb, m.start, n.ends[i]); err != nil {
+				n.fail("remove", err)
+				return
+			}
+			if !n.emitFinal {
+				n.forwardDelete(Windowed[K]{Key: r.Key, Start: m.start, End: n.ends[i]}, m.s.agg, n.ends[i])
+				if n.t.Failure != nil {
+					return
+				}
+			}
+		}
+	}
+	prev := agg
+	cur := stamped[A]{agg: n.fns.apply(r.Key, r.Value, agg, fresh), ts: end, headers: r.Headers}
+	enc, err := n.encode(cur)
+	if err != nil {
+		n.fail("put", err)
+		return
+	}
+	dropped, err := n.ss.Put(kb, start, end, enc)
+	if err != nil {
+		n.fail("put", err)
+		return
+	}
+	if dropped {
+		n.late("session expired from the store", start, end)
+		return
+	}
+	if !n.emitFinal {
+		// A session that replaces others is new: it has no old value.
+		n.forward(Windowed[K]{Key: r.Key, Start: start, End: end}, cur, prev, false)
+		return
+	}
+	n.emitClosed(closeTime)
+}
+
+// emitClosed emits the sessions that closed since the last emission: those
+// with lastEmit <= end < closeTime.
+func (n *sessionWindowNode[K, V, A]) emitClosed(closeTime int64) {
+	if closeTime <= n.lastEmit {
+		return
+	}
+	from := int64(math.MinInt64)
+	if n.lastEmit != math.MinInt64 {
+		from = n.lastEmit
+	}
+	n.emitWindows(n.ss.FetchAll(from, closeTime-1))
+	if n.t.Failure == nil {
+		n.saveEmit(closeTime)
+	}
+}

@@ -419,11 +419,17 @@ func (n *timeWindowNode[K, V, A]) Receive(r Record[K, V]) {
 	}
 	ts := r.Timestamp.UnixMilli()
 	closeTime := n.observe(ts)
+	if n.emitFinal {
+		// Before the record's windows are written: a write advances the
+		// store's stream time, which may expire the windows that close now.
+		if n.emitClosed(closeTime); n.t.Failure != nil {
+			return
+		}
+	}
 	kb, ok := n.keyBytes(r.Key)
 	if !ok {
 		return
 	}
-	ok = true
 	n.w.starts(ts, func(start int64) {
 		if !ok {
 			return
@@ -435,9 +441,6 @@ func (n *timeWindowNode[K, V, A]) Receive(r Record[K, V]) {
 		}
 		ok = n.update(kb, r, ts, start, end)
 	})
-	if ok && n.emitFinal {
-		n.emitClosed(closeTime)
-	}
 }
 
 // update adds r to the window at start.

@@ -149,13 +149,17 @@ func TestSlidingWindowsKIP450(t *testing.T) {
 // finalWindows returns the last value of each window that is not deleted,
 // sorted by window start.
 func finalWindows(outs []winOut) []string {
-	last := map[[2]int64]winOut{}
+	type id struct {
+		key        string
+		start, end int64
+	}
+	last := map[id]winOut{}
 	for _, o := range outs {
 		if o.Value == "<nil>" {
-			delete(last, [2]int64{o.Start, o.End})
+			delete(last, id{o.Key, o.Start, o.End})
 			continue
 		}
-		last[[2]int64{o.Start, o.End}] = o
+		last[id{o.Key, o.Start, o.End}] = o
 	}
 	var res []winOut
 	for _, o := range last {

@@ -44,6 +44,12 @@ func (n *sessionWindowNode[K, V, A]) Receive(r Record[K, V]) {
 	}
 	ts := r.Timestamp.UnixMilli()
 	closeTime := n.observe(ts)
+	if n.emitFinal {
+		// Before the record's session is written (see timeWindowNode).
+		if n.emitClosed(closeTime); n.t.Failure != nil {
+			return
+		}
+	}
 	kb, ok := n.keyBytes(r.Key)
 	if !ok {
 		return
@@ -115,9 +121,7 @@ func (n *sessionWindowNode[K, V, A]) Receive(r Record[K, V]) {
 	if !n.emitFinal {
 		// A session that replaces others is new: it has no old value.
 		n.forward(Windowed[K]{Key: r.Key, Start: start, End: end}, cur, prev, false)
-		return
 	}
-	n.emitClosed(closeTime)
 }
 
 // emitClosed emits the sessions that closed since the last emission: those

@@ -82,6 +82,12 @@ func (n *slidingWindowNode[K, V, A]) Receive(r Record[K, V]) {
 		n.late("window closed", ts-n.w.diff, ts)
 		return
 	}
+	if n.emitFinal {
+		// Before the record's windows are written (see timeWindowNode).
+		if n.emitClosed(closeTime); n.t.Failure != nil {
+			return
+		}
+	}
 	kb, ok := n.keyBytes(r.Key)
 	if !ok {
 		return
@@ -90,9 +96,6 @@ func (n *slidingWindowNode[K, V, A]) Receive(r Record[K, V]) {
 		n.early(kb, r, ts, closeTime)
 	} else {
 		n.process(kb, r, ts, closeTime)
-	}
-	if n.t.Failure == nil && n.emitFinal {
-		n.emitClosed(closeTime)
 	}
 }
 

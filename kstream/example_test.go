@@ -375,3 +375,55 @@ func ExampleParseDeliveryGuarantee() {
 	// "sometimes": error (ErrConfig: true)
 	// flag: exactly-once true
 }
+
+// Clicks per user per minute, emitted once per window when it closes (its
+// end plus 10 seconds of grace): a tumbling windowed count with EmitFinal.
+// The click at 00:30 that arrives after stream time reached 01:10 is late
+// for [00:00, 01:00): dropped and counted. The click at 02:10 closes
+// [01:00, 02:00).
+func ExampleWindowedCount() {
+	b := kstream.NewBuilder()
+	clicks := kstream.From(b, "clicks", serde.String, serde.String)
+	perMinute := kstream.WindowedCount(
+		kstream.WindowedBy(kstream.GroupByKey(clicks, serde.String, serde.String),
+			kstream.Tumbling(time.Minute, 10*time.Second)),
+		kstream.EmitFinal())
+	perMinute.ToStream().To("clicks-per-minute", kstream.TimeWindowedSerde(serde.String, time.Minute), serde.Int64)
+	topo, err := b.Build()
+	if err != nil {
+		fmt.Println("build:", err)
+		return
+	}
+	d, err := kstreamtest.New(topo)
+	if err != nil {
+		fmt.Println("driver:", err)
+		return
+	}
+	defer d.Close()
+	in := kstreamtest.Input(d, "clicks", serde.String, serde.String)
+	for _, c := range []struct {
+		user string
+		at   time.Duration
+	}{{"ann", 5 * time.Second}, {"bob", 20 * time.Second}, {"ann", 50 * time.Second},
+		{"ann", 65 * time.Second}, {"bob", 70 * time.Second}, {"ann", 30 * time.Second}, {"bob", 130 * time.Second}} {
+		if err := in.Pipe(c.user, "/home", time.UnixMilli(c.at.Milliseconds())); err != nil {
+			fmt.Println("pipe:", err)
+			return
+		}
+	}
+	recs, err := kstreamtest.Output(d, "clicks-per-minute", kstream.TimeWindowedSerde(serde.String, time.Minute), serde.Int64).Records()
+	if err != nil {
+		fmt.Println("output:", err)
+		return
+	}
+	for _, r := range recs {
+		fmt.Printf("%s [%v, %v) %d\n", r.Key.Key, time.Duration(r.Key.Start)*time.Millisecond, time.Duration(r.Key.End)*time.Millisecond, r.Value)
+	}
+	fmt.Println("late:", d.Metrics().LateRecords)
+	// Output:
+	// ann [0s, 1m0s) 2
+	// bob [0s, 1m0s) 1
+	// ann [1m0s, 2m0s) 1
+	// bob [1m0s, 2m0s) 1
+	// late: 1
+}

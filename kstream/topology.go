@@ -3,6 +3,7 @@ package kstream
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/streamwork-go/streamwork/kstream/internal/engine"
 )
@@ -63,10 +64,11 @@ type nodeCfg struct {
 	inMemory   bool
 	partitions int32
 	roundRobin bool
-	tsExtract  any      // func(Record[K, V]) (time.Time, error) of the source's types
-	stores     []string // UseStores
-	emitFinal  bool     // EmitFinal
-	lateTopic  string   // LateRecordsTo
+	tsExtract  any           // func(Record[K, V]) (time.Time, error) of the source's types
+	stores     []string      // UseStores
+	emitFinal  bool          // EmitFinal
+	lateTopic  string        // LateRecordsTo
+	idleClose  time.Duration // CloseWindowsWhenIdle
 }
 
 type nodeOptFunc func(*nodeCfg)

@@ -134,7 +134,12 @@ func windowedAgg[K, V, A any](w WindowedStream[K, V], op string, opts []NodeOpt,
 	}
 	spec := &storeSpec{Name: store, Changelog: true, InMemory: cfg.inMemory}
 	var ks serde.Serde[Windowed[K]]
-	base := winBase[K, A]{storeName: store, ks: g.ks, as: as, emitFinal: cfg.emitFinal, lateTopic: cfg.lateTopic}
+	base := winBase[K, A]{storeName: store, ks: g.ks, as: as, emitFinal: cfg.emitFinal, lateTopic: cfg.lateTopic,
+		idle: cfg.idleClose.Milliseconds()}
+	if cfg.idleClose < 0 || (cfg.idleClose > 0 && w.w.kind() == kindCount) {
+		b.errorf("%w: %s over %s: CloseWindowsWhenIdle(%v) needs time, sliding or session windows and a positive duration",
+			ErrTopology, op, w.w, cfg.idleClose)
+	}
 	var inst func() nodeInstance
 	switch wk := w.w.(type) {
 	case TimeWindows:
@@ -211,6 +216,41 @@ type winBase[K, A any] struct {
 	// record late for several windows is written once.
 	lateSent *kgo.Record
 	buf      []byte
+
+	// idle (CloseWindowsWhenIdle, ms): after idle of wall-clock time with
+	// no record, stream time advances with the wall clock from
+	// lastWall, the wall-clock time of the last record, when stream time
+	// was lastObserved.
+	idle         int64
+	lastWall     int64
+	lastObserved int64
+}
+
+// watchIdle starts the idle check (CloseWindowsWhenIdle): emitClosed emits
+// the windows closed at a close time.
+func (b *winBase[K, A]) watchIdle(emitClosed func(closeTime int64)) {
+	if b.idle <= 0 {
+		return
+	}
+	b.lastWall, b.lastObserved = b.t.Env.Now().UnixMilli(), math.MinInt64
+	every := min(max(time.Duration(b.idle)*time.Millisecond/4, 10*time.Millisecond), time.Second)
+	b.t.SchedulePunctuator(b.name, every, engine.WallClockTime, func(now time.Time) {
+		wall := now.UnixMilli()
+		if b.observed == math.MinInt64 || wall-b.lastWall < b.idle {
+			return
+		}
+		st := b.lastObserved + (wall - b.lastWall)
+		if st <= b.observed {
+			return
+		}
+		b.observed = st
+		b.t.Env.Counters.IdleAdvances.Add(1)
+		b.t.Env.Logger.Debug("kstream: windowed stream time advanced by the wall clock on a quiet input", "node", b.name,
+			"task", b.t.ID.String(), "stream_time", st, "idle_ms", wall-b.lastWall)
+		if b.emitFinal {
+			emitClosed(st - b.grace)
+		}
+	})
 }
 
 var emitKey = []byte("lastEmitCloseTime")
@@ -250,6 +290,9 @@ func (b *winBase[K, A]) enter() func() {
 func (b *winBase[K, A]) observe(ts int64) int64 {
 	if ts > b.observed {
 		b.observed = ts
+	}
+	if b.idle > 0 {
+		b.lastWall, b.lastObserved = b.t.Env.Now().UnixMilli(), b.observed
 	}
 	return b.observed - b.grace
 }
@@ -407,6 +450,7 @@ func (n *timeWindowNode[K, V, A]) Init(t *task, nd *node, children []nodeInstanc
 	}
 	n.ws, err = state.NewWindowStore(st, state.WindowStoreConfig{
 		Retention: ms(n.w.size + n.w.grace), WindowSize: ms(n.w.size), Grace: ms(n.w.grace)})
+	n.watchIdle(n.emitClosed)
 	return err
 }
 

@@ -324,3 +324,39 @@ func TestWindowValidation(t *testing.T) {
 		t.Errorf("WindowedAggregate over session windows: Build error %v", err)
 	}
 }
+
+// With CloseWindowsWhenIdle, a quiet input still closes windows: after the
+// idle time, stream time advances with the wall clock and EmitFinal emits.
+func TestCloseWindowsWhenIdle(t *testing.T) {
+	d, in := windowedTopology(t, kstream.Tumbling(10*sec, kstream.NoGrace), serde.Int64,
+		func(w kstream.WindowedStream[string, int64]) kstream.Table[kstream.Windowed[string], int64] {
+			return kstream.WindowedCount(w, kstream.EmitFinal(), kstream.CloseWindowsWhenIdle(30*sec))
+		})
+	pipe(t, in, "a", 1, 1000)
+	pipe(t, in, "a", 1, 5000)
+	if err := d.AdvanceWallClock(20 * sec); err != nil {
+		t.Fatal(err)
+	}
+	equal(t, "after 20s idle", len(results(t, d, serde.Int64)), 0)
+	if err := d.AdvanceWallClock(15 * sec); err != nil {
+		t.Fatal(err)
+	}
+	// Idle 35s >= 30s: stream time 5000 + 35000 closes [0, 10000).
+	equal(t, "after 35s idle", results(t, d, serde.Int64), []winOut{{"a", 0, 10000, "2", 5000}})
+	equal(t, "advances", d.Metrics().IdleWindowAdvances, int64(1))
+	pipe(t, in, "a", 1, 9000) // its window has closed
+	equal(t, "late", d.Metrics().LateRecords, int64(1))
+	equal(t, "after late", len(results(t, d, serde.Int64)), 0)
+
+	// Without the option the window stays open however long the input is
+	// quiet.
+	d, in = windowedTopology(t, kstream.Tumbling(10*sec, kstream.NoGrace), serde.Int64,
+		func(w kstream.WindowedStream[string, int64]) kstream.Table[kstream.Windowed[string], int64] {
+			return kstream.WindowedCount(w, kstream.EmitFinal())
+		})
+	pipe(t, in, "a", 1, 5000)
+	if err := d.AdvanceWallClock(time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	equal(t, "no idle option", len(results(t, d, serde.Int64)), 0)
+}

@@ -32,6 +32,7 @@ func (n *sessionWindowNode[K, V, A]) Init(t *task, nd *node, children []nodeInst
 	}
 	n.ss, err = state.NewSessionStore(st, state.SessionStoreConfig{
 		Retention: ms(n.w.gap + n.w.grace), InactivityGap: ms(n.w.gap), Grace: ms(n.w.grace)})
+	n.watchIdle(n.emitClosed)
 	return err
 }
 

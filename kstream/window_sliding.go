@@ -40,6 +40,7 @@ func (n *slidingWindowNode[K, V, A]) Init(t *task, nd *node, children []nodeInst
 	}
 	n.ws, err = state.NewWindowStore(st, state.WindowStoreConfig{
 		Retention: ms(2*n.w.diff + n.w.grace), WindowSize: ms(n.w.diff), Grace: ms(n.w.grace)})
+	n.watchIdle(n.emitClosed)
 	return err
 }
 

@@ -226,6 +226,20 @@ func LateRecordsTo(topic string) NodeOpt {
 	return nodeOptFunc(func(c *nodeCfg) { c.lateTopic = topic })
 }
 
+// CloseWindowsWhenIdle lets a windowed aggregation's windows close on a
+// quiet input: once no record has reached the aggregation for idle of wall
+// -clock time, its stream time advances with the wall clock, as if event
+// time had kept pace with it since the last record (Flink's watermark
+// idleness). With EmitFinal, windows then close and are emitted even when
+// traffic stops; a record that arrives later with an older timestamp may
+// find its window closed, and is late. Each advance is counted in
+// Metrics.IdleWindowAdvances. The check runs as a wall-clock punctuator
+// every idle/4 (at least 10ms, at most 1s). Only time, sliding and session
+// windows read this option.
+func CloseWindowsWhenIdle(idle time.Duration) NodeOpt {
+	return nodeOptFunc(func(c *nodeCfg) { c.idleClose = idle })
+}
+
 // WindowedStream is a grouped stream with windows, ready for a windowed
 // aggregation: WindowedCount, WindowedReduce, WindowedAggregate, or
 // SessionAggregate for session windows.

@@ -20,6 +20,7 @@ type Counters struct {
 	Dropped           atomic.Int64
 	Late              atomic.Int64 // records dropped by windowed operators as late
 	LateWritten       atomic.Int64 // late records written to a late-records topic
+	IdleAdvances      atomic.Int64 // windowed stream time advanced by the wall clock
 	GlobalRecords     atomic.Int64
 	Commits           atomic.Int64
 	Aborts            atomic.Int64 // aborted transactions (exactly-once)
@@ -97,6 +98,10 @@ type Metrics struct {
 	// LateRecordsWritten counts late records written to a late-records
 	// topic (LateRecordsTo).
 	LateRecordsWritten int64
+	// IdleWindowAdvances counts the times a windowed aggregation advanced
+	// its stream time with the wall clock on a quiet input
+	// (CloseWindowsWhenIdle).
+	IdleWindowAdvances int64
 	// Commits counts offset commits (or committed transactions).
 	Commits int64
 	// TransactionsAborted counts, under exactly-once, the transactions a
@@ -144,6 +149,7 @@ func (m *Counters) Snapshot() Metrics {
 		Dropped:             m.Dropped.Load(),
 		LateRecords:         m.Late.Load(),
 		LateRecordsWritten:  m.LateWritten.Load(),
+		IdleWindowAdvances:  m.IdleAdvances.Load(),
 		Paused:              int(m.Paused.Load()),
 		MaxPaused:           int(m.MaxPaused.Load()),
 		Skipped: map[ErrorKind]int64{

@@ -1,6 +1,7 @@
 package kstream
 
 import (
+	"encoding/binary"
 	"fmt"
 	"time"
 
@@ -25,13 +26,48 @@ type change[V any] struct {
 }
 
 // storeFor registers the store of a stateful operator and returns its name.
-func (b *Builder) storeFor(cfg nodeCfg, op string) string {
+// timestamped: an aggregation's store, whose values carry the aggregate's
+// timestamp (see stampedSerde).
+func (b *Builder) storeFor(cfg nodeCfg, op string, timestamped bool) string {
 	name := cfg.storeName
 	if name == "" {
 		name = b.generatedName(op + "-STATE-STORE")
 	}
-	b.addStore(&storeSpec{Name: name, Changelog: true, Cached: true, InMemory: cfg.inMemory})
+	b.addStore(&storeSpec{Name: name, Changelog: true, Cached: true, InMemory: cfg.inMemory, Timestamped: timestamped})
 	return name
+}
+
+// stampedAgg is an aggregate with its timestamp: the largest timestamp of
+// the records aggregated into it (Kafka Streams' ValueAndTimestamp), the
+// timestamp of the aggregation's results.
+type stampedAgg[A any] struct {
+	agg A
+	ts  int64
+}
+
+// stampedSerde stores a stampedAgg as the 8-byte big-endian timestamp, then
+// the aggregate's bytes (engine.StoreSpec.Timestamped).
+type stampedSerde[A any] struct{ inner serde.Serde[A] }
+
+func (s stampedSerde[A]) Serialize(topic string, v stampedAgg[A]) ([]byte, error) {
+	b, err := s.inner.Serialize(topic, v.agg)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 8, 8+len(b))
+	binary.BigEndian.PutUint64(out, uint64(v.ts))
+	return append(out, b...), nil
+}
+
+func (s stampedSerde[A]) Deserialize(topic string, b []byte) (stampedAgg[A], error) {
+	if len(b) < 8 {
+		return stampedAgg[A]{}, fmt.Errorf("timestamped value of %d bytes, want at least 8", len(b))
+	}
+	a, err := s.inner.Deserialize(topic, b[8:])
+	if err != nil {
+		return stampedAgg[A]{}, err
+	}
+	return stampedAgg[A]{agg: a, ts: int64(binary.BigEndian.Uint64(b))}, nil
 }
 
 // aggNode keeps one aggregate per key in a store and forwards every change
@@ -41,7 +77,7 @@ type aggNode[K, V, A any] struct {
 	t               *task
 	ks              serde.Serde[K]
 	as              serde.Serde[A]
-	kv              *state.KeyValue[K, A]
+	kv              *state.KeyValue[K, stampedAgg[A]]
 	// apply returns the new aggregate of k after r, given the old one.
 	apply  func(k K, r Record[K, V], old A, hasOld bool) (A, bool)
 	cached bool
@@ -54,7 +90,7 @@ func (a *aggNode[K, V, A]) Init(t *task, n *node, children []nodeInstance) error
 	if st == nil {
 		return fmt.Errorf("%w: store %q is not open in task %s", ErrTopology, a.storeName, t.ID)
 	}
-	a.kv = state.Typed(st, a.ks, a.as)
+	a.kv = state.Typed(st, a.ks, serde.Serde[stampedAgg[A]](stampedSerde[A]{a.as}))
 	a.cached = t.OnFlush(a.storeName, a.flushed)
 	return a.down.Wire(t, n, children)
 }
@@ -73,17 +109,23 @@ func (a *aggNode[K, V, A]) Receive(r Record[K, V]) {
 		a.t.Fail(a.name, ProcessingErrorKind, fmt.Errorf("store %q get: %w", a.storeName, err))
 		return
 	}
-	v, keep := a.apply(r.Key, r, old, hasOld)
+	v, keep := a.apply(r.Key, r, old.agg, hasOld)
 	if !keep {
 		return
 	}
-	if err := a.kv.Put(r.Key, v); err != nil {
+	// The result's timestamp is the largest of the aggregate's records'
+	// (Kafka Streams' KStreamAggregate, KTableAggregate).
+	ts := r.Timestamp.UnixMilli()
+	if hasOld {
+		ts = max(ts, old.ts)
+	}
+	if err := a.kv.Put(r.Key, stampedAgg[A]{agg: v, ts: ts}); err != nil {
 		a.t.Fail(a.name, ProcessingErrorKind, fmt.Errorf("store %q put: %w", a.storeName, err))
 		return
 	}
 	if !a.cached {
-		a.down.Forward(Record[K, change[A]]{Key: r.Key, Value: change[A]{newV: v, oldV: old, hasNew: true, hasOld: hasOld},
-			Timestamp: r.Timestamp, Headers: r.Headers})
+		a.down.Forward(Record[K, change[A]]{Key: r.Key, Value: change[A]{newV: v, oldV: old.agg, hasNew: true, hasOld: hasOld},
+			Timestamp: time.UnixMilli(ts), Headers: r.Headers})
 	}
 }
 
@@ -92,12 +134,17 @@ func (a *aggNode[K, V, A]) flushed(key, newB, oldB []byte, ts int64) {
 	prev := a.t.CurNode
 	a.t.CurNode = a.name
 	defer func() { a.t.CurNode = prev }()
-	rec, err := decodeChange(a.storeName, a.ks, a.as, key, newB, oldB, ts)
+	rec, err := decodeChange(a.storeName, a.ks, serde.Serde[stampedAgg[A]](stampedSerde[A]{a.as}), key, newB, oldB, ts)
 	if err != nil {
 		a.t.Fail(a.name, ProcessingErrorKind, err)
 		return
 	}
-	a.down.Forward(rec)
+	out := Record[K, change[A]]{Key: rec.Key, Timestamp: rec.Timestamp, Headers: rec.Headers,
+		Value: change[A]{newV: rec.Value.newV.agg, oldV: rec.Value.oldV.agg, hasNew: rec.Value.hasNew, hasOld: rec.Value.hasOld}}
+	if rec.Value.hasNew {
+		out.Timestamp = time.UnixMilli(rec.Value.newV.ts)
+	}
+	a.down.Forward(out)
 }
 
 func decodeChange[K, V any](store string, ks serde.Serde[K], vs serde.Serde[V], key, newB, oldB []byte, ts int64) (Record[K, change[V]], error) {

@@ -52,7 +52,7 @@ func (g GroupedStream[K, V]) input(storeName string) Stream[K, V] {
 // Metrics.Dropped). Options: Named, StoreName, InMemory.
 func Count[K, V any](g GroupedStream[K, V], opts ...NodeOpt) Table[K, int64] {
 	cfg := g.s.b.nodeCfg(opts)
-	store := g.s.b.storeFor(cfg, "COUNT")
+	store := g.s.b.storeFor(cfg, "COUNT", true)
 	in := g.input(store)
 	return newAggregation(in, "COUNT", cfg, store, g.ks, serde.Int64,
 		func(_ K, r Record[K, V], old int64, _ bool) (int64, bool) {
@@ -65,7 +65,7 @@ func Count[K, V any](g GroupedStream[K, V], opts ...NodeOpt) Table[K, int64] {
 // dropped. Options: Named, StoreName, InMemory.
 func Reduce[K, V any](g GroupedStream[K, V], fn func(agg, v V) V, opts ...NodeOpt) Table[K, V] {
 	cfg := g.s.b.nodeCfg(opts)
-	store := g.s.b.storeFor(cfg, "REDUCE")
+	store := g.s.b.storeFor(cfg, "REDUCE", true)
 	in := g.input(store)
 	return newAggregation(in, "REDUCE", cfg, store, g.ks, g.vs,
 		func(_ K, r Record[K, V], old V, hasOld bool) (V, bool) {
@@ -82,7 +82,7 @@ func Reduce[K, V any](g GroupedStream[K, V], fn func(agg, v V) V, opts ...NodeOp
 // dropped. Options: Named, StoreName, InMemory.
 func Aggregate[K, V, A any](g GroupedStream[K, V], init func() A, agg func(k K, v V, a A) A, as serde.Serde[A], opts ...NodeOpt) Table[K, A] {
 	cfg := g.s.b.nodeCfg(opts)
-	store := g.s.b.storeFor(cfg, "AGGREGATE")
+	store := g.s.b.storeFor(cfg, "AGGREGATE", true)
 	in := g.input(store)
 	return newAggregation(in, "AGGREGATE", cfg, store, g.ks, as,
 		func(k K, r Record[K, V], old A, hasOld bool) (A, bool) {

@@ -49,7 +49,11 @@ func QueryStore[K, V any](a *App, name string, ks serde.Serde[K], vs serde.Serde
 			return nil, fmt.Errorf("%w: %q", ErrUnknownStore, name)
 		}
 	}
-	return &storeView[K, V]{q: a.rt.Queries(), name: name, global: global, ks: ks, vs: vs}, nil
+	stamped := false
+	if spec := a.topo.t.Stores[name]; spec != nil {
+		stamped = spec.Timestamped
+	}
+	return &storeView[K, V]{q: a.rt.Queries(), name: name, global: global, stamped: stamped, ks: ks, vs: vs}, nil
 }
 
 // storeView is what QueryStore returns.
@@ -57,11 +61,26 @@ type storeView[K, V any] struct {
 	q      *runtime.Queries
 	name   string
 	global bool
-	ks     serde.Serde[K]
-	vs     serde.Serde[V]
+	// stamped: the store's values start with their timestamp
+	// (engine.StoreSpec.Timestamped), which the view strips.
+	stamped bool
+	ks      serde.Serde[K]
+	vs      serde.Serde[V]
 }
 
 func (v *storeView[K, V]) Name() string { return v.name }
+
+// value decodes a stored value.
+func (v *storeView[K, V]) value(b []byte) (V, error) {
+	if v.stamped {
+		if len(b) < 8 {
+			var zero V
+			return zero, fmt.Errorf("timestamped value of %d bytes, want at least 8", len(b))
+		}
+		b = b[8:]
+	}
+	return v.vs.Deserialize(v.name, b)
+}
 
 func (v *storeView[K, V]) Get(k K) (V, bool, error) {
 	var zero V
@@ -73,7 +92,7 @@ func (v *storeView[K, V]) Get(k K) (V, bool, error) {
 	if err != nil || vb == nil {
 		return zero, false, err
 	}
-	val, err := v.vs.Deserialize(v.name, vb)
+	val, err := v.value(vb)
 	if err != nil {
 		return zero, false, fmt.Errorf("kstream: query store %q: decode value: %w", v.name, err)
 	}
@@ -102,7 +121,7 @@ func (v *storeView[K, V]) scan(open func(state.Store) state.Iterator) (iter.Seq2
 					scanErr = fmt.Errorf("kstream: query store %q: decode key: %w", v.name, err)
 					return
 				}
-				val, err := v.vs.Deserialize(v.name, it.Value())
+				val, err := v.value(it.Value())
 				if err != nil {
 					scanErr = fmt.Errorf("kstream: query store %q: decode value: %w", v.name, err)
 					return

@@ -47,7 +47,7 @@ func TableFrom[K, V any](b *Builder, topic string, ks serde.Serde[K], vs serde.S
 		srcCfg = append(srcCfg, Named(cfg.name))
 	}
 	src := From(b, topic, ks, vs, srcCfg...)
-	store := b.storeFor(nodeCfg{storeName: cfg.storeName, inMemory: cfg.inMemory}, "TABLE-SOURCE")
+	store := b.storeFor(nodeCfg{storeName: cfg.storeName, inMemory: cfg.inMemory}, "TABLE-SOURCE", false)
 	n := b.addNode("TABLE-SOURCE", "", engine.KindProcessor, []*node{src.n}, func() nodeInstance {
 		return &tableSourceNode[K, V]{storeName: store, ks: ks, vs: vs}
 	})
@@ -291,7 +291,7 @@ func TableAggregate[K, V, A any](g GroupedTable[K, V], init func() A, adder, sub
 		panic("kstream: TableAggregate of a zero GroupedTable")
 	}
 	cfg := g.s.b.nodeCfg(opts)
-	store := g.s.b.storeFor(cfg, "TABLE-AGGREGATE")
+	store := g.s.b.storeFor(cfg, "TABLE-AGGREGATE", true)
 	return newAggregation(g.s, "TABLE-AGGREGATE", cfg, store, g.ks, as,
 		func(k K, r Record[K, flagged[V]], old A, hasOld bool) (A, bool) {
 			if !hasOld {
@@ -325,7 +325,7 @@ func TableReduce[K, V any](g GroupedTable[K, V], adder, subtractor func(agg, v V
 		panic("kstream: TableReduce of a zero GroupedTable")
 	}
 	cfg := g.s.b.nodeCfg(opts)
-	store := g.s.b.storeFor(cfg, "TABLE-REDUCE")
+	store := g.s.b.storeFor(cfg, "TABLE-REDUCE", true)
 	return newAggregation(g.s, "TABLE-REDUCE", cfg, store, g.ks, g.vs,
 		func(_ K, r Record[K, flagged[V]], old V, hasOld bool) (V, bool) {
 			switch {

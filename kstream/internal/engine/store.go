@@ -82,6 +82,11 @@ type StoreSpec struct {
 	// retention.ms = Retention + WindowChangelogExtraRetention, as Kafka
 	// Streams sets it. 0: the changelog is compacted only.
 	Retention time.Duration
+	// Timestamped: each value is the 8-byte big-endian timestamp of the
+	// value's record (for an aggregate, the largest of its records'), then
+	// the value's bytes: Kafka Streams' timestamped key-value store
+	// (ValueAndTimestamp). Queries strip the timestamp.
+	Timestamped bool
 }
 
 // WindowChangelogExtraRetention is added to a window or session store's

@@ -25,6 +25,16 @@ type Table[K, V any] struct {
 	store string
 	ks    serde.Serde[K]
 	vs    serde.Serde[V]
+	// win: the table is a windowed aggregation's result, whose windows
+	// close at end + grace (SuppressUntilWindowCloses).
+	win *windowedInfo
+}
+
+// windowedInfo is what a windowed aggregation's table says of its windows.
+type windowedInfo struct {
+	grace int64 // ms
+	gap   int64 // ms, session windows
+	kind  windowKind
 }
 
 // StoreName returns the name of the table's store, or "" when the table is

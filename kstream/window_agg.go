@@ -157,7 +157,7 @@ func windowedAgg[K, V, A any](w WindowedStream[K, V], op string, opts []NodeOpt,
 			return &slidingWindowNode[K, V, A]{winBase: base, w: wk, fns: fns}
 		}
 	case SessionWindows:
-		spec.Retention = ms(wk.gap + wk.grace)
+		spec.Retention = ms(wk.retention(cfg.emitFinal))
 		ks = SessionWindowedSerde(g.ks)
 		base.grace = wk.grace
 		if fns.merge == nil {
@@ -189,7 +189,11 @@ func windowedAgg[K, V, A any](w WindowedStream[K, V], op string, opts []NodeOpt,
 	}
 	// A windowed table is not a key-value store: it has no store name for
 	// table joins and key-value queries.
-	return Table[Windowed[K], A]{b: b, n: n, ks: ks, vs: as}
+	info := &windowedInfo{grace: base.grace, kind: w.w.kind()}
+	if sw, ok := w.w.(SessionWindows); ok {
+		info.gap = sw.gap
+	}
+	return Table[Windowed[K], A]{b: b, n: n, ks: ks, vs: as, win: info}
 }
 
 // winBase is what every windowed aggregation node shares: its store names

@@ -360,3 +360,22 @@ func TestCloseWindowsWhenIdle(t *testing.T) {
 	}
 	equal(t, "no idle option", len(results(t, d, serde.Int64)), 0)
 }
+
+// With EmitFinal a session is emitted once stream time passes its end +
+// gap + grace: no record can change it after that.
+func TestEmitFinalSessions(t *testing.T) {
+	d, in := windowedTopology(t, kstream.Session(5*sec, kstream.NoGrace), serde.Int64,
+		func(w kstream.WindowedStream[string, int64]) kstream.Table[kstream.Windowed[string], int64] {
+			return kstream.WindowedCount(w, kstream.EmitFinal())
+		})
+	pipe(t, in, "a", 1, 0)
+	pipe(t, in, "a", 1, 4000)
+	pipe(t, in, "b", 1, 9000) // 9000 = 4000 + gap: a record at 9000 could still extend a's session
+	equal(t, "not final yet", len(results(t, d, serde.Int64)), 0)
+	pipe(t, in, "b", 1, 9001)
+	equal(t, "final", results(t, d, serde.Int64), []winOut{{"a", 0, 4000, "2", 4000}})
+	pipe(t, in, "a", 1, 9000) // its session would end before stream time: late
+	pipe(t, in, "b", 1, 30000)
+	equal(t, "later", results(t, d, serde.Int64), []winOut{{"b", 9000, 9001, "2", 9001}})
+	equal(t, "late", d.Metrics().LateRecords, int64(1))
+}

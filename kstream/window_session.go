@@ -12,9 +12,10 @@ import (
 // merged into one session, the replaced ones are deleted (a tombstone
 // each, timestamped with their end) and the merged session is emitted with
 // its end as timestamp. A record whose merged session ends before stream
-// time minus grace is late. With EmitFinal, a session whose end is before
-// stream time minus grace is closed: it is emitted once and a later record
-// never merges into it.
+// time minus grace is late. With EmitFinal, a session is emitted once no
+// record can change it any more: when stream time passes its end + gap +
+// grace (a later record within the gap would have to be late, and so would
+// every session it could bridge to).
 type sessionWindowNode[K, V, A any] struct {
 	winBase[K, A]
 	w   SessionWindows
@@ -31,7 +32,7 @@ func (n *sessionWindowNode[K, V, A]) Init(t *task, nd *node, children []nodeInst
 		return err
 	}
 	n.ss, err = state.NewSessionStore(st, state.SessionStoreConfig{
-		Retention: ms(n.w.gap + n.w.grace), InactivityGap: ms(n.w.gap), Grace: ms(n.w.grace)})
+		Retention: ms(n.w.retention(n.emitFinal)), InactivityGap: ms(n.w.gap), Grace: ms(n.w.grace)})
 	n.watchIdle(n.emitClosed)
 	return err
 }
@@ -56,10 +57,6 @@ func (n *sessionWindowNode[K, V, A]) Receive(r Record[K, V]) {
 		return
 	}
 	earliestEnd := ts - n.w.gap
-	if n.emitFinal && closeTime > earliestEnd {
-		// Closed sessions were emitted: they never change again.
-		earliestEnd = closeTime
-	}
 	n.merged, n.ends = n.merged[:0], n.ends[:0]
 	it := n.ss.FindSessions(kb, earliestEnd, ts+n.w.gap)
 	for it.Next() {
@@ -125,17 +122,17 @@ func (n *sessionWindowNode[K, V, A]) Receive(r Record[K, V]) {
 	}
 }
 
-// emitClosed emits the sessions that closed since the last emission: those
-// with lastEmit <= end < closeTime.
+// emitClosed emits the sessions that became final since the last emission:
+// those with lastEmit - gap <= end < closeTime - gap.
 func (n *sessionWindowNode[K, V, A]) emitClosed(closeTime int64) {
 	if closeTime <= n.lastEmit {
 		return
 	}
 	from := int64(math.MinInt64)
 	if n.lastEmit != math.MinInt64 {
-		from = n.lastEmit
+		from = n.lastEmit - n.w.gap
 	}
-	n.emitWindows(n.ss.FetchAll(from, closeTime-1))
+	n.emitWindows(n.ss.FetchAll(from, closeTime-n.w.gap-1))
 	if n.t.Failure == nil {
 		n.saveEmit(closeTime)
 	}

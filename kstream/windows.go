@@ -138,6 +138,17 @@ func Session(gap, grace time.Duration) SessionWindows {
 
 func (w SessionWindows) kind() windowKind { return kindSession }
 
+// retention is how long the session store keeps a session after stream
+// time passes its end: gap + grace (Kafka Streams'), one more millisecond
+// with EmitFinal, so that a session is still there when it becomes final
+// (stream time past end + gap + grace).
+func (w SessionWindows) retention(emitFinal bool) int64 {
+	if emitFinal {
+		return w.gap + w.grace + 1
+	}
+	return w.gap + w.grace
+}
+
 // String implements Windows.
 func (w SessionWindows) String() string {
 	return fmt.Sprintf("session windows with gap %v, grace %v", ms(w.gap), ms(w.grace))
@@ -204,8 +215,10 @@ const maxOpenCountWindows = 1024
 func ms(v int64) time.Duration { return time.Duration(v) * time.Millisecond }
 
 // EmitFinal makes a windowed aggregation emit one result per window, when
-// the window closes (stream time reaches its end plus grace; for count
-// windows, when it has all its records), instead of every update: Kafka
+// the window closes (stream time reaches its end plus grace; for a session,
+// when stream time passes its end + gap + grace, as no record can change it
+// after that; for count windows, when it has all its records), instead of
+// every update: Kafka
 // Streams' EmitStrategy.onWindowClose. Which windows were emitted is kept
 // in a changelogged store of its own ("<store>-emit"), so that a window is
 // emitted once across restarts and rebalances. Only windowed aggregations

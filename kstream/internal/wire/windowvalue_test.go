@@ -91,3 +91,30 @@ func FuzzCountWindows(f *testing.F) {
 		}
 	})
 }
+
+func TestSuppressedRoundTrip(t *testing.T) {
+	b := AppendSuppressed(nil, 15000, true, 7, []Header{{Key: "h", Value: []byte("v")}}, nil)
+	d, tomb, ts, hs, v, err := DecodeSuppressed(b)
+	if err != nil || d != 15000 || !tomb || ts != 7 || len(hs) != 1 || hs[0].Key != "h" || len(v) != 0 {
+		t.Fatalf("got %d %v %d %v %x %v", d, tomb, ts, hs, v, err)
+	}
+	for _, bad := range [][]byte{nil, {1}, {2, 0, 0, 0, 0, 0, 0, 0, 0, 0}, {1, 0, 0, 0, 0, 0, 0, 0, 0, 2}, {1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}} {
+		if _, _, _, _, _, err := DecodeSuppressed(bad); !errors.Is(err, ErrSuppressed) {
+			t.Errorf("DecodeSuppressed(%x) = %v, want ErrSuppressed", bad, err)
+		}
+	}
+}
+
+func FuzzSuppressed(f *testing.F) {
+	f.Add(AppendSuppressed(nil, 1, false, 2, nil, []byte("x")))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		d, tomb, ts, hs, v, err := DecodeSuppressed(b)
+		if err != nil {
+			return
+		}
+		d2, tomb2, ts2, hs2, v2, err := DecodeSuppressed(AppendSuppressed(nil, d, tomb, ts, hs, v))
+		if err != nil || d2 != d || tomb2 != tomb || ts2 != ts || len(hs2) != len(hs) || !bytes.Equal(v, v2) {
+			t.Fatalf("re-decode of %x: %v", b, err)
+		}
+	})
+}

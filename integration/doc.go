@@ -25,6 +25,10 @@
 //     keeps the processes' logs.
 //   - bench_eos_test.go: BenchmarkEOS, the ledger workload's throughput
 //     under each guarantee.
+//   - ksref_test.go (no broker): the windowed aggregations against Kafka
+//     Streams' own output, golden files that ksref/run makes with its
+//     TopologyTestDriver: the same records, key, window, value, timestamp
+//     and tombstones; and the windowed key serdes byte for byte.
 //
 // The test command of the repository is ./integration/run.
 package integration

@@ -379,3 +379,19 @@ func TestEmitFinalSessions(t *testing.T) {
 	equal(t, "later", results(t, d, serde.Int64), []winOut{{"b", 9000, 9001, "2", 9001}})
 	equal(t, "late", d.Metrics().LateRecords, int64(1))
 }
+
+// With EmitFinal, a record that bridges an emitted session and an open one
+// merges into the open one only: the emitted session never changes.
+func TestEmitFinalSessionNotReopenedByBridge(t *testing.T) {
+	d, in := windowedTopology(t, kstream.Session(5*sec, kstream.NoGrace), serde.Int64,
+		func(w kstream.WindowedStream[string, int64]) kstream.Table[kstream.Windowed[string], int64] {
+			return kstream.WindowedCount(w, kstream.EmitFinal())
+		})
+	pipe(t, in, "a", 1, 0)
+	pipe(t, in, "a", 1, 9000)
+	pipe(t, in, "a", 1, 11000) // stream time 11000 > 0 + 5000 + 5000: [0,0] is final
+	equal(t, "final", results(t, d, serde.Int64), []winOut{{"a", 0, 0, "1", 0}})
+	pipe(t, in, "a", 1, 4500) // within the gap of both; [0,0] is final, so it joins [9000,11000] only
+	pipe(t, in, "b", 1, 40000)
+	equal(t, "later", results(t, d, serde.Int64), []winOut{{"a", 4500, 11000, "3", 11000}})
+}

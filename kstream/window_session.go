@@ -12,10 +12,10 @@ import (
 // merged into one session, the replaced ones are deleted (a tombstone
 // each, timestamped with their end) and the merged session is emitted with
 // its end as timestamp. A record whose merged session ends before stream
-// time minus grace is late. With EmitFinal, a session is emitted once no
-// record can change it any more: when stream time passes its end + gap +
-// grace (a later record within the gap would have to be late, and so would
-// every session it could bridge to).
+// time minus grace is late. With EmitFinal, a session is emitted when
+// stream time passes its end + gap + grace: a later record within its gap
+// would be late on its own; one that bridges it and a later, open session
+// merges into the open one only, so an emitted session never changes.
 type sessionWindowNode[K, V, A any] struct {
 	winBase[K, A]
 	w   SessionWindows
@@ -57,6 +57,12 @@ func (n *sessionWindowNode[K, V, A]) Receive(r Record[K, V]) {
 		return
 	}
 	earliestEnd := ts - n.w.gap
+	if n.emitFinal && n.lastEmit != math.MinInt64 && n.lastEmit-n.w.gap > earliestEnd {
+		// Emitted sessions (end < lastEmit - gap) are final: a record that
+		// bridges one of them and a later session merges the later one
+		// only.
+		earliestEnd = n.lastEmit - n.w.gap
+	}
 	n.merged, n.ends = n.merged[:0], n.ends[:0]
 	it := n.ss.FindSessions(kb, earliestEnd, ts+n.w.gap)
 	for it.Next() {

@@ -216,9 +216,9 @@ func ms(v int64) time.Duration { return time.Duration(v) * time.Millisecond }
 
 // EmitFinal makes a windowed aggregation emit one result per window, when
 // the window closes (stream time reaches its end plus grace; for a session,
-// when stream time passes its end + gap + grace, as no record can change it
-// after that; for count windows, when it has all its records), instead of
-// every update: Kafka
+// when stream time passes its end + gap + grace, after which no record
+// merges into it; for count windows, when it has all its records), instead
+// of every update: Kafka
 // Streams' EmitStrategy.onWindowClose. Which windows were emitted is kept
 // in a changelogged store of its own ("<store>-emit"), so that a window is
 // emitted once across restarts and rebalances. Only windowed aggregations

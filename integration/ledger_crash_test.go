@@ -96,23 +96,43 @@ type ledgerExpected struct {
 	keyOf  map[string]string
 	counts map[string]int64 // per group
 	sums   map[string]int64 // per group
+	// events are the inputs in order, for the windowed counts.
+	events []ledgerInput
+}
+
+// ledgerInput is one input event as the windowed counts see it.
+type ledgerInput struct {
+	value, group string
+	ts           int64 // ms
+	// flush: one of the last records, an hour past the others in event
+	// time, that close every window and session before them.
+	flush bool
 }
 
 // ledgerInputs makes the plan's input records (user keys at random from
-// the plan's seed, partition = user modulo partitions) and what they must
-// produce.
+// the plan's seed, partition = user modulo partitions, event time
+// ledger.Timestamp), then one flush record per group, an hour later in
+// event time, and what they must produce.
 func ledgerInputs(p ledgerPlan, topic string) ([]*kgo.Record, ledgerExpected) {
 	rng := rand.New(rand.NewPCG(p.seed, 1))
-	exp := ledgerExpected{keyOf: make(map[string]string, p.records), counts: map[string]int64{}, sums: map[string]int64{}}
-	recs := make([]*kgo.Record, p.records)
+	n := p.records + p.groups
+	exp := ledgerExpected{keyOf: make(map[string]string, n), counts: map[string]int64{}, sums: map[string]int64{}}
+	recs := make([]*kgo.Record, n)
+	flushAt := ledger.Timestamp(p.records).Add(time.Hour + 10*time.Second)
 	for i := range recs {
-		u := rng.IntN(p.users)
+		u, ts, flush := 0, ledger.Timestamp(i), i >= p.records
+		if flush {
+			u, ts = i-p.records, flushAt // user g is in group g
+		} else {
+			u = rng.IntN(p.users)
+		}
 		k, v := ledger.Key(u), ledger.Value(i)
 		g, _ := ledger.GroupOf(k, p.groups)
 		exp.keyOf[v] = k
 		exp.counts[g]++
 		exp.sums[g] += ledger.Amount(i)
-		recs[i] = &kgo.Record{Topic: topic, Partition: int32(u) % p.partitions, Key: []byte(k), Value: []byte(v)}
+		exp.events = append(exp.events, ledgerInput{value: v, group: g, ts: ts.UnixMilli(), flush: flush})
+		recs[i] = &kgo.Record{Topic: topic, Partition: int32(u) % p.partitions, Key: []byte(k), Value: []byte(v), Timestamp: ts}
 	}
 	return recs, exp
 }
@@ -131,6 +151,8 @@ type ledgerVerdict struct {
 	regressions map[string][]string
 	excess      map[string]int64
 	updates     map[string]int
+	// windows is the verdict on the windowed counts.
+	windows windowVerdict
 }
 
 // judgeLedger compares what was read from the output topics (each in the
@@ -272,6 +294,9 @@ func runLedger(t *testing.T, b *kafkatest.Broker, p ledgerPlan) ledgerOutcome {
 		Passthrough: newTopic(t, b, "ledger-pass", p.partitions),
 		Counts:      newTopic(t, b, "ledger-counts", p.partitions),
 		Sums:        newTopic(t, b, "ledger-sums", p.partitions),
+		Windows:     newTopic(t, b, "ledger-windows", p.partitions),
+		Sessions:    newTopic(t, b, "ledger-sessions", p.partitions),
+		Late:        newTopic(t, b, "ledger-late", p.partitions),
 	}
 	group := kafkatest.UniqueName(t, "ledger")
 	inputs, exp := ledgerInputs(p, tp.Input)
@@ -281,6 +306,7 @@ func runLedger(t *testing.T, b *kafkatest.Broker, p ledgerPlan) ledgerOutcome {
 		a := []string{
 			"-brokers", strings.Join(b.Addrs, ","), "-app", group,
 			"-input", tp.Input, "-passthrough", tp.Passthrough, "-counts", tp.Counts, "-sums", tp.Sums,
+			"-windows", tp.Windows, "-sessions", tp.Sessions, "-late", tp.Late,
 			"-groups", strconv.Itoa(p.groups), "-state-dir", s.stateDir, "-guarantee", p.guarantee,
 			"-workers", strconv.Itoa(p.workers), "-session-timeout", p.sessionTimeout.String(),
 			"-commit-interval", "100ms", "-log-level", "info",
@@ -401,9 +427,10 @@ func runLedger(t *testing.T, b *kafkatest.Broker, p ledgerPlan) ledgerOutcome {
 	}
 	t.Logf("%v: all instances stopped cleanly; reading the outputs", time.Since(produceStart).Round(time.Millisecond))
 
-	rd := newReader(t, b, tp.Passthrough, tp.Counts, tp.Sums)
+	rd := newReader(t, b, tp.Passthrough, tp.Counts, tp.Sums, tp.Windows, tp.Sessions, tp.Late)
 	rd.readToEnd(ctx)
 	out.verdict = judgeLedger(exp, rd.records(tp.Passthrough), rd.records(tp.Counts), rd.records(tp.Sums))
+	out.verdict.windows = judgeWindows(exp, rd.records(tp.Windows), rd.records(tp.Sessions), rd.records(tp.Late))
 	out.took = time.Since(began)
 	return out
 }
@@ -538,9 +565,13 @@ func TestExactlyOnceLedgerSurvivesKillsAndFencing(t *testing.T) {
 		t.Errorf("pass-through under exactly-once: %d missing (first %v), %d duplicated (first %v), %d unexpected (first %v); want none",
 			len(v.missing), firstN(v.missing, 5), len(v.duplicated), firstN(v.duplicated, 5), len(v.unexpected), firstN(v.unexpected, 3))
 	}
-	if v.passthrough != p.records {
-		t.Errorf("read %d pass-through records, want exactly %d", v.passthrough, p.records)
+	if v.passthrough != len(o.exp.keyOf) {
+		t.Errorf("read %d pass-through records, want exactly %d", v.passthrough, len(o.exp.keyOf))
 	}
+	if probs := v.windows.problems(); len(probs) > 0 {
+		t.Errorf("windowed counts under exactly-once: %d problems, first: %v", len(probs), firstN(probs, 8))
+	}
+	t.Logf("windowed counts: %s", v.windows.summary())
 	for _, agg := range []string{"counts", "sums"} {
 		if w := v.wrongFinal[agg]; len(w) > 0 {
 			t.Errorf("%s: %d groups end wrong under exactly-once, first: %v", agg, len(w), firstN(w, 5))
@@ -595,6 +626,7 @@ func TestAtLeastOnceLedgerSurvivesKills(t *testing.T) {
 			t.Errorf("%s: groups end %d below the expected values in total under at-least-once", agg, -v.excess[agg])
 		}
 	}
+	t.Logf("windowed counts under at-least-once (not judged): %s; %d problems", v.windows.summary(), len(v.windows.problems()))
 	t.Logf("at-least-once duplicates: %d pass-through records written more than once; counts %d and sums %d above the expected totals; %d and %d updates repeated or went back",
 		len(v.duplicated), v.excess["counts"], v.excess["sums"], len(v.regressions["counts"]), len(v.regressions["sums"]))
 	if o.kills < p.kills || o.stops != 1 {
@@ -634,7 +666,7 @@ func TestJudgeLedgerFindsEveryFault(t *testing.T) {
 	counts, sums := agg("counts", false), agg("sums", true)
 
 	clean := judgeLedger(exp, pass(inputs), counts, sums)
-	if len(clean.missing)+len(clean.duplicated)+len(clean.unexpected) > 0 || clean.passthrough != p.records ||
+	if len(clean.missing)+len(clean.duplicated)+len(clean.unexpected) > 0 || clean.passthrough != len(inputs) ||
 		len(clean.wrongFinal["counts"])+len(clean.wrongFinal["sums"])+len(clean.regressions["counts"])+len(clean.regressions["sums"]) > 0 ||
 		clean.excess["counts"] != 0 || clean.excess["sums"] != 0 {
 		t.Fatalf("clean outputs judged faulty: %+v", clean)

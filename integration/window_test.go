@@ -45,16 +45,19 @@ func TestWindowedEmitFinalAcrossRestart(t *testing.T) {
 	}
 
 	// Ten keys, a record every 100ms of event time per key; phase one
-	// covers [0s, 30s), phase two [30s, 45s). The windows [0,10), [10,20),
-	// [20,30) and [30,40) close; [40,50) stays open.
+	// covers [0s, 30s) after base, phase two [30s, 45s). The windows
+	// [0,10), [10,20), [20,30) and [30,40) close; [40,50) stays open. base
+	// is an hour ago on a window boundary: brokers delete by record
+	// timestamps, so event times are recent.
+	base := time.Now().Add(-time.Hour).Truncate(time.Minute).UnixMilli()
 	want := map[string]int64{}
 	records := func(from, to int64) []*kgo.Record {
 		var recs []*kgo.Record
-		for ts := from; ts < to; ts += 100 {
+		for ts := base + from; ts < base+to; ts += 100 {
 			for k := range 10 {
 				key := "k" + strconv.Itoa(k)
 				start := ts / size.Milliseconds() * size.Milliseconds()
-				if start+size.Milliseconds() <= 40000 {
+				if start+size.Milliseconds() <= base+40000 {
 					want[fmt.Sprintf("%s@%d", key, start)]++
 				}
 				v, _ := serde.Int64.Serialize(in, ts)
@@ -86,8 +89,8 @@ func TestWindowedEmitFinalAcrossRestart(t *testing.T) {
 	produce(ctx, t, prod, records(30000, 45000))
 	lateRecs := make([]*kgo.Record, 0, 10)
 	for k := range 10 {
-		v, _ := serde.Int64.Serialize(in, 5000)
-		lateRecs = append(lateRecs, &kgo.Record{Topic: in, Key: []byte("k" + strconv.Itoa(k)), Value: v, Timestamp: time.UnixMilli(5000)})
+		v, _ := serde.Int64.Serialize(in, base+5000)
+		lateRecs = append(lateRecs, &kgo.Record{Topic: in, Key: []byte("k" + strconv.Itoa(k)), Value: v, Timestamp: time.UnixMilli(base + 5000)})
 	}
 	produce(ctx, t, prod, lateRecs)
 	rd.readUntil(ctx, "40 final results and 10 late records", func() bool { return rd.count(out) >= 40 && rd.count(late) >= 10 }, second)

@@ -11,13 +11,24 @@
 // duplicated record is visible; every group's count and sum only grow, so
 // a committed update that repeats or goes backwards is a duplicated effect.
 // The test computes the expected outputs from the inputs with the same
-// helpers (Key, Value, GroupOf, Amount).
+// helpers (Key, Value, GroupOf, Amount, Timestamp).
+//
+// With the windowed topics set, the grouped stream is also counted per
+// event-time window, with final results only (EmitFinal):
+//
+//	└─GroupByKey─┬─ tumbling WindowSize, grace WindowGrace (store "windows") ─> windows
+//	             └─ sessions SessionGap, grace SessionGrace (store "sessions") ─> sessions
+//
+// records for closed windows going to the late topic. Every window and
+// session of a group is emitted once, with the count of its records that
+// were not late.
 package ledger
 
 import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/streamwork-go/streamwork/kstream"
 	"github.com/streamwork-go/streamwork/serde"
@@ -29,6 +40,36 @@ type Topics struct {
 	Passthrough string
 	Counts      string
 	Sums        string
+	// Windows, Sessions and Late, when set (all three), add the windowed
+	// counts.
+	Windows  string
+	Sessions string
+	Late     string
+}
+
+// The windowed counts' windows (see the package doc).
+const (
+	WindowSize   = 5 * time.Second
+	WindowGrace  = 2 * time.Second
+	SessionGap   = 3 * time.Second
+	SessionGrace = time.Hour
+	// WindowNode and SessionNode are the names of the windowed
+	// aggregations: the error-node header of their late records.
+	WindowNode  = "windows"
+	SessionNode = "sessions"
+)
+
+// Base is the event time of event 0: three hours before the program
+// started, on the hour, so that every event time (the flush records of the
+// crash test come an hour after the others) is in the past, as brokers
+// expect (log.message.timestamp.after.max.ms), and well within the topics'
+// retention, which goes by record timestamps.
+var Base = time.Now().Truncate(time.Hour).Add(-3 * time.Hour)
+
+// Timestamp returns the event time of event i: 2ms apart, with a pause of
+// 10s after every 2000 events, so that each group's events form sessions.
+func Timestamp(i int) time.Time {
+	return Base.Add(time.Duration(i)*2*time.Millisecond + time.Duration(i/2000)*10*time.Second)
 }
 
 // RepartitionTopic returns the full name of the workload's repartition
@@ -107,5 +148,19 @@ func Topology(tp Topics, groups int, onRecord func()) (*kstream.Topology, error)
 	}, serde.Int64, kstream.StoreName("sums")).
 		ToStream(kstream.Named("sums-stream")).
 		To(tp.Sums, serde.String, serde.Int64, kstream.Named("sums-out"))
+	if tp.Windows != "" || tp.Sessions != "" || tp.Late != "" {
+		if tp.Windows == "" || tp.Sessions == "" || tp.Late == "" {
+			return nil, fmt.Errorf("ledger: the windowed counts need the windows, sessions and late topics (got %q, %q, %q)",
+				tp.Windows, tp.Sessions, tp.Late)
+		}
+		kstream.WindowedCount(kstream.WindowedBy(grouped, kstream.Tumbling(WindowSize, WindowGrace)),
+			kstream.EmitFinal(), kstream.StoreName("windows"), kstream.Named(WindowNode), kstream.LateRecordsTo(tp.Late)).
+			ToStream(kstream.Named("windows-stream")).
+			To(tp.Windows, kstream.TimeWindowedSerde(serde.String, WindowSize), serde.Int64, kstream.Named("windows-out"))
+		kstream.WindowedCount(kstream.WindowedBy(grouped, kstream.Session(SessionGap, SessionGrace)),
+			kstream.EmitFinal(), kstream.StoreName("sessions"), kstream.Named(SessionNode), kstream.LateRecordsTo(tp.Late)).
+			ToStream(kstream.Named("sessions-stream")).
+			To(tp.Sessions, kstream.SessionWindowedSerde(serde.String), serde.Int64, kstream.Named("sessions-out"))
+	}
 	return b.Build()
 }

@@ -112,6 +112,43 @@ func BufferedRecordsPerPartition(n int) Opt {
 	return optFunc(func(c *runtime.Config) { c.MaxBuffered = n })
 }
 
+// NoTaskIdle, given to MaxTaskIdle, makes tasks never wait for an empty
+// input partition: a task processes whatever it has buffered, which may be
+// out of timestamp order across its partitions. (Kafka Streams:
+// max.task.idle.ms = -1.)
+const NoTaskIdle = runtime.NoTaskIdle
+
+// MaxTaskIdle sets how long a task waits for records on an empty input
+// partition before it processes the records it has of its other partitions
+// without it. It matters for tasks that read several partitions (a
+// sub-topology with several source topics, co-partitioned: merged streams,
+// a stream and a table): such a task processes its records in timestamp
+// order across its partitions only as far as it has records of all of
+// them, so a record of the empty partition that arrives later may be
+// older than what it processed meanwhile. Waiting trades latency for
+// timestamp order.
+//
+// With d >= 0, a task with an empty partition waits, without a bound,
+// while that partition's lag is unknown (until a fetch or an offset lookup
+// tells where it ends) or positive (Kafka has records the task has not
+// fetched yet). Once the partition is known to be caught up (the task's
+// position reaches its last stable offset, as Kafka last reported it), the
+// task waits up to d, wall clock, from when it first found the partition
+// empty and caught up, so a partition that has had no records for longer
+// than d holds nothing back; then it processes without it ("enforced
+// processing": each record so processed is counted in
+// Metrics.EnforcedProcessing, and, when d > 0, the partitions given up on
+// are logged at debug level). The wait starts again whenever the partition
+// drains. With the default, 0, a task does not wait for producers but
+// processes what is already in Kafka in timestamp order. NoTaskIdle never
+// waits; neither does a task with one input partition. Values below 0
+// other than NoTaskIdle are rejected. The test driver (kstreamtest) waits
+// too, on its wall clock. (Kafka Streams: max.task.idle.ms, with the same
+// meaning.)
+func MaxTaskIdle(d time.Duration) Opt {
+	return optFunc(func(c *runtime.Config) { c.MaxTaskIdle = d })
+}
+
 // DeserializationErrorHandler decides about records whose key, value or
 // timestamp cannot be read. Default LogAndFail.
 // (deserialization.exception.handler.)

@@ -30,8 +30,9 @@
 // The graph splits into sub-topologies: the connected parts of it. A task
 // runs one sub-topology for one partition number of its source topics; tasks
 // are the unit of parallelism and assignment. A task processes the records
-// of its partitions in timestamp order across partitions. Stream time, per
-// task, is the largest record timestamp it has processed.
+// of its partitions in timestamp order across partitions, as far as it has
+// records of each; for an empty partition it waits as MaxTaskIdle says.
+// Stream time, per task, is the largest record timestamp it has processed.
 //
 // # The processor API
 //

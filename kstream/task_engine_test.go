@@ -12,7 +12,9 @@ import (
 )
 
 // Records of the partitions of a task are processed in timestamp order
-// across partitions, whatever order they were buffered in.
+// across partitions, whatever order they were buffered in. Once one
+// partition is drained, the other's last record goes without it: both are
+// known to be caught up, and MaxTaskIdle is 0 (the default).
 func TestTaskProcessesInTimestampOrderAcrossPartitions(t *testing.T) {
 	b := NewBuilder()
 	FromTopics(b, []string{"a", "b"}, serde.String, serde.String).To("out", serde.String, serde.String)
@@ -34,8 +36,13 @@ func TestTaskProcessesInTimestampOrderAcrossPartitions(t *testing.T) {
 	add("b", 0, 20)
 	add("b", 1, 40)
 	add("b", 2, 45)
+	tk.SetEndOffset("a", 3)
+	tk.SetEndOffset("b", 3)
 	if n, err := tk.Process(100); n != 6 || err != nil {
 		t.Fatalf("process = %d, %v", n, err)
+	}
+	if got := tk.Env.Counters.EnforcedProcessing.Load(); got != 1 {
+		t.Fatalf("enforced processing = %d, want 1 (a2, with b empty)", got)
 	}
 	var got []string
 	for _, r := range c.recs {

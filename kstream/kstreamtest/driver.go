@@ -21,8 +21,17 @@ type Driver struct {
 var DefaultStart = time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // New starts a driver for t. opts are kstream App options: the application
-// id (default "kstreamtest"), error handlers and the logger apply; options
-// about brokers, workers and commits are accepted and ignored.
+// id (default "kstreamtest"), error handlers, the logger, CacheMaxBytes and
+// MaxTaskIdle apply; options about brokers, workers and commits are
+// accepted and ignored.
+//
+// Every input is caught up with what was piped into it, so with
+// MaxTaskIdle 0 (the default) or NoTaskIdle a piped record is processed at
+// once. With a positive MaxTaskIdle, a task that reads several topics keeps
+// a piped record while one of its topics has nothing buffered, until that
+// topic gets a record (then both are processed in timestamp order) or
+// AdvanceWallClock passes the end of the wait, as in Kafka Streams'
+// TopologyTestDriver.
 func New(t *kstream.Topology, opts ...kstream.Opt) (*Driver, error) {
 	return NewAt(t, DefaultStart, opts...)
 }
@@ -40,8 +49,9 @@ func NewAt(t *kstream.Topology, start time.Time, opts ...kstream.Opt) (*Driver, 
 	return &Driver{d: d}, nil
 }
 
-// PipeRaw feeds one record of raw bytes to topic and processes it fully. It
-// returns the error of a record whose error handler decided to fail.
+// PipeRaw feeds one record of raw bytes to topic and processes it fully
+// (unless a MaxTaskIdle wait keeps it; see New). It returns the error of a
+// record whose error handler decided to fail.
 func (d *Driver) PipeRaw(topic string, key, value []byte, ts time.Time, headers ...kstream.Header) error {
 	r := &kgo.Record{Topic: topic, Key: key, Value: value, Timestamp: ts}
 	for _, h := range headers {
@@ -50,9 +60,9 @@ func (d *Driver) PipeRaw(topic string, key, value []byte, ts time.Time, headers 
 	return d.d.Pipe(r)
 }
 
-// AdvanceWallClock moves the wall clock forward by dur and fires the
+// AdvanceWallClock moves the wall clock forward by dur, fires the
 // wall-clock punctuators that are due (each at most once, as in the
-// runtime).
+// runtime) and processes the records whose MaxTaskIdle wait is over.
 func (d *Driver) AdvanceWallClock(dur time.Duration) error { return d.d.AdvanceWallClock(dur) }
 
 // Now returns the driver's wall-clock time.

@@ -114,7 +114,8 @@ func (p *atMostOnce) commitFetched() error {
 }
 
 // drainCommitted processes the buffered records of tasks whose offsets were
-// committed when they were fetched. When some fetched offsets are still
+// committed when they were fetched, without waiting for the records of
+// empty partitions (Task.Drain): they are processed now or never. When some fetched offsets are still
 // uncommitted it tries to commit them first; if that fails the buffered
 // records are dropped (at-most-once allows losing them, never processing
 // them twice).
@@ -132,7 +133,7 @@ func (p *atMostOnce) drainCommitted(tasks []*engine.Task) {
 	}
 	for _, t := range tasks {
 		for t.Started && t.TotalBuffered() > 0 {
-			if _, err := t.Process(drainBatch); err != nil {
+			if _, err := t.Drain(drainBatch); err != nil {
 				p.h.SetFailure(err)
 				return
 			}

@@ -27,6 +27,9 @@ type Counters struct {
 	Restarts          atomic.Int64 // workers restarted after a fencing
 	Paused            atomic.Int64 // partitions paused for backpressure now
 	MaxPaused         atomic.Int64 // the largest value paused has had
+	// EnforcedProcessing counts records processed while an input partition
+	// of their task was empty after its idle wait (Task.Process).
+	EnforcedProcessing atomic.Int64
 }
 
 // addPaused adds d (+1 on pause, -1 on resume) to the paused partitions and
@@ -116,6 +119,14 @@ type Metrics struct {
 	// transactional producer failed otherwise, and so replaced their client
 	// and rejoined the group with fresh tasks.
 	WorkerRestarts int64
+	// EnforcedProcessing counts records that a task with several input
+	// partitions processed while one of them was empty and caught up, after
+	// waiting MaxTaskIdle for its records (with MaxTaskIdle 0, at once):
+	// each may be out of timestamp order with records that partition gets
+	// later. Records processed while every input partition had records, or
+	// with NoTaskIdle, are not counted. (Kafka Streams:
+	// enforced-processing-total.)
+	EnforcedProcessing int64
 	// Skipped counts records dropped by an error handler, by ErrorKind.
 	Skipped map[ErrorKind]int64
 	// DeadLettered counts records sent to a dead-letter topic, by ErrorKind.
@@ -150,6 +161,7 @@ func (m *Counters) Snapshot() Metrics {
 		LateRecords:         m.Late.Load(),
 		LateRecordsWritten:  m.LateWritten.Load(),
 		IdleWindowAdvances:  m.IdleAdvances.Load(),
+		EnforcedProcessing:  m.EnforcedProcessing.Load(),
 		Paused:              int(m.Paused.Load()),
 		MaxPaused:           int(m.MaxPaused.Load()),
 		Skipped: map[ErrorKind]int64{

@@ -36,10 +36,17 @@ type TaskEnv struct {
 	Logger    *slog.Logger
 	Collector Collector
 	Counters  *Counters
-	Now       func() time.Time
-	OnDeser   ErrorHandler
-	OnProcess ErrorHandler
-	OnProduce ErrorHandler
+	Now       func() time.Time // the wall clock (punctuation, idle waits)
+	// MaxTaskIdle is how long a task with several input partitions waits
+	// for records on an empty partition that is caught up before it
+	// processes without it (Config.MaxTaskIdle, Kafka Streams'
+	// max.task.idle.ms; see Task.Process): 0 does not wait for caught-up
+	// partitions, but does for those whose lag is unknown or positive; a
+	// negative value never waits.
+	MaxTaskIdle time.Duration
+	OnDeser     ErrorHandler
+	OnProcess   ErrorHandler
+	OnProduce   ErrorHandler
 	// globals are the instance's global table stores, read-only for tasks.
 	Globals map[string]state.Store
 
@@ -112,6 +119,17 @@ type RecordQueue struct {
 	next      int64 // offset to commit: one past the last record processed
 	committed int64 // the offset last handed out by offsetsToCommit
 	epoch     int32 // leader epoch of the last record processed, -1 if unknown
+
+	// What the task knows of the partition in Kafka, for idle waits
+	// (idle.go): end is its end offset as last seen (the last stable
+	// offset: the runtime reads committed), start where fetching it
+	// starts while the task has taken no record of it; -1 when unknown.
+	end, start int64
+	// idleDeadline is when the task stops waiting for records on this
+	// partition while it is empty and caught up (zero: no wait running);
+	// enforced: the task processed without it since then (logged once).
+	idleDeadline time.Time
+	enforced     bool
 }
 
 func (q *RecordQueue) Len() int { return len(q.recs) - q.head }
@@ -180,7 +198,7 @@ func OpenTask(id TaskID, sub *Subtopology, env *TaskEnv) (*Task, error) {
 			_ = t.CloseStores()
 			return nil, fmt.Errorf("%w: node %q is not a source", ErrTopology, sub.Sources[tp].Name)
 		}
-		q := &RecordQueue{Topic: full[i], Partition: id.Partition, source: src, next: -1, committed: -1, epoch: -1}
+		q := &RecordQueue{Topic: full[i], Partition: id.Partition, source: src, next: -1, committed: -1, epoch: -1, end: -1, start: -1}
 		t.Queues = append(t.Queues, q)
 		t.ByTopic[full[i]] = q
 	}
@@ -253,12 +271,37 @@ func (t *Task) TotalBuffered() int {
 	return n
 }
 
-// process processes up to max buffered records, in timestamp order across
-// the task's partitions. It returns how many it processed, and an error only
-// when an error handler decided to fail.
-func (t *Task) Process(max int) (int, error) {
+// Process processes up to max buffered records, in timestamp order across
+// the task's partitions. Before each record it checks that the task is
+// ready (Kafka Streams' PartitionGroup.readyToProcess, see idle.go): a task
+// with several input partitions, some of them empty, waits while an empty
+// partition's lag is unknown or positive (its records are on their way),
+// and for up to Env.MaxTaskIdle for a caught-up one; once that wait is over
+// it processes without it ("enforced processing", counted in
+// Counters.EnforcedProcessing). Process is to be called also when nothing
+// is buffered: that is when the wait for a partition that went quiet
+// starts. It returns how many records it processed, and an error only when
+// an error handler decided to fail.
+func (t *Task) Process(max int) (int, error) { return t.process(max, false) }
+
+// Drain is Process without the wait for empty partitions: for buffered
+// records that must be processed now (at-most-once processes those whose
+// offsets it committed before a revoke or a shutdown).
+func (t *Task) Drain(max int) (int, error) { return t.process(max, true) }
+
+func (t *Task) process(max int, force bool) (int, error) {
+	now := t.Env.Now()
 	n := 0
 	for n < max {
+		if !force {
+			r := t.readiness(now)
+			if !r.ready {
+				break
+			}
+			if r.enforced {
+				t.enforce(now)
+			}
+		}
 		var q *RecordQueue
 		for _, c := range t.Queues {
 			if c.Len() == 0 {
@@ -472,12 +515,16 @@ func (t *Task) MarkCommitted(offsets map[string]int64) {
 // resetInput drops the buffered records and forgets the offsets processed
 // since the last commit: after an aborted transaction the worker rewinds
 // the task's partitions to their committed offsets, and a task whose state
-// the transaction did not touch (not txnDirty) goes on from there.
+// the transaction did not touch (not txnDirty) goes on from there. A
+// partition's committed offset, when the task knows it, is where fetching
+// it starts again.
 func (t *Task) ResetInput() {
 	for _, q := range t.Queues {
 		clear(q.recs)
 		q.recs, q.ts, q.head = q.recs[:0], q.ts[:0], 0
+		q.start = q.committed
 		q.next, q.committed, q.epoch = -1, -1, -1
+		q.idleDeadline, q.enforced = time.Time{}, false
 	}
 }
 

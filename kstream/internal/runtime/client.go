@@ -38,6 +38,7 @@ func (w *worker) restartLocked(ctx context.Context, cause error) error {
 	// The old client's late callbacks (an assignment racing the close)
 	// must not make tasks: closing holds them off.
 	w.closing = true
+	w.lag.stop() // it may use the old client
 	old := w.client
 	w.mu.Unlock()
 	old.CloseAllowingRebalance()
@@ -50,6 +51,7 @@ func (w *worker) restartLocked(ctx context.Context, cause error) error {
 	w.proto.Restarting()
 	clear(w.assigned)
 	clear(w.hwm)
+	clear(w.lag.looked)
 	if err := w.checkFailureLocked(); err != nil {
 		return err
 	}

@@ -38,6 +38,7 @@ type Config struct {
 	Logger         *slog.Logger
 	ClientOpts     []kgo.Opt
 	MaxBuffered    int
+	MaxTaskIdle    time.Duration // see engine.TaskEnv.MaxTaskIdle
 	OnDeser        engine.ErrorHandler
 	OnProcess      engine.ErrorHandler
 	OnProduce      engine.ErrorHandler
@@ -83,6 +84,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: CommitInterval(%v) must be positive", engine.ErrConfig, c.CommitInterval)
 	case c.MaxBuffered < 1:
 		return fmt.Errorf("%w: BufferedRecordsPerPartition(%d) must be at least 1", engine.ErrConfig, c.MaxBuffered)
+	case c.MaxTaskIdle < 0 && c.MaxTaskIdle != NoTaskIdle:
+		return fmt.Errorf("%w: MaxTaskIdle(%v) must be at least 0, or NoTaskIdle to never wait", engine.ErrConfig, c.MaxTaskIdle)
 	case c.Guarantee < AtLeastOnce || c.Guarantee > ExactlyOnce:
 		return fmt.Errorf("%w: unknown guarantee %d", engine.ErrConfig, c.Guarantee)
 	case c.OnDeser == nil || c.OnProcess == nil || c.OnProduce == nil:
@@ -127,6 +130,10 @@ func (e Engine) String() string {
 	}
 	return "pebble"
 }
+
+// NoTaskIdle, as MaxTaskIdle, makes tasks never wait for an empty input
+// partition (Kafka Streams' max.task.idle.ms = -1).
+const NoTaskIdle time.Duration = -1
 
 // DefaultCacheMaxBytes is the default CacheMaxBytes: 10 MiB.
 const DefaultCacheMaxBytes = 10 << 20

@@ -17,7 +17,12 @@ import (
 // TestDriver runs a topology synchronously, in process, for kstreamtest:
 // one task per sub-topology on partition 0, a controlled wall clock, and a
 // collector that keeps what each topic received (and feeds records written
-// to a topic the topology reads back into it).
+// to a topic the topology reads back into it). Every input partition is
+// caught up with what was piped into it, so with MaxTaskIdle 0 (the
+// default) or NoTaskIdle each record is processed when it is piped; with a
+// positive MaxTaskIdle a task with several inputs keeps a record while one
+// of its inputs is empty, until that input gets a record or the wall clock
+// passes the end of the idle wait (as Kafka Streams' TopologyTestDriver).
 type TestDriver struct {
 	Topo    *engine.Topology
 	Env     *taskEnv
@@ -50,15 +55,16 @@ func NewTestDriver(t *engine.Topology, start time.Time, cfg Config) (*TestDriver
 		logger = slog.New(slog.DiscardHandler)
 	}
 	d.Env = &taskEnv{
-		AppID:     cfg.AppID,
-		Logger:    logger,
-		Collector: d,
-		Counters:  new(metrics),
-		Now:       func() time.Time { return d.clock },
-		OnDeser:   cfg.OnDeser,
-		OnProcess: cfg.OnProcess,
-		OnProduce: cfg.OnProduce,
-		Topo:      t,
+		AppID:       cfg.AppID,
+		Logger:      logger,
+		Collector:   d,
+		Counters:    new(metrics),
+		Now:         func() time.Time { return d.clock },
+		MaxTaskIdle: cfg.MaxTaskIdle,
+		OnDeser:     cfg.OnDeser,
+		OnProcess:   cfg.OnProcess,
+		OnProduce:   cfg.OnProduce,
+		Topo:        t,
 	}
 	if cfg.CacheMaxBytes > 0 {
 		// Caches flush after every record (as Kafka Streams' test driver
@@ -74,6 +80,10 @@ func NewTestDriver(t *engine.Topology, start time.Time, cfg Config) (*TestDriver
 		if err != nil {
 			d.Close()
 			return nil, err
+		}
+		for _, q := range tk.Queues {
+			tk.SetStartOffset(q.Topic, 0) // empty, and caught up
+			tk.SetEndOffset(q.Topic, 0)
 		}
 		d.tasks[st] = tk
 	}
@@ -131,7 +141,7 @@ func (d *TestDriver) Pipe(r *kgo.Record) error {
 }
 
 // drain processes pending input, including records the topology wrote to
-// topics it reads, until nothing is left.
+// topics it reads, until nothing is left that a task may process now.
 func (d *TestDriver) drain() error {
 	for len(d.pending) > 0 {
 		r := d.pending[0]
@@ -140,18 +150,27 @@ func (d *TestDriver) drain() error {
 		in := &kgo.Record{Topic: r.Topic, Partition: 0, Offset: r.Offset, Key: r.Key, Value: r.Value,
 			Headers: r.Headers, Timestamp: r.Timestamp}
 		tk.Add(in)
-		for tk.TotalBuffered() > 0 {
-			if _, err := tk.Process(1 << 20); err != nil {
-				d.pending = nil
-				return err
-			}
-		}
-		if err := tk.FlushCaches(); err != nil {
+		tk.SetEndOffset(r.Topic, r.Offset+1)
+		if err := d.process(tk); err != nil {
 			d.pending = nil
 			return err
 		}
 	}
 	return nil
+}
+
+// process processes what tk may process now (all it has buffered, unless
+// it waits for an empty input: MaxTaskIdle) and flushes its caches.
+func (d *TestDriver) process(tk *task) error {
+	for {
+		n, err := tk.Process(1 << 20)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return tk.FlushCaches()
+		}
+	}
 }
 
 func (d *TestDriver) AdvanceWallClock(dur time.Duration) error {
@@ -163,7 +182,8 @@ func (d *TestDriver) AdvanceWallClock(dur time.Duration) error {
 		if err := d.tasks[st].PunctuateWallClock(); err != nil {
 			return err
 		}
-		if err := d.tasks[st].FlushCaches(); err != nil {
+		// Records kept by an idle wait that is over now.
+		if err := d.process(d.tasks[st]); err != nil {
 			return err
 		}
 	}
@@ -188,6 +208,10 @@ func (d *TestDriver) Close() error {
 	var errs []error
 	for _, st := range d.Topo.Subs {
 		if tk := d.tasks[st]; tk != nil {
+			if n := tk.TotalBuffered(); n > 0 {
+				d.Env.Logger.Warn("kstream: test driver closed with records a task kept waiting for an empty input (MaxTaskIdle); they were not processed",
+					"task", tk.ID.String(), "records", n)
+			}
 			if err := tk.Close(); err != nil {
 				errs = append(errs, err)
 			}

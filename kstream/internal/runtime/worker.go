@@ -52,6 +52,11 @@ type topicPartition struct {
 // worker never calls Close or LeaveGroup while holding mu, since leaving
 // runs onRevoked and waits for it.
 //
+// The worker goroutine starts the end-offset lookups of lag.go, one at a
+// time, on a goroutine each: they take no lock of the worker and hand their
+// result over a channel that the worker reads under mu; it cancels and
+// waits for a running one before it closes or replaces its client.
+//
 // State. The worker goroutine also owns the restore consumer (restore.go,
 // a second client without group): it polls it outside mu in the same round
 // as the group client, and applies what it returns under mu. Task stores
@@ -95,6 +100,9 @@ type worker struct {
 	assigned map[string]map[int32]bool
 	Paused   map[topicPartition]bool
 	hwm      map[topicPartition]int64 // high watermarks from the latest fetches
+	// lag looks up where the input partitions that tasks wait on start and
+	// end, when no fetch has told (lag.go).
+	lag lagLookups
 	// restore restores the stores of new tasks (nil when the topology
 	// has no changelogged store); restorePaused are the input partitions
 	// paused while their task restores.
@@ -142,6 +150,7 @@ func newWorker(a *App, idx int) (*worker, error) {
 		Paused:        make(map[topicPartition]bool),
 		hwm:           make(map[topicPartition]int64),
 	}
+	w.lag.init()
 	w.repartition = make(map[string]bool)
 	for _, st := range a.Topo.Subs {
 		for i, tp := range st.SourceTopics(cfg.AppID) {
@@ -152,17 +161,18 @@ func newWorker(a *App, idx int) (*worker, error) {
 		}
 	}
 	w.Env = &taskEnv{
-		AppID:     cfg.AppID,
-		Logger:    w.Logger,
-		Collector: w,
-		Counters:  a.counters,
-		Now:       time.Now,
-		OnDeser:   cfg.OnDeser,
-		OnProcess: cfg.OnProcess,
-		OnProduce: cfg.OnProduce,
-		Topo:      a.Topo,
-		State:     a.State,
-		Globals:   a.globalStores(),
+		AppID:       cfg.AppID,
+		Logger:      w.Logger,
+		Collector:   w,
+		Counters:    a.counters,
+		Now:         time.Now,
+		MaxTaskIdle: cfg.MaxTaskIdle,
+		OnDeser:     cfg.OnDeser,
+		OnProcess:   cfg.OnProcess,
+		OnProduce:   cfg.OnProduce,
+		Topo:        a.Topo,
+		State:       a.State,
+		Globals:     a.globalStores(),
 	}
 	if cfg.CacheMaxBytes > 0 {
 		// One budget per worker, as Kafka Streams splits
@@ -333,6 +343,7 @@ func (w *worker) run(ctx context.Context) error {
 			break
 		}
 	}
+	w.lag.stop()
 	if err == nil {
 		w.closing = true
 		err = w.proto.Shutdown()
@@ -357,9 +368,10 @@ func (w *worker) run(ctx context.Context) error {
 
 // loopLocked runs the worker's rounds until ctx ends (nil) or something
 // fails (the error). Each round polls with w.mu released, then, with w.mu
-// held, ingests what it polled, processes, punctuates, settles, commits
-// when the commit interval has passed, and publishes its stats when due.
-// It is called, and returns, with w.mu held.
+// held, ingests what it polled, processes, starts a lookup of the input
+// partitions that tasks wait on (lag.go), punctuates, settles, commits when
+// the commit interval has passed, and publishes its stats when due. It is
+// called, and returns, with w.mu held.
 func (w *worker) loopLocked(ctx context.Context) error {
 	for {
 		if stop, err := w.stopLocked(ctx); stop {
@@ -379,6 +391,7 @@ func (w *worker) loopLocked(ctx context.Context) error {
 		if err := w.processLocked(); err != nil {
 			return err
 		}
+		w.lookUpLagLocked(ctx)
 		if err := w.punctuateWallClockLocked(); err != nil {
 			return err
 		}
@@ -434,9 +447,9 @@ func (w *worker) pollLocked(ctx context.Context) (fetches, restored kgo.Fetches)
 
 // ingestLocked takes in what a poll returned: it fails on a fatal fetch
 // error, lets the delivery guarantee decide what to route (Polled),
-// buffers those records in their tasks, runs a restore step with the
-// restore poll's records, and tells the guarantee what was routed
-// (Routed).
+// buffers those records in their tasks, hands the tasks what a finished
+// lag lookup found, runs a restore step with the restore poll's records,
+// and tells the guarantee what was routed (Routed).
 func (w *worker) ingestLocked(fetches, restored kgo.Fetches) error {
 	if err := w.fetchErrors(fetches); err != nil {
 		return err
@@ -446,6 +459,7 @@ func (w *worker) ingestLocked(fetches, restored kgo.Fetches) error {
 		return err
 	}
 	w.routeLocked(fetches)
+	w.applyLagLocked()
 	if err := w.restoreLocked(restored); err != nil {
 		return err
 	}
@@ -480,22 +494,32 @@ func (w *worker) commitIfDueLocked() error {
 
 // pollContextLocked returns the context of the next poll: nil when a task
 // has records to process, else one that ends when the next commit or
-// wall-clock punctuation is due, after maxPollWait at most, or with ctx.
+// wall-clock punctuation is due, or when a task's idle wait for an empty
+// partition ends (MaxTaskIdle), after maxPollWait at most, or with ctx. A
+// task that waits for an empty partition keeps the worker polling (the
+// poll brings its records, or the wait ends), never spinning.
 //
 // A nil context makes kgo's PollFetches return at once with whatever it has
 // buffered; a cancelled one would return only the context error, without
 // the buffered records.
 func (w *worker) pollContextLocked(ctx context.Context) (context.Context, context.CancelFunc) {
 	noop := func() {}
+	now := time.Now()
+	wait := min(maxPollWait, w.lastCommit.Add(w.cfg.CommitInterval).Sub(now))
 	if w.canProcessLocked() {
 		for _, t := range w.Order {
-			if t.Started && t.TotalBuffered() > 0 {
+			if !t.Started || t.TotalBuffered() == 0 {
+				continue
+			}
+			ready, until := t.Ready()
+			if ready {
 				return nil, noop
+			}
+			if !until.IsZero() {
+				wait = min(wait, until.Sub(now))
 			}
 		}
 	}
-	now := time.Now()
-	wait := min(maxPollWait, w.lastCommit.Add(w.cfg.CommitInterval).Sub(now))
 	for _, t := range w.Order {
 		if next, ok := t.NextWallClockPunctuation(); ok {
 			wait = min(wait, time.UnixMilli(next).Sub(now))
@@ -504,7 +528,7 @@ func (w *worker) pollContextLocked(ctx context.Context) (context.Context, contex
 	if wait <= 0 {
 		return nil, noop
 	}
-	return context.WithTimeout(ctx, wait)
+	return context.WithDeadline(ctx, now.Add(wait))
 }
 
 // fetchErrors logs the errors of a poll and returns the first fatal one.
@@ -522,8 +546,9 @@ func (w *worker) fetchErrors(fs kgo.Fetches) error {
 	return nil
 }
 
-// routeLocked buffers each fetched record in its task and pauses the
-// partitions whose buffer is full.
+// routeLocked buffers each fetched record in its task, tells the task
+// where the partition ends (its last stable offset: the client reads
+// committed), and pauses the partitions whose buffer is full.
 func (w *worker) routeLocked(fs kgo.Fetches) {
 	fs.EachPartition(func(p kgo.FetchTopicPartition) {
 		if len(p.Records) == 0 {
@@ -543,6 +568,11 @@ func (w *worker) routeLocked(fs kgo.Fetches) {
 		for _, r := range p.Records {
 			n = t.Add(r)
 		}
+		end := p.LastStableOffset
+		if end < 0 {
+			end = p.HighWatermark
+		}
+		t.SetEndOffset(p.Topic, end)
 		if n >= w.cfg.MaxBuffered && !w.Paused[tp] {
 			w.client.PauseFetchPartitions(map[string][]int32{p.Topic: {p.Partition}})
 			w.Paused[tp] = true
@@ -566,9 +596,12 @@ func (w *worker) canProcessLocked() bool {
 	return w.proto.CanProcess()
 }
 
-// processLocked runs one round: up to batchPerTask records of each task,
-// starting one task further each round, then resumes partitions that
-// drained below half of BufferedRecordsPerPartition.
+// processLocked runs one round: up to batchPerTask records of each task
+// that is ready (a task may wait for records of an empty partition, see
+// engine.Task.Process), starting one task further each round, then resumes
+// partitions that drained below half of BufferedRecordsPerPartition. Tasks
+// with nothing buffered are called too: that is when their wait for a
+// partition that went quiet starts, as in Kafka Streams.
 func (w *worker) processLocked() error {
 	if !w.canProcessLocked() {
 		return nil
@@ -576,13 +609,16 @@ func (w *worker) processLocked() error {
 	n := len(w.Order)
 	for i := range n {
 		t := w.Order[(w.rr+i)%n]
-		if !t.Started || t.TotalBuffered() == 0 {
+		if !t.Started {
 			continue
 		}
-		if _, err := t.Process(batchPerTask); err != nil {
+		done, err := t.Process(batchPerTask)
+		if err != nil {
 			return err
 		}
-		w.resumeDrainedLocked(t)
+		if done > 0 {
+			w.resumeDrainedLocked(t)
+		}
 	}
 	if n > 0 {
 		w.rr = (w.rr + 1) % n
@@ -768,6 +804,7 @@ func (w *worker) closeTasksLocked(tasks []*task, why string) {
 				w.client.ResumeFetchPartitions(map[string][]int32{tp.Topic: {tp.partition}})
 			}
 			delete(w.hwm, tp)
+			delete(w.lag.looked, tp)
 			w.proto.PartitionClosed(q.Topic, q.Partition)
 		}
 		delete(w.tasks, t.ID)

@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/streamwork-go/streamwork/kstream/internal/commit"
 	"github.com/streamwork-go/streamwork/kstream/internal/engine"
 	"github.com/streamwork-go/streamwork/serde"
 )
@@ -100,5 +101,54 @@ func TestWorkerPausesFullPartitionsAndResumes(t *testing.T) {
 	}
 	if m.RecordsProcessed != n {
 		t.Fatalf("RecordsProcessed = %d, want %d", m.RecordsProcessed, n)
+	}
+}
+
+// A task that waits for an empty partition (MaxTaskIdle) does not keep the
+// worker from waiting in its poll, but the wait ends when the task's idle
+// wait does, so the task runs then even if no fetch arrives; a task that
+// may process makes the poll return at once.
+func TestPollWaitEndsWithIdleWait(t *testing.T) {
+	src := &engine.Node{Name: "src", Kind: engine.KindSource, Topics: []string{"a", "b"},
+		NewInstance: func() engine.Instance {
+			return &engine.SourceNode[string, string]{Ks: serde.String, Vs: serde.String}
+		}}
+	topo, err := engine.Build(&engine.Graph{Nodes: []*engine.Node{src}, ByName: map[string]*engine.Node{"src": src}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := &taskEnv{AppID: "t", Logger: slog.New(slog.DiscardHandler), Counters: new(metrics), Now: time.Now,
+		MaxTaskIdle: maxPollWait / 2, OnDeser: engine.LogAndFail, OnProcess: engine.LogAndFail, OnProduce: engine.LogAndFail}
+	tk, err := engine.NewTask(engine.TaskID{}, topo.Subs[0], env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk.Add(&kgo.Record{Topic: "a", Key: []byte("k"), Value: []byte("v"), Timestamp: time.UnixMilli(1)})
+	tk.SetEndOffset("a", 1)
+	tk.SetStartOffset("b", 0)
+	tk.SetEndOffset("b", 0)
+
+	cfg := DefaultConfig()
+	w := &worker{cfg: &cfg, lastCommit: time.Now(), Order: []*task{tk}}
+	w.proto = commit.New(AtLeastOnce, &host{w})
+	if n, err := tk.Process(10); n != 0 || err != nil {
+		t.Fatalf("Process = %d, %v; want to wait", n, err)
+	}
+	_, until := tk.Ready()
+	ctx, cancel := w.pollContextLocked(context.Background())
+	defer cancel()
+	if ctx == nil {
+		// Allowed only when the wait is over already (a slow machine).
+		if time.Now().Before(until) {
+			t.Fatal("poll does not wait while the only task waits for an empty partition")
+		}
+	} else if deadline, ok := ctx.Deadline(); !ok || deadline.After(until) {
+		t.Fatalf("poll waits until %v (%v), after the idle wait ends at %v", deadline, ok, until)
+	}
+
+	tk.Add(&kgo.Record{Topic: "b", Key: []byte("k"), Value: []byte("v"), Timestamp: time.UnixMilli(2)})
+	if ctx, cancel := w.pollContextLocked(context.Background()); ctx != nil {
+		cancel()
+		t.Fatal("poll waits while a task may process")
 	}
 }

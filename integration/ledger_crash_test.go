@@ -328,7 +328,11 @@ func runLedger(t *testing.T, b *kafkatest.Broker, p ledgerPlan) ledgerOutcome {
 
 	cl := producer(t, b)
 	const batch = 250
-	flow := startFlow(t, cl, inputs, batch, p.produceFor*batch/time.Duration(p.records), -1)
+	// The flush records go last, once the group has committed everything
+	// else: they close every window and session, and would make the
+	// records of a stalled instance late if they came while it stalls.
+	regular, flush := inputs[:p.records], inputs[p.records:]
+	flow := startFlow(t, cl, regular, batch, p.produceFor*batch/time.Duration(p.records), -1)
 	produceStart := time.Now()
 
 	rng := rand.New(rand.NewPCG(p.seed, 3))
@@ -408,20 +412,25 @@ func runLedger(t *testing.T, b *kafkatest.Broker, p ledgerPlan) ledgerOutcome {
 
 	adm := b.Admin(t)
 	repart := ledger.RepartitionTopic(group)
-	inEnd := lastStableOffsets(ctx, t, adm, tp.Input)[tp.Input]
-	waitFor(ctx, t, "the group to commit the whole input and repartition topic", func() bool {
-		for _, s := range slots {
-			s.cur().running(t)
-		}
-		if !committedAll(ctx, t, adm, group, tp.Input, inEnd) {
-			return false
-		}
-		// Once the input is committed, everything written to the
-		// repartition topic for it is there (exactly-once: committed in
-		// the same transactions; at-least-once: flushed before).
-		end := lastStableOffsets(ctx, t, adm, repart)[repart]
-		return committedAll(ctx, t, adm, group, repart, end)
-	})
+	waitCommitted := func(what string) {
+		inEnd := lastStableOffsets(ctx, t, adm, tp.Input)[tp.Input]
+		waitFor(ctx, t, what, func() bool {
+			for _, s := range slots {
+				s.cur().running(t)
+			}
+			if !committedAll(ctx, t, adm, group, tp.Input, inEnd) {
+				return false
+			}
+			// Once the input is committed, everything written to the
+			// repartition topic for it is there (exactly-once: committed in
+			// the same transactions; at-least-once: flushed before).
+			end := lastStableOffsets(ctx, t, adm, repart)[repart]
+			return committedAll(ctx, t, adm, group, repart, end)
+		})
+	}
+	waitCommitted("the group to commit the whole input and repartition topic")
+	produce(ctx, t, cl, flush)
+	waitCommitted("the group to commit the flush records")
 	for _, s := range slots {
 		s.cur().terminate(ctx, t)
 	}

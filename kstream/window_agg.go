@@ -281,6 +281,18 @@ func (b *winBase[K, A]) init(t *task, n *node, children []nodeInstance) (state.S
 	return st, b.down.Wire(t, n, children)
 }
 
+// resumeStreamTime sets the node's stream time when its task starts from
+// what the stores say, so that a restart does not reopen closed windows:
+// at least the close time of the last final emission plus grace
+// (EmitFinal), and at least floor, the latest time the window store has
+// seen (math.MinInt64: none).
+func (b *winBase[K, A]) resumeStreamTime(floor int64) {
+	if b.lastEmit != math.MinInt64 && b.lastEmit <= math.MaxInt64-b.grace {
+		b.observed = max(b.observed, b.lastEmit+b.grace)
+	}
+	b.observed = max(b.observed, floor)
+}
+
 // enter marks the node as the one processing; the returned function undoes
 // it.
 func (b *winBase[K, A]) enter() func() {
@@ -454,8 +466,13 @@ func (n *timeWindowNode[K, V, A]) Init(t *task, nd *node, children []nodeInstanc
 	}
 	n.ws, err = state.NewWindowStore(st, state.WindowStoreConfig{
 		Retention: ms(n.w.size + n.w.grace), WindowSize: ms(n.w.size), Grace: ms(n.w.grace)})
+	if err != nil {
+		return err
+	}
+	// The latest window start seen is at most the latest record's time.
+	n.resumeStreamTime(n.ws.StreamTime())
 	n.watchIdle(n.emitClosed)
-	return err
+	return nil
 }
 
 func (n *timeWindowNode[K, V, A]) Close() error { return nil }

@@ -12,7 +12,7 @@ import (
 // merged into one session, the replaced ones are deleted (a tombstone
 // each, timestamped with their end) and the merged session is emitted with
 // its end as timestamp. A record whose merged session ends before stream
-// time minus grace is late. With EmitFinal, a session is emitted when
+// time minus grace minus gap is late. With EmitFinal, a session is emitted when
 // stream time passes its end + gap + grace: a later record within its gap
 // would be late on its own; one that bridges it and a later, open session
 // merges into the open one only, so an emitted session never changes.
@@ -33,8 +33,13 @@ func (n *sessionWindowNode[K, V, A]) Init(t *task, nd *node, children []nodeInst
 	}
 	n.ss, err = state.NewSessionStore(st, state.SessionStoreConfig{
 		Retention: ms(n.w.retention(n.emitFinal)), InactivityGap: ms(n.w.gap), Grace: ms(n.w.grace)})
+	if err != nil {
+		return err
+	}
+	// The latest session end is the latest record's time.
+	n.resumeStreamTime(n.ss.StreamTime())
 	n.watchIdle(n.emitClosed)
-	return err
+	return nil
 }
 
 func (n *sessionWindowNode[K, V, A]) Close() error { return nil }
@@ -88,7 +93,9 @@ func (n *sessionWindowNode[K, V, A]) Receive(r Record[K, V]) {
 		fresh = false
 		start, end = min(start, m.start), max(end, n.ends[i])
 	}
-	if end < closeTime {
+	if end < closeTime-n.w.gap {
+		// Kafka Streams' rule (4.x): a session is closed once stream time
+		// passes its end + gap + grace.
 		n.late("session closed", start, end)
 		return
 	}

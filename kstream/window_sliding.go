@@ -40,8 +40,17 @@ func (n *slidingWindowNode[K, V, A]) Init(t *task, nd *node, children []nodeInst
 	}
 	n.ws, err = state.NewWindowStore(st, state.WindowStoreConfig{
 		Retention: ms(2*n.w.diff + n.w.grace), WindowSize: ms(n.w.diff), Grace: ms(n.w.grace)})
+	if err != nil {
+		return err
+	}
+	// A right window starts at most 1ms after the latest record.
+	if st := n.ws.StreamTime(); st != math.MinInt64 {
+		n.resumeStreamTime(st - 1)
+	} else {
+		n.resumeStreamTime(st)
+	}
 	n.watchIdle(n.emitClosed)
-	return err
+	return nil
 }
 
 func (n *slidingWindowNode[K, V, A]) Close() error { return nil }
@@ -232,7 +241,9 @@ func (n *slidingWindowNode[K, V, A]) early(kb []byte, r Record[K, V], ts, closeT
 // new window) and emits it, unless the window has closed.
 func (n *slidingWindowNode[K, V, A]) update(kb []byte, r Record[K, V], ts, start int64, cur stamped[A], fresh bool, closeTime int64) bool {
 	end := start + n.w.diff
-	if end <= closeTime {
+	if end < closeTime {
+		// Sliding windows hold their end: one ending at close time can
+		// still take a record (Kafka Streams).
 		n.late("window closed", start, end)
 		return true
 	}
@@ -264,7 +275,7 @@ func (n *slidingWindowNode[K, V, A]) update(kb []byte, r Record[K, V], ts, start
 // from an existing aggregate) and emits it.
 func (n *slidingWindowNode[K, V, A]) put(kb []byte, k K, start int64, s stamped[A], closeTime int64) bool {
 	end := start + n.w.diff
-	if end <= closeTime {
+	if end < closeTime {
 		return true
 	}
 	enc, err := n.encode(s)
@@ -283,16 +294,17 @@ func (n *slidingWindowNode[K, V, A]) put(kb []byte, k K, start int64, s stamped[
 }
 
 // emitClosed emits the windows that closed since the last emission: those
-// with lastEmit < start+difference <= closeTime.
+// with lastEmit <= start+difference < closeTime (a sliding window holds its
+// end, so it closes once close time passes it).
 func (n *slidingWindowNode[K, V, A]) emitClosed(closeTime int64) {
 	if closeTime <= n.lastEmit {
 		return
 	}
 	from := int64(math.MinInt64)
 	if n.lastEmit != math.MinInt64 {
-		from = n.lastEmit - n.w.diff + 1
+		from = n.lastEmit - n.w.diff
 	}
-	n.emitWindows(n.ws.FetchAll(from, closeTime-n.w.diff))
+	n.emitWindows(n.ws.FetchAll(from, closeTime-n.w.diff-1))
 	if n.t.Failure == nil {
 		n.saveEmit(closeTime)
 	}

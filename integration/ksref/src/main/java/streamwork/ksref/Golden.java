@@ -17,6 +17,7 @@ import java.util.function.Function;
 
 import org.apache.kafka.common.serialization.LongSerializer;
 import org.apache.kafka.common.serialization.Serdes;
+import org.apache.kafka.common.serialization.Serializer;
 import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.common.serialization.StringSerializer;
 import org.apache.kafka.common.utils.AppInfoParser;
@@ -30,6 +31,8 @@ import org.apache.kafka.streams.kstream.Consumed;
 import org.apache.kafka.streams.kstream.EmitStrategy;
 import org.apache.kafka.streams.kstream.Grouped;
 import org.apache.kafka.streams.kstream.KGroupedStream;
+import org.apache.kafka.streams.kstream.KGroupedTable;
+import org.apache.kafka.streams.kstream.KStream;
 import org.apache.kafka.streams.kstream.KTable;
 import org.apache.kafka.streams.kstream.Materialized;
 import org.apache.kafka.streams.kstream.Produced;
@@ -37,7 +40,10 @@ import org.apache.kafka.streams.kstream.SessionWindowedDeserializer;
 import org.apache.kafka.streams.kstream.SessionWindowedSerializer;
 import org.apache.kafka.streams.kstream.SessionWindows;
 import org.apache.kafka.streams.kstream.SlidingWindows;
+import org.apache.kafka.streams.kstream.Suppressed;
+import org.apache.kafka.streams.kstream.Suppressed.BufferConfig;
 import org.apache.kafka.streams.kstream.TimeWindowedDeserializer;
+import org.apache.kafka.streams.kstream.TimeWindowedKStream;
 import org.apache.kafka.streams.kstream.TimeWindowedSerializer;
 import org.apache.kafka.streams.kstream.TimeWindows;
 import org.apache.kafka.streams.kstream.Windowed;
@@ -45,17 +51,21 @@ import org.apache.kafka.streams.kstream.internals.SessionWindow;
 import org.apache.kafka.streams.kstream.internals.TimeWindow;
 
 /**
- * Runs streamwork's windowed-aggregation scenarios through Kafka Streams'
- * TopologyTestDriver and writes what comes out as golden files, which
- * integration/ksref_test.go compares streamwork's output with.
+ * Runs streamwork's aggregation, windowing and suppression scenarios through
+ * Kafka Streams' TopologyTestDriver and writes what comes out as golden
+ * files, which integration/ksref_test.go compares streamwork's output with.
  *
- * <p>Every scenario pipes (key, long value, timestamp) records, in order, to
- * topic "in" of a topology that groups by key, windows, aggregates (count,
- * or the values in arrival order as "1,2,3") and writes each result to
- * "out" with the windowed key decoded to "key start end". Its golden file
- * has comment lines ("#": the version, the scenario, one "# input key value
- * timestamp" per input record) and then one line per output record, in
- * order: "key start end value timestamp", value "null" for a tombstone.
+ * <p>Every scenario pipes (key, value, timestamp) records, in order, to one
+ * input topic ("in", or the scenario's own): String keys, Long values (or
+ * String values where the scenario says), a null value being a tombstone.
+ * Windowed scenarios group by key, window, aggregate (count, or the values
+ * in arrival order as "1,2,3") and write each result to "out" with the
+ * windowed key decoded to "key start end"; the others write their table's
+ * results with the key as it is. A golden file has comment lines ("#": the
+ * version, the scenario, one "# input key value timestamp" per input record,
+ * the columns) and then one line per output record, in order: "key start
+ * end value timestamp" (windowed) or "key value timestamp", value "null" for
+ * a tombstone.
  *
  * <p>Usage: Golden OUTDIR (./run passes testdata).
  */
@@ -65,13 +75,59 @@ public final class Golden {
     private static final String IN = "in";
     private static final String OUT = "out";
 
-    record Input(String key, long value, long ts) {}
+    /** An input record: value a Long, a String, or null for a tombstone. */
+    record Input(String key, Object value, long ts) {
+        String line() {
+            return key + " " + (value == null ? "null" : value.toString()) + " " + ts;
+        }
+    }
 
-    record Scenario(String name, String about, Function<KGroupedStream<String, Long>, KTable<Windowed<String>, ?>> build,
-            List<Input> inputs) {}
+    /**
+     * A scenario: build makes the topology that reads topic (String keys;
+     * String values if stringValues, else Long) and returns the stream that
+     * goes to "out", key and value already as text; windowed says its keys
+     * are "key start end".
+     */
+    record Scenario(String name, String about, String topic, boolean stringValues, boolean windowed,
+            Function<StreamsBuilder, KStream<String, String>> build, List<Input> inputs) {}
+
+    /** A windowed scenario on "in": agg aggregates the stream grouped by key. */
+    static Scenario windowed(String name, String about,
+            Function<KGroupedStream<String, Long>, KTable<Windowed<String>, ?>> agg, List<Input> inputs) {
+        return new Scenario(name, about, IN, false, true, b -> windowedOut(agg.apply(grouped(b))), inputs);
+    }
+
+    /** A scenario on topic (values Long, or String if stringValues) whose table's results go to "out" as they are. */
+    static Scenario plain(String name, String about, String topic, boolean stringValues,
+            Function<StreamsBuilder, KTable<String, ?>> table, List<Input> inputs) {
+        return new Scenario(name, about, topic, stringValues, false, b -> out(table.apply(b)), inputs);
+    }
+
+    static KGroupedStream<String, Long> grouped(StreamsBuilder b) {
+        return b.stream(IN, Consumed.with(Serdes.String(), Serdes.Long()))
+                .groupByKey(Grouped.with(Serdes.String(), Serdes.Long()));
+    }
+
+    static KStream<String, String> windowedOut(KTable<Windowed<String>, ?> table) {
+        return table.toStream()
+                .map((wk, v) -> KeyValue.pair(wk.key() + " " + wk.window().start() + " " + wk.window().end(),
+                        v == null ? null : v.toString()));
+    }
+
+    static KStream<String, String> out(KTable<String, ?> table) {
+        return table.toStream().mapValues(v -> v == null ? null : v.toString());
+    }
 
     static Input in(String key, long value, long ts) {
         return new Input(key, value, ts);
+    }
+
+    static Input in(String key, String value, long ts) {
+        return new Input(key, value, ts);
+    }
+
+    static Input tombstone(String key, long ts) {
+        return new Input(key, null, ts);
     }
 
     /** Inputs with value 1 each, for counts. */
@@ -88,46 +144,90 @@ public final class Golden {
     }
 
     /** The list aggregate: the values of a window, comma-separated, in arrival order. */
-    static KTable<Windowed<String>, String> list(org.apache.kafka.streams.kstream.TimeWindowedKStream<String, Long> w) {
+    static KTable<Windowed<String>, String> list(TimeWindowedKStream<String, Long> w) {
         return w.aggregate(() -> "", (k, v, agg) -> agg.isEmpty() ? v.toString() : agg + "," + v,
                 Materialized.with(Serdes.String(), Serdes.String()));
     }
 
     static List<Scenario> scenarios() {
         List<Scenario> s = new ArrayList<>();
-        s.add(new Scenario("tumbling", "tumbling size 5000 no grace, count",
+        List<Input> tumblingFinal = ones("a", 1000, "b", 2000, "a", 4000, "a", 6999, "a", 3000, "b", 7000, "a", 100, "a", 7001);
+        s.add(windowed("tumbling", "tumbling size 5000 no grace, count",
                 g -> g.windowedBy(TimeWindows.ofSizeWithNoGrace(ms(5000))).count(),
                 ones("a", 0, "a", 4999, "a", 5000)));
-        s.add(new Scenario("hopping", "hopping size 5000 advance 3000 no grace, count",
+        s.add(windowed("hopping", "hopping size 5000 advance 3000 no grace, count",
                 g -> g.windowedBy(TimeWindows.ofSizeWithNoGrace(ms(5000)).advanceBy(ms(3000))).count(),
                 ones("a", 4000, "a", 6500)));
-        s.add(new Scenario("tumbling-max-timestamp", "tumbling size 10000 grace 10000, count: result timestamps are the max",
+        s.add(windowed("tumbling-max-timestamp", "tumbling size 10000 grace 10000, count: result timestamps are the max",
                 g -> g.windowedBy(TimeWindows.ofSizeAndGrace(ms(10000), ms(10000))).count(),
                 ones("a", 7000, "a", 2000)));
-        s.add(new Scenario("tumbling-late-boundary", "tumbling size 5000 grace 1000, count: late boundary",
+        s.add(windowed("tumbling-late-boundary", "tumbling size 5000 grace 1000, count: late boundary",
                 g -> g.windowedBy(TimeWindows.ofSizeAndGrace(ms(5000), ms(1000))).count(),
                 ones("a", 5999, "a", 4999, "a", 6000, "a", 4999)));
-        s.add(new Scenario("sliding-kip450", "sliding difference 5000 grace 30000, list aggregate: KIP-450's example",
+        s.add(windowed("sliding-kip450", "sliding difference 5000 grace 30000, list aggregate: KIP-450's example",
                 g -> list(g.windowedBy(SlidingWindows.ofTimeDifferenceAndGrace(ms(5000), ms(30000)))),
                 List.of(in("a", 1, 8000), in("a", 2, 9200), in("a", 3, 12400))));
-        s.add(new Scenario("sliding-early-out-of-order",
+        s.add(windowed("sliding-early-out-of-order",
                 "sliding difference 5000 grace 30000, list aggregate: records earlier than the difference, and out of order",
                 g -> list(g.windowedBy(SlidingWindows.ofTimeDifferenceAndGrace(ms(5000), ms(30000)))),
                 List.of(in("a", 1, 1000), in("a", 2, 3000), in("a", 3, 2000), in("a", 4, 7000), in("a", 5, 6500))));
-        s.add(new Scenario("session-merge-grace10000", "session gap 5000 grace 10000, count: a record bridges two sessions",
+        s.add(windowed("session-merge-grace10000", "session gap 5000 grace 10000, count: a record bridges two sessions",
                 g -> g.windowedBy(SessionWindows.ofInactivityGapAndGrace(ms(5000), ms(10000))).count(),
                 ones("a", 0, "a", 10000, "a", 5000)));
-        s.add(new Scenario("session-merge-grace0", "session gap 5000 grace 0, count: the first session has closed",
+        s.add(windowed("session-merge-grace0", "session gap 5000 grace 0, count: the first session has closed",
                 g -> g.windowedBy(SessionWindows.ofInactivityGapAndGrace(ms(5000), ms(0))).count(),
                 ones("a", 0, "a", 10000, "a", 5000)));
-        s.add(new Scenario("session-out-of-order", "session gap 5000 grace 10000, count: two keys, out of order, a record inside a session",
+        s.add(windowed("session-out-of-order", "session gap 5000 grace 10000, count: two keys, out of order, a record inside a session",
                 g -> g.windowedBy(SessionWindows.ofInactivityGapAndGrace(ms(5000), ms(10000))).count(),
                 ones("a", 0, "b", 1000, "a", 3000, "a", 2000, "b", 20000, "a", 30000)));
-        s.add(new Scenario("emit-final-tumbling", "tumbling size 5000 grace 2000, count, EmitStrategy.onWindowClose()",
+        s.add(windowed("emit-final-tumbling", "tumbling size 5000 grace 2000, count, EmitStrategy.onWindowClose()",
                 g -> g.windowedBy(TimeWindows.ofSizeAndGrace(ms(5000), ms(2000)))
                         .emitStrategy(EmitStrategy.onWindowClose()).count(),
-                ones("a", 1000, "b", 2000, "a", 4000, "a", 6999, "a", 3000, "b", 7000, "a", 100, "a", 7001)));
+                tumblingFinal));
+
+        s.add(plain("count-max-timestamp", "groupByKey, count: a result's timestamp is the largest of the aggregate's records'", IN, false,
+                b -> grouped(b).count(),
+                ones("a", 7000, "a", 2000, "a", 9000)));
+        s.add(plain("table-groupby-count", "table users (String values), groupBy city, count: a row moves between groups, result timestamps",
+                "users", true,
+                b -> users(b).count(),
+                List.of(in("ann", "oslo", 5000), in("bob", "oslo", 3000), in("ann", "rome", 4000))));
+        s.add(plain("table-groupby-count-same-group",
+                "table users (String values), groupBy city, count: an update within a group gives one result (KIP-904)",
+                "users", true,
+                b -> users(b).count(),
+                List.of(in("ann", "oslo", 5000), in("bob", "oslo", 3000), in("bob", "oslo", 6000))));
+        s.add(plain("suppress-time-limit", "table, suppress(untilTimeLimit(10s, unbounded())): tombstones too", IN, false,
+                b -> b.table(IN, Consumed.with(Serdes.String(), Serdes.Long()))
+                        .suppress(Suppressed.untilTimeLimit(Duration.ofSeconds(10), BufferConfig.unbounded())),
+                List.of(in("a", 1, 0), in("a", 2, 3000), in("b", 1, 4000), in("a", 3, 10000), in("a", 4, 12000),
+                        tombstone("b", 13000), in("x", 1, 25000))));
+
+        s.add(windowed("suppress-window-closes-tumbling",
+                "tumbling size 5000 grace 2000, count, suppress(untilWindowCloses(unbounded()))",
+                g -> g.windowedBy(TimeWindows.ofSizeAndGrace(ms(5000), ms(2000))).count()
+                        .suppress(Suppressed.untilWindowCloses(BufferConfig.unbounded())),
+                tumblingFinal));
+        s.add(windowed("sliding-emit-final", "sliding difference 5000 grace 0, list aggregate, EmitStrategy.onWindowClose() (KIP-825)",
+                g -> list(g.windowedBy(SlidingWindows.ofTimeDifferenceAndGrace(ms(5000), ms(0)))
+                        .emitStrategy(EmitStrategy.onWindowClose())),
+                List.of(in("a", 1, 1000), in("a", 2, 6000), in("a", 3, 12000), in("a", 4, 20000))));
+        List<Input> sessionFinal = ones("a", 0, "a", 4000, "b", 9000, "b", 9001, "a", 9000, "b", 30000);
+        s.add(windowed("session-emit-final", "session gap 5000 grace 0, count, EmitStrategy.onWindowClose()",
+                g -> g.windowedBy(SessionWindows.ofInactivityGapAndGrace(ms(5000), ms(0)))
+                        .emitStrategy(EmitStrategy.onWindowClose()).count(),
+                sessionFinal));
+        s.add(windowed("session-suppress", "session gap 5000 grace 0, count, suppress(untilWindowCloses(unbounded()))",
+                g -> g.windowedBy(SessionWindows.ofInactivityGapAndGrace(ms(5000), ms(0))).count()
+                        .suppress(Suppressed.untilWindowCloses(BufferConfig.unbounded())),
+                sessionFinal));
         return s;
+    }
+
+    /** The users table (user, city) grouped by city. */
+    static KGroupedTable<String, String> users(StreamsBuilder b) {
+        return b.table("users", Consumed.with(Serdes.String(), Serdes.String()))
+                .groupBy((user, city) -> KeyValue.pair(city, user), Grouped.with(Serdes.String(), Serdes.String()));
     }
 
     static Properties config(Path stateDir) {
@@ -143,18 +243,14 @@ public final class Golden {
         return p;
     }
 
+    @SuppressWarnings("unchecked")
     static List<String> run(Scenario sc, Path stateDir) {
         StreamsBuilder b = new StreamsBuilder();
-        KGroupedStream<String, Long> g = b.stream(IN, Consumed.with(Serdes.String(), Serdes.Long()))
-                .groupByKey(Grouped.with(Serdes.String(), Serdes.Long()));
-        KTable<Windowed<String>, ?> table = sc.build().apply(g);
-        table.toStream()
-                .map((wk, v) -> KeyValue.pair(wk.key() + " " + wk.window().start() + " " + wk.window().end(),
-                        v == null ? null : v.toString()))
-                .to(OUT, Produced.with(Serdes.String(), Serdes.String()));
+        sc.build().apply(b).to(OUT, Produced.with(Serdes.String(), Serdes.String()));
         List<String> lines = new ArrayList<>();
         try (TopologyTestDriver d = new TopologyTestDriver(b.build(), config(stateDir), Instant.parse("2020-01-01T00:00:00Z"))) {
-            TestInputTopic<String, Long> in = d.createInputTopic(IN, new StringSerializer(), new LongSerializer());
+            Serializer<?> vs = sc.stringValues() ? new StringSerializer() : new LongSerializer();
+            TestInputTopic<String, Object> in = d.createInputTopic(sc.topic(), new StringSerializer(), (Serializer<Object>) vs);
             TestOutputTopic<String, String> out = d.createOutputTopic(OUT, new StringDeserializer(), new StringDeserializer());
             for (Input r : sc.inputs()) {
                 in.pipeInput(r.key(), r.value(), r.ts());
@@ -237,9 +333,9 @@ public final class Golden {
             StringBuilder sb = new StringBuilder(header());
             sb.append("# scenario: ").append(sc.about()).append('\n');
             for (Input r : sc.inputs()) {
-                sb.append("# input ").append(r.key()).append(' ').append(r.value()).append(' ').append(r.ts()).append('\n');
+                sb.append("# input ").append(r.line()).append('\n');
             }
-            sb.append("# key start end value timestamp\n");
+            sb.append(sc.windowed() ? "# key start end value timestamp\n" : "# key value timestamp\n");
             for (String line : run(sc, stateDir)) {
                 sb.append(line).append('\n');
             }

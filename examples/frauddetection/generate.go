@@ -18,8 +18,13 @@ type Txn struct {
 	TS          time.Time `json:"ts"`
 }
 
-// dayStart is the event time the generated day starts at.
-var dayStart = time.Date(2026, time.March, 14, 9, 0, 0, 0, time.UTC)
+// dayStart is the event time the generated day starts at: 09:00 UTC
+// yesterday. Brokers delete records by their timestamps (retention.ms), so
+// event times are recent; the output shows times of day only.
+var dayStart = func() time.Time {
+	y := time.Now().UTC().AddDate(0, 0, -1)
+	return time.Date(y.Year(), y.Month(), y.Day(), 9, 0, 0, 0, time.UTC)
+}()
 
 // Generator spacing. A card's transactions come in episodes: one
 // transaction, or a burst of them at most burstGap apart; episodes are at
@@ -28,12 +33,10 @@ var dayStart = time.Date(2026, time.March, 14, 9, 0, 0, 0, time.UTC)
 // when that is less than maxDisorder later) or late (at least lateBy after
 // its event time).
 //
-// Bursts are tighter than the session grace (30s) on purpose: Streamwork's
-// session windows with EmitFinal close a session once stream time passes
-// its end plus grace (Kafka Streams: end plus gap plus grace), so a card's
-// next transaction between 30s and 2m later would start a new session here
-// and join the old one there. With bursts at most 25s apart, written in
-// order, both give the same sessions.
+// Bursts are tighter than the session grace (30s), and written in order, so
+// that which transactions form a session never depends on when stream time
+// closes one (a session closes once stream time passes its end plus gap
+// plus grace) and the test's model stays simple.
 const (
 	burstGap    = 25 * time.Second
 	episodeGap  = 3 * time.Minute

@@ -134,12 +134,10 @@ const (
 //     in, and for sessions more than the gap away from its card's other
 //     transactions;
 //   - a card's transactions less than the gap apart are written in order,
-//     each within the session grace of the previous one's time. Streamwork
-//     closes sessions (EmitFinal) at stream time end + grace, Kafka
-//     Streams at end + gap + grace; under this condition both form the
-//     sessions the model forms, transactions at most the gap apart;
-//   - sessions end well before the final stream time (either close rule
-//     emits them).
+//     each within the session grace of the previous one's time, so the
+//     sessions are the model's (transactions at most the gap apart)
+//     whenever stream time closes them (end + gap + grace);
+//   - sessions end well before the final stream time, so all are emitted.
 func modelRun(t *testing.T, txns []Txn) modelResult {
 	t.Helper()
 	r := modelResult{txns: txns}

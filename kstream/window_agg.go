@@ -216,6 +216,8 @@ type winBase[K, A any] struct {
 	// were emitted (EmitFinal), math.MinInt64 before the first emission.
 	emitStore state.Store
 	lastEmit  int64
+	// pending indexes the windows not yet emitted (EmitFinal).
+	pending *pendingIndex
 	// lateSent is the record last written to the late-records topic, so a
 	// record late for several windows is written once.
 	lateSent *kgo.Record
@@ -425,28 +427,37 @@ func (b *winBase[K, A]) saveEmit(closeTime int64) bool {
 	return true
 }
 
-// emitWindows emits, as final results, the windows of it (whose keys are
-// in the store's key bytes) and closes it.
-func (b *winBase[K, A]) emitWindows(it state.WindowIterator) {
-	defer it.Close()
-	for it.Next() {
-		k, err := b.ks.Deserialize(b.storeName, it.Key())
-		if err != nil {
-			b.fail("emit", fmt.Errorf("decode key: %w", err))
-			return
-		}
-		s, err := b.decode(it.Value())
+// emitDue emits, as final results, the pending windows due at closeTime;
+// fetch returns a window's stored value (nil: gone). It records the close
+// time when it emitted any.
+func (b *winBase[K, A]) emitDue(closeTime int64, fetch func(key []byte, start, end int64) ([]byte, error)) {
+	if closeTime <= b.lastEmit {
+		return
+	}
+	n := b.pending.popDue(closeTime, func(w pendingWin) bool {
+		v, err := fetch(w.key, w.start, w.end)
 		if err != nil {
 			b.fail("emit", err)
-			return
+			return false
 		}
-		b.forward(Windowed[K]{Key: k, Start: it.Start(), End: it.End()}, s, s.agg, false)
-		if b.t.Failure != nil {
-			return
+		if v == nil {
+			return true
 		}
-	}
-	if err := it.Err(); err != nil {
-		b.fail("emit", err)
+		k, err := b.ks.Deserialize(b.storeName, w.key)
+		if err != nil {
+			b.fail("emit", fmt.Errorf("decode key: %w", err))
+			return false
+		}
+		s, err := b.decode(v)
+		if err != nil {
+			b.fail("emit", err)
+			return false
+		}
+		b.forward(Windowed[K]{Key: k, Start: w.start, End: w.end}, s, s.agg, false)
+		return b.t.Failure == nil
+	})
+	if n > 0 && b.t.Failure == nil {
+		b.saveEmit(closeTime)
 	}
 }
 
@@ -471,6 +482,12 @@ func (n *timeWindowNode[K, V, A]) Init(t *task, nd *node, children []nodeInstanc
 	}
 	// The latest window start seen is at most the latest record's time.
 	n.resumeStreamTime(n.ws.StreamTime())
+	if n.emitFinal {
+		n.pending = newPendingIndex(func(end, closeTime int64) bool { return end <= closeTime })
+		if err := n.pending.rebuild(n.ws.All(), n.lastEmit); err != nil {
+			return fmt.Errorf("store %q: %w", n.storeName, err)
+		}
+	}
 	n.watchIdle(n.emitClosed)
 	return nil
 }
@@ -543,22 +560,13 @@ func (n *timeWindowNode[K, V, A]) update(kb []byte, r Record[K, V], ts, start, e
 	}
 	if !n.emitFinal {
 		n.forward(Windowed[K]{Key: r.Key, Start: start, End: end}, cur, prev, !fresh)
+	} else if fresh {
+		n.pending.track(kb, start, end)
 	}
 	return true
 }
 
-// emitClosed emits the windows that closed since the last emission: those
-// with lastEmit < end <= closeTime.
+// emitClosed emits the windows that closed: end <= closeTime.
 func (n *timeWindowNode[K, V, A]) emitClosed(closeTime int64) {
-	if closeTime <= n.lastEmit {
-		return
-	}
-	from := int64(math.MinInt64)
-	if n.lastEmit != math.MinInt64 {
-		from = n.lastEmit - n.w.size + 1
-	}
-	n.emitWindows(n.ws.FetchAll(from, closeTime-n.w.size))
-	if n.t.Failure == nil {
-		n.saveEmit(closeTime)
-	}
+	n.emitDue(closeTime, func(key []byte, start, _ int64) ([]byte, error) { return n.ws.Fetch(key, start) })
 }

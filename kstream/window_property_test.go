@@ -148,11 +148,19 @@ func TestSlidingWindowsProperty(t *testing.T) {
 		diff := 1 + r.Int64N(40)
 		recs := randRecs(r, 30, 300)
 		w := kstream.Sliding(time.Duration(diff)*time.Millisecond, time.Hour)
+		final := iter%2 == 1
 		d, in := windowedTopology(t, w, serde.String, func(ws kstream.WindowedStream[string, int64]) kstream.Table[kstream.Windowed[string], string] {
+			if final {
+				return sortedAgg(ws, kstream.EmitFinal())
+			}
 			return sortedAgg(ws)
 		})
 		for _, rec := range recs {
 			pipe(t, in, rec.key, rec.v, rec.ts)
+		}
+		if final {
+			// A record of another key far later closes every window.
+			pipe(t, in, "z", 0, 10*time.Hour.Milliseconds())
 		}
 		// Model: every record t has the window ending at t (records before
 		// the difference share [0, difference]) and, when a later record is
@@ -187,7 +195,12 @@ func TestSlidingWindowsProperty(t *testing.T) {
 				model[k][win] = vs
 			}
 		}
-		equal(t, fmt.Sprintf("iteration %d: %v records %v", iter, w, recs), sortedStrings(finalWindows(results(t, d, serde.String))), sortedStrings(modelWindows(model)))
+		got := results(t, d, serde.String)
+		desc := fmt.Sprintf("iteration %d: %v final=%v records %v", iter, w, final, recs)
+		equal(t, desc, sortedStrings(finalWindows(got)), sortedStrings(modelWindows(model)))
+		if final {
+			equal(t, desc+" one result per window", len(got), len(finalWindows(got)))
+		}
 		d.Close()
 	}
 }
@@ -198,6 +211,11 @@ func TestSessionWindowsProperty(t *testing.T) {
 		gap := 1 + r.Int64N(40)
 		recs := randRecs(r, 30, 600)
 		w := kstream.Session(time.Duration(gap)*time.Millisecond, time.Hour)
+		final := iter%2 == 1
+		var opts []kstream.NodeOpt
+		if final {
+			opts = append(opts, kstream.EmitFinal())
+		}
 		d, in := windowedTopology(t, w, serde.String, func(ws kstream.WindowedStream[string, int64]) kstream.Table[kstream.Windowed[string], string] {
 			return kstream.SessionAggregate(ws, func() string { return "" }, addSorted, func(_ string, a, b string) string {
 				switch {
@@ -213,10 +231,13 @@ func TestSessionWindowsProperty(t *testing.T) {
 				}
 				slices.Sort(vs)
 				return joinInts(vs)
-			}, serde.String)
+			}, serde.String, opts...)
 		})
 		for _, rec := range recs {
 			pipe(t, in, rec.key, rec.v, rec.ts)
+		}
+		if final {
+			pipe(t, in, "z", 0, 10*time.Hour.Milliseconds())
 		}
 		// Model: a key's records sorted by time, split where consecutive
 		// ones are more than gap apart.
@@ -239,7 +260,12 @@ func TestSessionWindowsProperty(t *testing.T) {
 			}
 			model[k][[2]int64{start, end}] = vs
 		}
-		equal(t, fmt.Sprintf("iteration %d: %v", iter, w), sortedStrings(finalWindows(results(t, d, serde.String))), sortedStrings(modelWindows(model)))
+		got := results(t, d, serde.String)
+		desc := fmt.Sprintf("iteration %d: %v final=%v", iter, w, final)
+		equal(t, desc, sortedStrings(finalWindows(got)), sortedStrings(modelWindows(model)))
+		if final {
+			equal(t, desc+" one result per session", len(got), len(finalWindows(got)))
+		}
 		d.Close()
 	}
 }

@@ -1,6 +1,7 @@
 package kstream
 
 import (
+	"fmt"
 	"math"
 
 	"github.com/streamwork-go/streamwork/state"
@@ -38,6 +39,14 @@ func (n *sessionWindowNode[K, V, A]) Init(t *task, nd *node, children []nodeInst
 	}
 	// The latest session end is the latest record's time.
 	n.resumeStreamTime(n.ss.StreamTime())
+	if n.emitFinal {
+		// A session is final once stream time passes end + gap + grace.
+		gap := n.w.gap
+		n.pending = newPendingIndex(func(end, closeTime int64) bool { return end < closeTime-gap })
+		if err := n.pending.rebuild(n.ss.All(), n.lastEmit); err != nil {
+			return fmt.Errorf("store %q: %w", n.storeName, err)
+		}
+	}
 	n.watchIdle(n.emitClosed)
 	return nil
 }
@@ -105,6 +114,9 @@ func (n *sessionWindowNode[K, V, A]) Receive(r Record[K, V]) {
 				n.fail("remove", err)
 				return
 			}
+			if n.emitFinal {
+				n.pending.untrack(kb, m.start, n.ends[i])
+			}
 			if !n.emitFinal {
 				n.forwardDelete(Windowed[K]{Key: r.Key, Start: m.start, End: n.ends[i]}, m.s.agg, n.ends[i])
 				if n.t.Failure != nil {
@@ -132,21 +144,12 @@ func (n *sessionWindowNode[K, V, A]) Receive(r Record[K, V]) {
 	if !n.emitFinal {
 		// A session that replaces others is new: it has no old value.
 		n.forward(Windowed[K]{Key: r.Key, Start: start, End: end}, cur, prev, false)
+	} else {
+		n.pending.track(kb, start, end)
 	}
 }
 
-// emitClosed emits the sessions that became final since the last emission:
-// those with lastEmit - gap <= end < closeTime - gap.
+// emitClosed emits the sessions that became final: end < closeTime - gap.
 func (n *sessionWindowNode[K, V, A]) emitClosed(closeTime int64) {
-	if closeTime <= n.lastEmit {
-		return
-	}
-	from := int64(math.MinInt64)
-	if n.lastEmit != math.MinInt64 {
-		from = n.lastEmit - n.w.gap
-	}
-	n.emitWindows(n.ss.FetchAll(from, closeTime-n.w.gap-1))
-	if n.t.Failure == nil {
-		n.saveEmit(closeTime)
-	}
+	n.emitDue(closeTime, func(key []byte, start, end int64) ([]byte, error) { return n.ss.Fetch(key, start, end) })
 }

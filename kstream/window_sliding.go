@@ -1,6 +1,7 @@
 package kstream
 
 import (
+	"fmt"
 	"math"
 
 	"github.com/streamwork-go/streamwork/state"
@@ -48,6 +49,13 @@ func (n *slidingWindowNode[K, V, A]) Init(t *task, nd *node, children []nodeInst
 		n.resumeStreamTime(st - 1)
 	} else {
 		n.resumeStreamTime(st)
+	}
+	if n.emitFinal {
+		// A sliding window holds its end: due once close time passes it.
+		n.pending = newPendingIndex(func(end, closeTime int64) bool { return end < closeTime })
+		if err := n.pending.rebuild(n.ws.All(), n.lastEmit); err != nil {
+			return fmt.Errorf("store %q: %w", n.storeName, err)
+		}
 	}
 	n.watchIdle(n.emitClosed)
 	return nil
@@ -267,6 +275,11 @@ func (n *slidingWindowNode[K, V, A]) update(kb []byte, r Record[K, V], ts, start
 	}
 	if !n.emitFinal {
 		n.forward(Windowed[K]{Key: r.Key, Start: start, End: end}, cur, prev, !fresh)
+	} else {
+		// New windows are made from existing aggregates too (fresh is
+		// about the aggregate): track every update; the index keeps one
+		// entry per window.
+		n.pending.track(kb, start, end)
 	}
 	return n.t.Failure == nil
 }
@@ -289,23 +302,14 @@ func (n *slidingWindowNode[K, V, A]) put(kb []byte, k K, start int64, s stamped[
 	}
 	if !n.emitFinal {
 		n.forward(Windowed[K]{Key: k, Start: start, End: end}, s, s.agg, false)
+	} else {
+		n.pending.track(kb, start, end)
 	}
 	return n.t.Failure == nil
 }
 
-// emitClosed emits the windows that closed since the last emission: those
-// with lastEmit <= start+difference < closeTime (a sliding window holds its
-// end, so it closes once close time passes it).
+// emitClosed emits the windows that closed: start+difference < closeTime
+// (a sliding window holds its end).
 func (n *slidingWindowNode[K, V, A]) emitClosed(closeTime int64) {
-	if closeTime <= n.lastEmit {
-		return
-	}
-	from := int64(math.MinInt64)
-	if n.lastEmit != math.MinInt64 {
-		from = n.lastEmit - n.w.diff
-	}
-	n.emitWindows(n.ws.FetchAll(from, closeTime-n.w.diff-1))
-	if n.t.Failure == nil {
-		n.saveEmit(closeTime)
-	}
+	n.emitDue(closeTime, func(key []byte, start, _ int64) ([]byte, error) { return n.ws.Fetch(key, start) })
 }

@@ -98,8 +98,9 @@ type Metrics struct {
 	// time; for sliding and session windows, their own rule), once per
 	// window refused.
 	LateRecords int64
-	// LateRecordsWritten counts late records written to a late-records
-	// topic (LateRecordsTo).
+	// LateRecordsWritten counts late records sent to a late-records topic
+	// (LateRecordsTo). A failed write is a production error, as for any
+	// output (a topic that does not exist, for one).
 	LateRecordsWritten int64
 	// IdleWindowAdvances counts the times a windowed aggregation advanced
 	// its stream time with the wall clock on a quiet input

@@ -488,6 +488,7 @@ func (n *timeWindowNode[K, V, A]) Init(t *task, nd *node, children []nodeInstanc
 			return fmt.Errorf("store %q: %w", n.storeName, err)
 		}
 	}
+	t.SetView(n.storeName, n.ws)
 	n.watchIdle(n.emitClosed)
 	return nil
 }

@@ -47,6 +47,7 @@ func (n *sessionWindowNode[K, V, A]) Init(t *task, nd *node, children []nodeInst
 			return fmt.Errorf("store %q: %w", n.storeName, err)
 		}
 	}
+	t.SetView(n.storeName, n.ss)
 	n.watchIdle(n.emitClosed)
 	return nil
 }

@@ -57,6 +57,7 @@ func (n *slidingWindowNode[K, V, A]) Init(t *task, nd *node, children []nodeInst
 			return fmt.Errorf("store %q: %w", n.storeName, err)
 		}
 	}
+	t.SetView(n.storeName, n.ws)
 	n.watchIdle(n.emitClosed)
 	return nil
 }

@@ -97,6 +97,11 @@ type Task struct {
 	FailNode string
 	FailKind ErrorKind
 
+	// Views are what nodes offer interactive queries beyond the store
+	// itself, by store name (a windowed aggregation's window or session
+	// store), set in Init; safe for reads from other goroutines.
+	Views map[string]any
+
 	// started: the node instances are initialized (after restore); the
 	// task may process. closed: close ran.
 	Started bool
@@ -356,6 +361,14 @@ func (t *Task) processOne(q *RecordQueue, r *rawRecord, ts int64) error {
 		return t.streamPunct.mayPunctuate(t, t.StreamTime, StreamTime)
 	}
 	return nil
+}
+
+// SetView offers v to interactive queries of store (see Task.Views).
+func (t *Task) SetView(store string, v any) {
+	if t.Views == nil {
+		t.Views = make(map[string]any)
+	}
+	t.Views[store] = v
 }
 
 // fail records that the current record failed at node.

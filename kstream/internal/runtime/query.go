@@ -20,6 +20,7 @@ type queryRegistry struct {
 	mu         sync.RWMutex
 	Partitions map[string]int32                 // store => its sub-topology's task count
 	local      map[string]map[int32]state.Store // store => partition => instance
+	views      map[string]map[int32]any         // store => partition => the task's view (engine.Task.Views)
 	Globals    map[string]state.Store
 }
 
@@ -58,6 +59,17 @@ func (q *queryRegistry) Register(t *task) {
 		}
 		m[t.ID.Partition] = ts.Top
 	}
+	if q.views == nil {
+		q.views = make(map[string]map[int32]any)
+	}
+	for name, v := range t.Views {
+		m := q.views[name]
+		if m == nil {
+			m = make(map[int32]any)
+			q.views[name] = m
+		}
+		m[t.ID.Partition] = v
+	}
 }
 
 // Deregister makes t's stores unqueryable; it waits for reads in progress.
@@ -72,6 +84,43 @@ func (q *queryRegistry) Deregister(t *task) {
 			delete(m, t.ID.Partition)
 		}
 	}
+	for name, v := range t.Views {
+		if m := q.views[name]; m != nil && m[t.ID.Partition] == v {
+			delete(m, t.ID.Partition)
+		}
+	}
+}
+
+// WithView calls fn with the view of store name in the local task that
+// owns key (by its partition), holding the registry's read lock so that
+// the task is not closed meanwhile; nil when no local task owns it.
+func (q *queryRegistry) WithView(name string, key []byte, fn func(v any) error) error {
+	q.mu.RLock()
+	defer q.mu.RUnlock()
+	var v any
+	if n := q.Partitions[name]; n > 0 {
+		v = q.views[name][PartitionOf(key, n)]
+	}
+	return fn(v)
+}
+
+// WithViews calls fn with every local view of store name, in partition
+// order, holding the read lock.
+func (q *queryRegistry) WithViews(name string, fn func(v any) error) error {
+	q.mu.RLock()
+	defer q.mu.RUnlock()
+	m := q.views[name]
+	parts := make([]int32, 0, len(m))
+	for p := range m {
+		parts = append(parts, p)
+	}
+	slices.Sort(parts)
+	for _, p := range parts {
+		if err := fn(m[p]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // keyPartitioner is kgo's default partitioner for keyed records: murmur2,

@@ -295,6 +295,45 @@ func (b *winBase[K, A]) resumeStreamTime(floor int64) {
 	b.observed = max(b.observed, floor)
 }
 
+// started finishes a node's Init once its store is open: stream time
+// resumed from floor (see resumeStreamTime), the pending-window index
+// rebuilt from all (EmitFinal) with due as its rule, view offered to
+// queries, the idle check started.
+func (b *winBase[K, A]) started(floor int64, all func() state.WindowIterator, due func(end, closeTime int64) bool,
+	view any, emitClosed func(closeTime int64)) error {
+	b.resumeStreamTime(floor)
+	if b.emitFinal {
+		b.pending = newPendingIndex(due)
+		if err := b.pending.rebuild(all(), b.lastEmit); err != nil {
+			return fmt.Errorf("store %q: %w", b.storeName, err)
+		}
+	}
+	b.t.SetView(b.storeName, view)
+	b.watchIdle(emitClosed)
+	return nil
+}
+
+// begin starts processing a record at ts (ms) of key k: it drops a
+// tombstone, advances stream time, emits the windows that close (EmitFinal;
+// before the record's windows are written: a write advances the store's
+// stream time, which may expire the windows that close now) and encodes
+// the key. ok false: nothing more to do.
+func (b *winBase[K, A]) begin(k K, ts int64, tombstone bool, emitClosed func(closeTime int64)) (closeTime int64, kb []byte, ok bool) {
+	if tombstone {
+		b.t.Env.Counters.Dropped.Add(1)
+		b.t.Env.Logger.Debug("kstream: aggregation dropped a record with a null value", "node", b.name, "task", b.t.ID.String())
+		return 0, nil, false
+	}
+	closeTime = b.observe(ts)
+	if b.emitFinal {
+		if emitClosed(closeTime); b.t.Failure != nil {
+			return 0, nil, false
+		}
+	}
+	kb, ok = b.keyBytes(k)
+	return closeTime, kb, ok
+}
+
 // enter marks the node as the one processing; the returned function undoes
 // it.
 func (b *winBase[K, A]) enter() func() {
@@ -461,6 +500,34 @@ func (b *winBase[K, A]) emitDue(closeTime int64, fetch func(key []byte, start, e
 	}
 }
 
+// writeWindow stores cur as key's window [start, end] of ws and emits it
+// (prev and hasPrev: the aggregate it replaces), or, with EmitFinal,
+// tracks it as pending. A window the store no longer keeps is late. It
+// returns false when the record failed.
+func (b *winBase[K, A]) writeWindow(ws state.WindowStore, kb []byte, k K, start, end int64, cur stamped[A], prev A, hasPrev bool) bool {
+	enc, err := b.encode(cur)
+	if err != nil {
+		b.fail("put", err)
+		return false
+	}
+	dropped, err := ws.Put(kb, start, enc)
+	if err != nil {
+		b.fail("put", err)
+		return false
+	}
+	if dropped {
+		b.late("window expired from the store", start, end)
+		return true
+	}
+	if !b.emitFinal {
+		b.forward(Windowed[K]{Key: k, Start: start, End: end}, cur, prev, hasPrev)
+	} else {
+		// The index keeps one entry per window, however often tracked.
+		b.pending.track(kb, start, end)
+	}
+	return b.t.Failure == nil
+}
+
 // timeWindowNode aggregates over tumbling and hopping windows (Kafka
 // Streams' KStreamWindowAggregate).
 type timeWindowNode[K, V, A any] struct {
@@ -481,35 +548,15 @@ func (n *timeWindowNode[K, V, A]) Init(t *task, nd *node, children []nodeInstanc
 		return err
 	}
 	// The latest window start seen is at most the latest record's time.
-	n.resumeStreamTime(n.ws.StreamTime())
-	if n.emitFinal {
-		n.pending = newPendingIndex(func(end, closeTime int64) bool { return end <= closeTime })
-		if err := n.pending.rebuild(n.ws.All(), n.lastEmit); err != nil {
-			return fmt.Errorf("store %q: %w", n.storeName, err)
-		}
-	}
-	t.SetView(n.storeName, n.ws)
-	n.watchIdle(n.emitClosed)
-	return nil
+	return n.started(n.ws.StreamTime(), n.ws.All, func(end, closeTime int64) bool { return end <= closeTime }, n.ws, n.emitClosed)
 }
 
 func (n *timeWindowNode[K, V, A]) Close() error { return nil }
 
 func (n *timeWindowNode[K, V, A]) Receive(r Record[K, V]) {
 	defer n.enter()()
-	if dropTombstone(n.t, r) {
-		return
-	}
 	ts := r.Timestamp.UnixMilli()
-	closeTime := n.observe(ts)
-	if n.emitFinal {
-		// Before the record's windows are written: a write advances the
-		// store's stream time, which may expire the windows that close now.
-		if n.emitClosed(closeTime); n.t.Failure != nil {
-			return
-		}
-	}
-	kb, ok := n.keyBytes(r.Key)
+	closeTime, kb, ok := n.begin(r.Key, ts, r.Tombstone, n.emitClosed)
 	if !ok {
 		return
 	}
@@ -545,26 +592,7 @@ func (n *timeWindowNode[K, V, A]) update(kb []byte, r Record[K, V], ts, start, e
 	prev := cur.agg
 	cur.agg = n.fns.apply(r.Key, r.Value, cur.agg, fresh)
 	cur.headers = r.Headers
-	enc, err := n.encode(cur)
-	if err != nil {
-		n.fail("put", err)
-		return false
-	}
-	dropped, err := n.ws.Put(kb, start, enc)
-	if err != nil {
-		n.fail("put", err)
-		return false
-	}
-	if dropped {
-		n.late("window expired from the store", start, end)
-		return true
-	}
-	if !n.emitFinal {
-		n.forward(Windowed[K]{Key: r.Key, Start: start, End: end}, cur, prev, !fresh)
-	} else if fresh {
-		n.pending.track(kb, start, end)
-	}
-	return true
+	return n.writeWindow(n.ws, kb, r.Key, start, end, cur, prev, !fresh)
 }
 
 // emitClosed emits the windows that closed: end <= closeTime.

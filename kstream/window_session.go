@@ -1,7 +1,6 @@
 package kstream
 
 import (
-	"fmt"
 	"math"
 
 	"github.com/streamwork-go/streamwork/state"
@@ -37,37 +36,18 @@ func (n *sessionWindowNode[K, V, A]) Init(t *task, nd *node, children []nodeInst
 	if err != nil {
 		return err
 	}
-	// The latest session end is the latest record's time.
-	n.resumeStreamTime(n.ss.StreamTime())
-	if n.emitFinal {
-		// A session is final once stream time passes end + gap + grace.
-		gap := n.w.gap
-		n.pending = newPendingIndex(func(end, closeTime int64) bool { return end < closeTime-gap })
-		if err := n.pending.rebuild(n.ss.All(), n.lastEmit); err != nil {
-			return fmt.Errorf("store %q: %w", n.storeName, err)
-		}
-	}
-	t.SetView(n.storeName, n.ss)
-	n.watchIdle(n.emitClosed)
-	return nil
+	// The latest session end is the latest record's time; a session is
+	// final once stream time passes end + gap + grace.
+	gap := n.w.gap
+	return n.started(n.ss.StreamTime(), n.ss.All, func(end, closeTime int64) bool { return end < closeTime-gap }, n.ss, n.emitClosed)
 }
 
 func (n *sessionWindowNode[K, V, A]) Close() error { return nil }
 
 func (n *sessionWindowNode[K, V, A]) Receive(r Record[K, V]) {
 	defer n.enter()()
-	if dropTombstone(n.t, r) {
-		return
-	}
 	ts := r.Timestamp.UnixMilli()
-	closeTime := n.observe(ts)
-	if n.emitFinal {
-		// Before the record's session is written (see timeWindowNode).
-		if n.emitClosed(closeTime); n.t.Failure != nil {
-			return
-		}
-	}
-	kb, ok := n.keyBytes(r.Key)
+	closeTime, kb, ok := n.begin(r.Key, ts, r.Tombstone, n.emitClosed)
 	if !ok {
 		return
 	}

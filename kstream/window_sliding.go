@@ -1,7 +1,6 @@
 package kstream
 
 import (
-	"fmt"
 	"math"
 
 	"github.com/streamwork-go/streamwork/state"
@@ -45,21 +44,12 @@ func (n *slidingWindowNode[K, V, A]) Init(t *task, nd *node, children []nodeInst
 		return err
 	}
 	// A right window starts at most 1ms after the latest record.
-	if st := n.ws.StreamTime(); st != math.MinInt64 {
-		n.resumeStreamTime(st - 1)
-	} else {
-		n.resumeStreamTime(st)
+	floor := n.ws.StreamTime()
+	if floor != math.MinInt64 {
+		floor--
 	}
-	if n.emitFinal {
-		// A sliding window holds its end: due once close time passes it.
-		n.pending = newPendingIndex(func(end, closeTime int64) bool { return end < closeTime })
-		if err := n.pending.rebuild(n.ws.All(), n.lastEmit); err != nil {
-			return fmt.Errorf("store %q: %w", n.storeName, err)
-		}
-	}
-	t.SetView(n.storeName, n.ws)
-	n.watchIdle(n.emitClosed)
-	return nil
+	// A sliding window holds its end: due once close time passes it.
+	return n.started(floor, n.ws.All, func(end, closeTime int64) bool { return end < closeTime }, n.ws, n.emitClosed)
 }
 
 func (n *slidingWindowNode[K, V, A]) Close() error { return nil }
@@ -92,23 +82,13 @@ func (n *slidingWindowNode[K, V, A]) fetch(kb []byte, from, to int64, backward b
 
 func (n *slidingWindowNode[K, V, A]) Receive(r Record[K, V]) {
 	defer n.enter()()
-	if dropTombstone(n.t, r) {
+	ts := r.Timestamp.UnixMilli()
+	closeTime, kb, ok := n.begin(r.Key, ts, r.Tombstone, n.emitClosed)
+	if !ok {
 		return
 	}
-	ts := r.Timestamp.UnixMilli()
-	closeTime := n.observe(ts)
 	if ts+1+n.w.diff <= closeTime {
 		n.late("window closed", ts-n.w.diff, ts)
-		return
-	}
-	if n.emitFinal {
-		// Before the record's windows are written (see timeWindowNode).
-		if n.emitClosed(closeTime); n.t.Failure != nil {
-			return
-		}
-	}
-	kb, ok := n.keyBytes(r.Key)
-	if !ok {
 		return
 	}
 	if ts < n.w.diff {
@@ -260,29 +240,7 @@ func (n *slidingWindowNode[K, V, A]) update(kb []byte, r Record[K, V], ts, start
 	cur.agg = n.fns.apply(r.Key, r.Value, cur.agg, fresh)
 	cur.ts = max(cur.ts, ts)
 	cur.headers = r.Headers
-	enc, err := n.encode(cur)
-	if err != nil {
-		n.fail("put", err)
-		return false
-	}
-	dropped, err := n.ws.Put(kb, start, enc)
-	if err != nil {
-		n.fail("put", err)
-		return false
-	}
-	if dropped {
-		n.late("window expired from the store", start, end)
-		return true
-	}
-	if !n.emitFinal {
-		n.forward(Windowed[K]{Key: r.Key, Start: start, End: end}, cur, prev, !fresh)
-	} else {
-		// New windows are made from existing aggregates too (fresh is
-		// about the aggregate): track every update; the index keeps one
-		// entry per window.
-		n.pending.track(kb, start, end)
-	}
-	return n.t.Failure == nil
+	return n.writeWindow(n.ws, kb, r.Key, start, end, cur, prev, !fresh)
 }
 
 // put stores s as the new window at start (a record's right window, made
@@ -292,21 +250,7 @@ func (n *slidingWindowNode[K, V, A]) put(kb []byte, k K, start int64, s stamped[
 	if end < closeTime {
 		return true
 	}
-	enc, err := n.encode(s)
-	if err != nil {
-		n.fail("put", err)
-		return false
-	}
-	if _, err := n.ws.Put(kb, start, enc); err != nil {
-		n.fail("put", err)
-		return false
-	}
-	if !n.emitFinal {
-		n.forward(Windowed[K]{Key: k, Start: start, End: end}, s, s.agg, false)
-	} else {
-		n.pending.track(kb, start, end)
-	}
-	return n.t.Failure == nil
+	return n.writeWindow(n.ws, kb, k, start, end, s, s.agg, false)
 }
 
 // emitClosed emits the windows that closed: start+difference < closeTime

@@ -57,8 +57,10 @@ func WindowedReduce[K, V any](w WindowedStream[K, V], fn func(agg, v V) V, opts 
 // The windows are kept in a window store (StoreName, InMemory), changelogged
 // to a compact,delete topic whose retention is the store's (window size plus
 // grace; for sliding windows twice the difference plus grace; for session
-// windows gap plus grace) plus one day. Windowed stores have no record
-// cache: with the default emission every update reaches downstream.
+// windows gap plus grace) plus one day. With the default emission, updates
+// go through the record cache (CacheMaxBytes) as other aggregations' do, so
+// downstream sees a window's latest value at each commit; count windows
+// forward every update.
 func WindowedAggregate[K, V, A any](w WindowedStream[K, V], init func() A, agg func(k K, v V, agg A) A, as serde.Serde[A], opts ...NodeOpt) Table[Windowed[K], A] {
 	if w.w != nil && w.w.kind() == kindSession {
 		w.g.s.b.errorf("%w: WindowedAggregate over %s needs a session merger: use SessionAggregate", ErrTopology, w.w)
@@ -132,7 +134,9 @@ func windowedAgg[K, V, A any](w WindowedStream[K, V], op string, opts []NodeOpt,
 	if store == "" {
 		store = b.generatedName(op + "-STATE-STORE")
 	}
-	spec := &storeSpec{Name: store, Changelog: true, InMemory: cfg.inMemory}
+	// Updates go through the record cache, as for other aggregations;
+	// with EmitFinal nothing forwards updates, so no cache.
+	spec := &storeSpec{Name: store, Changelog: true, InMemory: cfg.inMemory, Cached: !cfg.emitFinal}
 	var ks serde.Serde[Windowed[K]]
 	base := winBase[K, A]{storeName: store, ks: g.ks, as: as, emitFinal: cfg.emitFinal, lateTopic: cfg.lateTopic,
 		idle: cfg.idleClose.Milliseconds()}
@@ -167,6 +171,7 @@ func windowedAgg[K, V, A any](w WindowedStream[K, V], op string, opts []NodeOpt,
 			return &sessionWindowNode[K, V, A]{winBase: base, w: wk, fns: fns}
 		}
 	case CountWindows:
+		spec.Cached = false // one entry per key holds all its windows
 		ks = TimeWindowedSerde(g.ks, ms(wk.size))
 		if cfg.lateTopic != "" {
 			b.errorf("%w: %s over %s: count windows have no late records (LateRecordsTo)", ErrTopology, op, wk)
@@ -218,6 +223,9 @@ type winBase[K, A any] struct {
 	lastEmit  int64
 	// pending indexes the windows not yet emitted (EmitFinal).
 	pending *pendingIndex
+	// cached: a record cache sits in front of the store; updates go
+	// downstream when it flushes them (flushed), not when written.
+	cached bool
 	// lateSent is the record last written to the late-records topic, so a
 	// record late for several windows is written once.
 	lateSent *kgo.Record
@@ -297,11 +305,18 @@ func (b *winBase[K, A]) resumeStreamTime(floor int64) {
 
 // started finishes a node's Init once its store is open: stream time
 // resumed from floor (see resumeStreamTime), the pending-window index
-// rebuilt from all (EmitFinal) with due as its rule, view offered to
-// queries, the idle check started.
+// rebuilt from all (EmitFinal) with due as its rule, or the record cache's
+// flushes listened to, with window decoding a cached key (the store's own
+// layout) into the user key and window; the view offered to queries, the
+// idle check started.
 func (b *winBase[K, A]) started(floor int64, all func() state.WindowIterator, due func(end, closeTime int64) bool,
-	view any, emitClosed func(closeTime int64)) error {
+	window func(raw []byte) (key []byte, start, end int64, ok bool), view any, emitClosed func(closeTime int64)) error {
 	b.resumeStreamTime(floor)
+	if !b.emitFinal {
+		b.cached = b.t.OnFlush(b.storeName, func(raw, newB, oldB []byte, _ int64) {
+			b.flushed(window, raw, newB, oldB)
+		})
+	}
 	if b.emitFinal {
 		b.pending = newPendingIndex(due)
 		if err := b.pending.rebuild(all(), b.lastEmit); err != nil {
@@ -332,6 +347,37 @@ func (b *winBase[K, A]) begin(k K, ts int64, tombstone bool, emitClosed func(clo
 	}
 	kb, ok = b.keyBytes(k)
 	return closeTime, kb, ok
+}
+
+// flushed forwards what the record cache flushed for one window.
+func (b *winBase[K, A]) flushed(window func(raw []byte) ([]byte, int64, int64, bool), raw, newB, oldB []byte) {
+	kb, start, end, ok := window(raw)
+	if !ok {
+		return // the store's meta key
+	}
+	k, err := b.ks.Deserialize(b.storeName, kb)
+	if err != nil {
+		b.fail("flush", fmt.Errorf("decode key: %w", err))
+		return
+	}
+	var prev stamped[A]
+	if oldB != nil {
+		if prev, err = b.decode(oldB); err != nil {
+			b.fail("flush", err)
+			return
+		}
+	}
+	w := Windowed[K]{Key: k, Start: start, End: end}
+	if newB == nil {
+		b.forwardDelete(w, prev.agg, end)
+		return
+	}
+	now, err := b.decode(newB)
+	if err != nil {
+		b.fail("flush", err)
+		return
+	}
+	b.forward(w, now, prev.agg, oldB != nil)
 }
 
 // enter marks the node as the one processing; the returned function undoes
@@ -519,11 +565,11 @@ func (b *winBase[K, A]) writeWindow(ws state.WindowStore, kb []byte, k K, start,
 		b.late("window expired from the store", start, end)
 		return true
 	}
-	if !b.emitFinal {
-		b.forward(Windowed[K]{Key: k, Start: start, End: end}, cur, prev, hasPrev)
-	} else {
+	if b.emitFinal {
 		// The index keeps one entry per window, however often tracked.
 		b.pending.track(kb, start, end)
+	} else if !b.cached {
+		b.forward(Windowed[K]{Key: k, Start: start, End: end}, cur, prev, hasPrev)
 	}
 	return b.t.Failure == nil
 }
@@ -548,7 +594,12 @@ func (n *timeWindowNode[K, V, A]) Init(t *task, nd *node, children []nodeInstanc
 		return err
 	}
 	// The latest window start seen is at most the latest record's time.
-	return n.started(n.ws.StreamTime(), n.ws.All, func(end, closeTime int64) bool { return end <= closeTime }, n.ws, n.emitClosed)
+	size := n.w.size
+	return n.started(n.ws.StreamTime(), n.ws.All, func(end, closeTime int64) bool { return end <= closeTime },
+		func(raw []byte) ([]byte, int64, int64, bool) {
+			k, start, ok := state.WindowKeyOf(raw)
+			return k, start, start + size, ok
+		}, n.ws, n.emitClosed)
 }
 
 func (n *timeWindowNode[K, V, A]) Close() error { return nil }

@@ -39,7 +39,8 @@ func (n *sessionWindowNode[K, V, A]) Init(t *task, nd *node, children []nodeInst
 	// The latest session end is the latest record's time; a session is
 	// final once stream time passes end + gap + grace.
 	gap := n.w.gap
-	return n.started(n.ss.StreamTime(), n.ss.All, func(end, closeTime int64) bool { return end < closeTime-gap }, n.ss, n.emitClosed)
+	return n.started(n.ss.StreamTime(), n.ss.All, func(end, closeTime int64) bool { return end < closeTime-gap },
+		state.SessionKeyOf, n.ss, n.emitClosed)
 }
 
 func (n *sessionWindowNode[K, V, A]) Close() error { return nil }
@@ -98,7 +99,7 @@ func (n *sessionWindowNode[K, V, A]) Receive(r Record[K, V]) {
 			if n.emitFinal {
 				n.pending.untrack(kb, m.start, n.ends[i])
 			}
-			if !n.emitFinal {
+			if !n.emitFinal && !n.cached {
 				n.forwardDelete(Windowed[K]{Key: r.Key, Start: m.start, End: n.ends[i]}, m.s.agg, n.ends[i])
 				if n.t.Failure != nil {
 					return
@@ -122,10 +123,10 @@ func (n *sessionWindowNode[K, V, A]) Receive(r Record[K, V]) {
 		n.late("session expired from the store", start, end)
 		return
 	}
-	if !n.emitFinal {
+	if !n.emitFinal && !n.cached {
 		// A session that replaces others is new: it has no old value.
 		n.forward(Windowed[K]{Key: r.Key, Start: start, End: end}, cur, prev, false)
-	} else {
+	} else if n.emitFinal {
 		n.pending.track(kb, start, end)
 	}
 }

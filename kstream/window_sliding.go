@@ -49,7 +49,12 @@ func (n *slidingWindowNode[K, V, A]) Init(t *task, nd *node, children []nodeInst
 		floor--
 	}
 	// A sliding window holds its end: due once close time passes it.
-	return n.started(floor, n.ws.All, func(end, closeTime int64) bool { return end < closeTime }, n.ws, n.emitClosed)
+	diff := n.w.diff
+	return n.started(floor, n.ws.All, func(end, closeTime int64) bool { return end < closeTime },
+		func(raw []byte) ([]byte, int64, int64, bool) {
+			k, start, ok := state.WindowKeyOf(raw)
+			return k, start, start + diff, ok
+		}, n.ws, n.emitClosed)
 }
 
 func (n *slidingWindowNode[K, V, A]) Close() error { return nil }

@@ -184,3 +184,26 @@ func corruptKey(k []byte, why string) error {
 	}
 	return fmt.Errorf("%w: %s: %x", ErrCorruptWindowKey, why, k)
 }
+
+// WindowKeyOf decodes a key of a window store's underlying Store (as a
+// record cache in front of it sees them): the user key and the window
+// start. ok is false for the store's other keys (its meta key) and for
+// keys of other layouts. The user key is a new slice.
+func WindowKeyOf(raw []byte) (key []byte, start int64, ok bool) {
+	k, err := decodeTimeKey(raw, tagWindow)
+	if err != nil {
+		return nil, 0, false
+	}
+	return appendUnescaped(nil, k.esc), k.a, true
+}
+
+// SessionKeyOf decodes a key of a session store's underlying Store: the
+// user key and the session's start and end. ok is false for the store's
+// other keys.
+func SessionKeyOf(raw []byte) (key []byte, start, end int64, ok bool) {
+	k, err := decodeTimeKey(raw, tagSession)
+	if err != nil {
+		return nil, 0, 0, false
+	}
+	return appendUnescaped(nil, k.esc), k.a, k.b, true
+}

@@ -201,3 +201,22 @@ func FuzzTimeKeyOrder(f *testing.F) {
 		}
 	})
 }
+
+func TestWindowAndSessionKeyOf(t *testing.T) {
+	raw := appendTimeKey(nil, tagWindow, 3, []byte("a\x00b"), 1234, 0)
+	k, start, ok := WindowKeyOf(raw)
+	if !ok || string(k) != "a\x00b" || start != 1234 {
+		t.Fatalf("WindowKeyOf = %q, %d, %v", k, start, ok)
+	}
+	if _, _, ok := WindowKeyOf([]byte{tagWindow | metaBit}); ok {
+		t.Fatal("WindowKeyOf accepted the meta key")
+	}
+	raw = appendTimeKey(nil, tagSession, -1, []byte("s"), -5, 7)
+	k, s, e, ok := SessionKeyOf(raw)
+	if !ok || string(k) != "s" || s != -5 || e != 7 {
+		t.Fatalf("SessionKeyOf = %q, %d, %d, %v", k, s, e, ok)
+	}
+	if _, _, _, ok := SessionKeyOf(appendTimeKey(nil, tagWindow, 3, []byte("a"), 1, 0)); ok {
+		t.Fatal("SessionKeyOf accepted a window key")
+	}
+}

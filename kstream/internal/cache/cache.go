@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/streamwork-go/streamwork/state"
@@ -399,8 +400,11 @@ func (c *Store) Budget() *Budget { return c.budget }
 // Bytes returns what this cache's dirty entries count against its budget.
 func (c *Store) Bytes() int64 { return c.bytes }
 
-// DeleteRange drops the cached entries in [from, to) (they are not flushed:
-// the range is deleted) and deletes the range in the store below.
+// DeleteRange deletes the range [from, to) in the store below. The cached
+// entries in it are flushed first, in key order, when the store has a
+// listener (a window store expiring a segment: the last updates of its
+// windows still go downstream, as Kafka Streams' caching window store
+// forwards them), and dropped otherwise.
 func (c *Store) DeleteRange(from, to []byte) error {
 	if len(from) == 0 {
 		from = nil
@@ -411,6 +415,16 @@ func (c *Store) DeleteRange(from, to []byte) error {
 		if (from == nil || k >= string(from)) && (to == nil || k < string(to)) {
 			doomed = append(doomed, e)
 		}
+	}
+	if c.listener != nil && len(doomed) > 0 {
+		c.mu.Unlock()
+		slices.SortFunc(doomed, func(a, b *cacheEntry) int { return strings.Compare(a.key, b.key) })
+		for _, e := range doomed {
+			if err := c.flushEntry(e); err != nil {
+				return err
+			}
+		}
+		return c.inner.DeleteRange(from, to)
 	}
 	for _, e := range doomed {
 		delete(c.mu.entries, e.key)

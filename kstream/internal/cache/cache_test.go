@@ -907,3 +907,45 @@ func BenchmarkFlush(b *testing.B) {
 		b.Fatal("the listener heard nothing")
 	}
 }
+
+// DeleteRange with a listener flushes the cached entries in the range, in
+// key order, before the range goes (a window store expiring a segment: its
+// windows' last updates still reach downstream); without one it drops
+// them.
+func TestDeleteRangeFlushesToListener(t *testing.T) {
+	h := &fakeHost{}
+	below := newRecStore(h)
+	budget := &Budget{Max: 1 << 20}
+	c := New("win", below, h, budget)
+	var heard []string
+	c.SetListener("node", func(key, nv, ov []byte, ts int64) {
+		heard = append(heard, fmt.Sprintf("%s:%s<-%s@%d", key, cShow(nv), cShow(ov), ts))
+	})
+	cPut(t, c, h, 10, "s1-b", "b1")
+	cPut(t, c, h, 20, "s1-a", "a1")
+	cPut(t, c, h, 30, "s2-a", "x1")
+	if err := c.DeleteRange([]byte("s1"), []byte("s2")); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"s1-a:a1<-nil@20", "s1-b:b1<-nil@10"}; !slices.Equal(heard, want) {
+		t.Errorf("listener heard %v, want %v", heard, want)
+	}
+	if got := cScan(t, c.All()); got != "s2-a=x1" {
+		t.Errorf("All after DeleteRange = %q, want s2-a=x1", got)
+	}
+	if c.Bytes() != budget.Used || budget.Used != EntryOverhead+4+2 {
+		t.Errorf("bytes %d, budget used %d", c.Bytes(), budget.Used)
+	}
+
+	// No listener: dropped, not written.
+	h2 := &fakeHost{}
+	below2 := newRecStore(h2)
+	c2 := New("plain", below2, h2, &Budget{Max: 1 << 20})
+	cPut(t, c2, h2, 10, "s1-a", "a1")
+	if err := c2.DeleteRange([]byte("s1"), []byte("s2")); err != nil {
+		t.Fatal(err)
+	}
+	if len(below2.writes) != 0 || cScan(t, c2.All()) != "" {
+		t.Errorf("without a listener: writes %v, All %q", below2.writes, cScan(t, c2.All()))
+	}
+}

@@ -134,3 +134,53 @@ func TestWindowedEmitFinalAcrossRestart(t *testing.T) {
 			(size + grace + 24*time.Hour).Milliseconds())
 	}
 }
+
+// With CloseWindowsWhenIdle a window closes on a quiet input: two records,
+// then nothing; once the input has been idle for a second, stream time
+// follows the wall clock and the window's final result comes out (real
+// broker, real clock).
+func TestWindowsCloseOnIdleInput(t *testing.T) {
+	b := kafkatest.Require(t)
+	ctx := testContext(t)
+	in := newTopic(t, b, "idlewin-in", 1)
+	out := newTopic(t, b, "idlewin-out", 1)
+	appID := kafkatest.UniqueName(t, "idlewin")
+	deleteTopicsAtEnd(t, b, appID+"-idle-counts-changelog", appID+"-idle-counts-emit-changelog")
+	const size = 4 * time.Second
+	bld := kstream.NewBuilder()
+	w := kstream.WindowedBy(kstream.GroupByKey(kstream.From(bld, in, serde.String, serde.Int64), serde.String, serde.Int64),
+		kstream.Tumbling(size, kstream.NoGrace))
+	kstream.WindowedCount(w, kstream.EmitFinal(), kstream.StoreName("idle-counts"), kstream.CloseWindowsWhenIdle(time.Second)).
+		ToStream().To(out, kstream.TimeWindowedSerde(serde.String, size), serde.Int64)
+	topo, err := bld.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := time.Now().Add(-time.Hour).Truncate(time.Minute).UnixMilli()
+	app := startApp(t, b, "app", topo, kstream.ApplicationID(appID), kstream.StateDir(t.TempDir()),
+		kstream.CommitInterval(100*time.Millisecond))
+	waitAssigned(ctx, t, 1, app)
+	var recs []*kgo.Record
+	for _, at := range []int64{500, 1500} {
+		v, _ := serde.Int64.Serialize(in, at)
+		recs = append(recs, &kgo.Record{Topic: in, Key: []byte("k"), Value: v, Timestamp: time.UnixMilli(base + at)})
+	}
+	produce(ctx, t, producer(t, b), recs)
+	rd := newReader(t, b, out)
+	rd.readUntil(ctx, "the window's final result on an idle input", func() bool { return rd.count(out) >= 1 }, app)
+	r := rd.records(out)[0]
+	wk, err := kstream.TimeWindowedSerde(serde.String, size).Deserialize(out, r.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _ := serde.Int64.Deserialize(out, r.Value)
+	if wk.Key != "k" || wk.Start != base || n != 2 {
+		t.Fatalf("result %s[%d]=%d, want k[%d]=2", wk.Key, wk.Start-base, n, 0)
+	}
+	if m := app.Metrics(); m.IdleWindowAdvances == 0 {
+		t.Fatalf("IdleWindowAdvances = 0 after a window closed on an idle input")
+	}
+	if err := app.stop(t); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -420,3 +420,45 @@ func TestWindowedUpdatesThroughRecordCache(t *testing.T) {
 		{"a", 0, 3000, "<nil>", 3000}, {"a", 0, 3000, "3", 3000},
 	})
 }
+
+// A window's results carry the headers of the record that last updated it,
+// kept in the window store: through updates and through EmitFinal.
+func TestWindowResultHeaders(t *testing.T) {
+	for _, final := range []bool{false, true} {
+		d, in := windowedTopology(t, kstream.Tumbling(5*sec, kstream.NoGrace), serde.Int64,
+			func(w kstream.WindowedStream[string, int64]) kstream.Table[kstream.Windowed[string], int64] {
+				if final {
+					return kstream.WindowedCount(w, kstream.EmitFinal())
+				}
+				return kstream.WindowedCount(w)
+			})
+		for i, h := range []string{"first", "second"} {
+			err := in.PipeRecord(kstream.Record[string, int64]{Key: "a", Value: 1, Timestamp: ts(int64(1000 * (i + 1))),
+				Headers: []kstream.Header{{Key: "trace", Value: []byte(h)}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		pipe(t, in, "b", 1, 9000) // closes [0,5000)
+		recs, err := kstreamtest.Output(d, "out", serde.String, serde.Int64).Records()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, r := range recs {
+			if !strings.HasPrefix(r.Key, "a@") {
+				continue
+			}
+			var hs []string
+			for _, h := range r.Headers {
+				hs = append(hs, h.Key+"="+string(h.Value))
+			}
+			got = append(got, fmt.Sprintf("%d %v", r.Value, hs))
+		}
+		want := []string{"1 [trace=first]", "2 [trace=second]"}
+		if final {
+			want = []string{"2 [trace=second]"}
+		}
+		equal(t, fmt.Sprintf("final=%v", final), got, want)
+	}
+}

@@ -101,6 +101,9 @@ type Task struct {
 	// itself, by store name (a windowed aggregation's window or session
 	// store), set in Init; safe for reads from other goroutines.
 	Views map[string]any
+	// shared holds what node instances of one task share, by name (the two
+	// sides of a join: their stream time).
+	shared map[string]any
 
 	// started: the node instances are initialized (after restore); the
 	// task may process. closed: close ran.
@@ -361,6 +364,20 @@ func (t *Task) processOne(q *RecordQueue, r *rawRecord, ts int64) error {
 		return t.streamPunct.mayPunctuate(t, t.StreamTime, StreamTime)
 	}
 	return nil
+}
+
+// Shared returns the value node instances of the task share under name,
+// made by mk the first time.
+func (t *Task) Shared(name string, mk func() any) any {
+	if t.shared == nil {
+		t.shared = make(map[string]any)
+	}
+	v, ok := t.shared[name]
+	if !ok {
+		v = mk()
+		t.shared[name] = v
+	}
+	return v
 }
 
 // SetView offers v to interactive queries of store (see Task.Views).

@@ -1,0 +1,118 @@
+package kstream_test
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/streamwork-go/streamwork/kstream"
+	"github.com/streamwork-go/streamwork/kstream/kstreamtest"
+	"github.com/streamwork-go/streamwork/serde"
+)
+
+var joinSerdes = kstream.StreamJoined[string, string, string]{Key: serde.String, Left: serde.String, Right: serde.String}
+
+func showJoin(l, r *string) string {
+	ls, rs := "nil", "nil"
+	if l != nil {
+		ls = *l
+	}
+	if r != nil {
+		rs = *r
+	}
+	return ls + "+" + rs
+}
+
+// joinTopology joins "left" and "right" with build and writes "out".
+func joinTopology(t *testing.T, build func(l, r kstream.Stream[string, string]) kstream.Stream[string, string]) (
+	*kstreamtest.Driver, *kstreamtest.InputTopic[string, string], *kstreamtest.InputTopic[string, string]) {
+	t.Helper()
+	b := kstream.NewBuilder()
+	l := kstream.From(b, "left", serde.String, serde.String)
+	r := kstream.From(b, "right", serde.String, serde.String)
+	build(l, r).To("out", serde.String, serde.String)
+	d := mustDriver(t, b)
+	return d, kstreamtest.Input(d, "left", serde.String, serde.String), kstreamtest.Input(d, "right", serde.String, serde.String)
+}
+
+func joinOut(t *testing.T, d *kstreamtest.Driver) []string {
+	t.Helper()
+	recs, err := kstreamtest.Output(d, "out", serde.String, serde.String).Records()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]string, len(recs))
+	for i, r := range recs {
+		out[i] = fmt.Sprintf("%s:%s@%d", r.Key, r.Value, r.Timestamp.UnixMilli())
+	}
+	return out
+}
+
+func pipeS(t *testing.T, in *kstreamtest.InputTopic[string, string], k, v string, at int64) {
+	t.Helper()
+	if err := in.Pipe(k, v, ts(at)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// An inner join emits each pair of records of one key within the window,
+// timestamped with the later of the two.
+func TestStreamStreamInnerJoin(t *testing.T) {
+	d, l, r := joinTopology(t, func(l, r kstream.Stream[string, string]) kstream.Stream[string, string] {
+		return kstream.Join(l, r, func(_ string, a, b string) string { return a + "+" + b },
+			kstream.JoinTimeDifference(10*sec, kstream.NoGrace), joinSerdes)
+	})
+	pipeS(t, l, "a", "L1", 1000)
+	pipeS(t, r, "a", "R1", 5000)
+	pipeS(t, r, "a", "R2", 20000) // 19s after L1: no match
+	pipeS(t, l, "a", "L2", 15000) // within 10s of R1 and R2
+	pipeS(t, r, "b", "R3", 15000) // other key
+	if err := l.PipeTombstone("a", ts(16000)); err != nil {
+		t.Fatal(err)
+	}
+	equal(t, "joined", joinOut(t, d), []string{"a:L1+R1@5000", "a:L2+R1@15000", "a:L2+R2@20000"})
+}
+
+// A left join emits an unmatched left record only once stream time passes
+// its timestamp + after + grace; a match inside that time gives only the
+// joined result.
+func TestStreamStreamLeftJoin(t *testing.T) {
+	d, l, r := joinTopology(t, func(l, r kstream.Stream[string, string]) kstream.Stream[string, string] {
+		return kstream.LeftJoin(l, r, func(_ string, a string, b *string) string { return showJoin(&a, b) },
+			kstream.JoinTimeDifference(10*sec, 2*sec), joinSerdes)
+	})
+	pipeS(t, l, "a", "L1", 1000)
+	pipeS(t, l, "b", "L2", 2000)
+	pipeS(t, r, "a", "R1", 11000) // matches L1 (10s apart)
+	pipeS(t, r, "c", "R9", 13000) // stream time 13000: L2's window (until 2000+10000+2000) still open
+	equal(t, "before L2 closes", joinOut(t, d), []string{"a:L1+R1@11000"})
+	pipeS(t, r, "c", "R9", 14001) // 14001 > 14000: L2 goes unmatched
+	equal(t, "L2 unmatched", joinOut(t, d), []string{"b:L2+nil@2000"})
+	pipeS(t, l, "x", "L3", 1000) // late: its window closed long ago, emitted at once
+	equal(t, "late left", joinOut(t, d), []string{"x:L3+nil@1000"})
+}
+
+// An outer join emits unmatched records of both sides once their windows
+// close.
+func TestStreamStreamOuterJoin(t *testing.T) {
+	d, l, r := joinTopology(t, func(l, r kstream.Stream[string, string]) kstream.Stream[string, string] {
+		return kstream.OuterJoin(l, r, func(_ string, a, b *string) string { return showJoin(a, b) },
+			kstream.JoinTimeDifference(5*sec, kstream.NoGrace).After(2*sec), joinSerdes)
+	})
+	pipeS(t, l, "a", "L1", 1000) // joins right records in [-4000, 3000]
+	pipeS(t, r, "b", "R1", 2000) // joins left records in [0, 7000]
+	pipeS(t, r, "a", "R2", 4000) // L1 is 3s before: outside after=2s
+	pipeS(t, l, "z", "Z", 20000)
+	equal(t, "unmatched", joinOut(t, d), []string{"a:L1+nil@1000", "b:nil+R1@2000", "a:nil+R2@4000"})
+}
+
+// A stream joined with itself: each record meets itself and the earlier
+// ones, in both orders.
+func TestStreamSelfJoin(t *testing.T) {
+	d, l, _ := joinTopology(t, func(l, _ kstream.Stream[string, string]) kstream.Stream[string, string] {
+		return kstream.Join(l, l, func(_ string, a, b string) string { return a + "+" + b },
+			kstream.JoinTimeDifference(5*sec, kstream.NoGrace), joinSerdes)
+	})
+	pipeS(t, l, "a", "1", 0)
+	pipeS(t, l, "a", "2", 1000)
+	equal(t, "self", joinOut(t, d), []string{"a:1+1@0", "a:2+1@1000", "a:1+2@1000", "a:2+2@1000"})
+}

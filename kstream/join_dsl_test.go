@@ -116,3 +116,57 @@ func TestStreamSelfJoin(t *testing.T) {
 	pipeS(t, l, "a", "2", 1000)
 	equal(t, "self", joinOut(t, d), []string{"a:1+1@0", "a:2+1@1000", "a:1+2@1000", "a:2+2@1000"})
 }
+
+// A stream-table join: stream records look the table up as of their turn;
+// table updates and deletes change the table only.
+func TestStreamTableJoin(t *testing.T) {
+	for _, left := range []bool{false, true} {
+		b := kstream.NewBuilder()
+		s := kstream.From(b, "orders", serde.String, serde.String)
+		tbl := kstream.TableFrom(b, "prices", serde.String, serde.String)
+		sj := kstream.StreamJoined[string, string, string]{Key: serde.String, Left: serde.String, Right: serde.String}
+		var out kstream.Stream[string, string]
+		if left {
+			out = kstream.LeftJoinTable(s, tbl, func(_ string, v string, p *string) string { return showJoin(&v, p) }, sj)
+		} else {
+			out = kstream.JoinTable(s, tbl, func(_ string, v, p string) string { return v + "+" + p }, sj)
+		}
+		out.To("out", serde.String, serde.String)
+		d := mustDriver(t, b)
+		orders := kstreamtest.Input(d, "orders", serde.String, serde.String)
+		prices := kstreamtest.Input(d, "prices", serde.String, serde.String)
+		pipeS(t, prices, "a", "1", 0)
+		pipeS(t, orders, "a", "x", 5)
+		pipeS(t, prices, "a", "2", 10)
+		pipeS(t, orders, "a", "y", 15)
+		pipeS(t, orders, "b", "z", 20)
+		if err := prices.PipeTombstone("a", ts(25)); err != nil {
+			t.Fatal(err)
+		}
+		pipeS(t, orders, "a", "w", 30)
+		want := []string{"a:x+1@5", "a:y+2@15"}
+		if left {
+			want = []string{"a:x+1@5", "a:y+2@15", "b:z+nil@20", "a:w+nil@30"}
+		}
+		equal(t, fmt.Sprintf("left=%v", left), joinOut(t, d), want)
+	}
+}
+
+// A stream joins an aggregation's table (whose store keeps timestamps with
+// the values).
+func TestStreamJoinsAggregationTable(t *testing.T) {
+	b := kstream.NewBuilder()
+	clicks := kstream.From(b, "clicks", serde.String, serde.String)
+	counts := kstream.Count(kstream.GroupByKey(clicks, serde.String, serde.String))
+	sj := kstream.StreamJoined[string, string, int64]{Key: serde.String, Left: serde.String, Right: serde.Int64}
+	kstream.JoinTable(kstream.From(b, "views", serde.String, serde.String), counts,
+		func(_ string, v string, n int64) string { return fmt.Sprintf("%s after %d clicks", v, n) }, sj).
+		To("out", serde.String, serde.String)
+	d := mustDriver(t, b)
+	c := kstreamtest.Input(d, "clicks", serde.String, serde.String)
+	v := kstreamtest.Input(d, "views", serde.String, serde.String)
+	pipeS(t, c, "u", "c1", 0)
+	pipeS(t, c, "u", "c2", 1)
+	pipeS(t, v, "u", "home", 2)
+	equal(t, "joined", joinOut(t, d), []string{"u:home after 2 clicks@2"})
+}

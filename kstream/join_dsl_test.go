@@ -170,3 +170,57 @@ func TestStreamJoinsAggregationTable(t *testing.T) {
 	pipeS(t, v, "u", "home", 2)
 	equal(t, "joined", joinOut(t, d), []string{"u:home after 2 clicks@2"})
 }
+
+// Table-table joins, inner, left and outer: both sides trigger; deletes
+// propagate as tombstones, none for a key never in the result.
+func TestTableTableJoins(t *testing.T) {
+	cases := map[string]struct {
+		build func(l, r kstream.Table[string, string]) kstream.Table[string, string]
+		want  []string
+	}{
+		"inner": {func(l, r kstream.Table[string, string]) kstream.Table[string, string] {
+			return kstream.TableJoin(l, r, func(_ string, a, b string) string { return a + "+" + b })
+		}, []string{"a:L1+R1@2", "a:L2+R1@4", "a:<nil>@5"}},
+		"left": {func(l, r kstream.Table[string, string]) kstream.Table[string, string] {
+			return kstream.TableLeftJoin(l, r, func(_ string, a string, b *string) string { return showJoin(&a, b) })
+		}, []string{"a:L1+nil@1", "a:L1+R1@2", "a:L2+R1@4", "a:L2+nil@5", "a:<nil>@6"}},
+		"outer": {func(l, r kstream.Table[string, string]) kstream.Table[string, string] {
+			return kstream.TableOuterJoin(l, r, func(_ string, a, b *string) string { return showJoin(a, b) })
+		}, []string{"a:L1+nil@1", "a:L1+R1@2", "b:nil+R2@3", "a:L2+R1@4", "a:L2+nil@5", "a:<nil>@6", "b:<nil>@7"}},
+	}
+	for name, c := range cases {
+		b := kstream.NewBuilder()
+		l := kstream.TableFrom(b, "l", serde.String, serde.String)
+		r := kstream.TableFrom(b, "r", serde.String, serde.String)
+		c.build(l, r).ToStream().To("out", serde.String, serde.String)
+		d := mustDriver(t, b)
+		li := kstreamtest.Input(d, "l", serde.String, serde.String)
+		ri := kstreamtest.Input(d, "r", serde.String, serde.String)
+		pipeS(t, li, "a", "L1", 1)
+		pipeS(t, ri, "a", "R1", 2)
+		pipeS(t, ri, "b", "R2", 3)
+		pipeS(t, li, "a", "L2", 4)
+		for _, del := range []struct {
+			in  *kstreamtest.InputTopic[string, string]
+			key string
+			at  int64
+		}{{ri, "a", 5}, {li, "a", 6}, {ri, "b", 7}, {li, "c", 8}} {
+			if err := del.in.PipeTombstone(del.key, ts(del.at)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		recs, err := kstreamtest.Output(d, "out", serde.String, serde.String).Records()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := make([]string, len(recs))
+		for i, rec := range recs {
+			v := rec.Value
+			if rec.Tombstone {
+				v = "<nil>"
+			}
+			got[i] = fmt.Sprintf("%s:%s@%d", rec.Key, v, rec.Timestamp.UnixMilli())
+		}
+		equal(t, name, got, c.want)
+	}
+}

@@ -321,8 +321,11 @@ func (j *joinSide[K, VT, VO, V]) Receive(r Record[K, VT]) {
 		return
 	}
 	if j.outer && !matched {
-		if to < sh.streamTime {
-			// Its window has closed already: no match can come.
+		if to+j.w.grace < sh.streamTime {
+			// Its window and grace have passed already: no match can come.
+			// (Kafka Streams emits it as soon as its window has passed,
+			// before the grace, so a match within the grace would follow
+			// a spurious unmatched result.)
 			v := r.Value
 			j.down.Forward(Record[K, V]{Key: r.Key, Value: j.join(r.Key, &v, nil), Timestamp: r.Timestamp, Headers: r.Headers})
 		} else {

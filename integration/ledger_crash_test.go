@@ -151,8 +151,9 @@ type ledgerVerdict struct {
 	regressions map[string][]string
 	excess      map[string]int64
 	updates     map[string]int
-	// windows is the verdict on the windowed counts.
+	// windows is the verdict on the windowed counts, joins on the joins.
 	windows windowVerdict
+	joins   []string
 }
 
 // judgeLedger compares what was read from the output topics (each in the
@@ -297,6 +298,8 @@ func runLedger(t *testing.T, b *kafkatest.Broker, p ledgerPlan) ledgerOutcome {
 		Windows:     newTopic(t, b, "ledger-windows", p.partitions),
 		Sessions:    newTopic(t, b, "ledger-sessions", p.partitions),
 		Late:        newTopic(t, b, "ledger-late", p.partitions),
+		Pairs:       newTopic(t, b, "ledger-pairs", p.partitions),
+		Ranked:      newTopic(t, b, "ledger-ranked", p.partitions),
 	}
 	group := kafkatest.UniqueName(t, "ledger")
 	inputs, exp := ledgerInputs(p, tp.Input)
@@ -307,6 +310,7 @@ func runLedger(t *testing.T, b *kafkatest.Broker, p ledgerPlan) ledgerOutcome {
 			"-brokers", strings.Join(b.Addrs, ","), "-app", group,
 			"-input", tp.Input, "-passthrough", tp.Passthrough, "-counts", tp.Counts, "-sums", tp.Sums,
 			"-windows", tp.Windows, "-sessions", tp.Sessions, "-late", tp.Late,
+			"-pairs", tp.Pairs, "-ranked", tp.Ranked,
 			"-groups", strconv.Itoa(p.groups), "-state-dir", s.stateDir, "-guarantee", p.guarantee,
 			"-workers", strconv.Itoa(p.workers), "-session-timeout", p.sessionTimeout.String(),
 			"-commit-interval", "100ms", "-log-level", "info",
@@ -436,10 +440,11 @@ func runLedger(t *testing.T, b *kafkatest.Broker, p ledgerPlan) ledgerOutcome {
 	}
 	t.Logf("%v: all instances stopped cleanly; reading the outputs", time.Since(produceStart).Round(time.Millisecond))
 
-	rd := newReader(t, b, tp.Passthrough, tp.Counts, tp.Sums, tp.Windows, tp.Sessions, tp.Late)
+	rd := newReader(t, b, tp.Passthrough, tp.Counts, tp.Sums, tp.Windows, tp.Sessions, tp.Late, tp.Pairs, tp.Ranked)
 	rd.readToEnd(ctx)
 	out.verdict = judgeLedger(exp, rd.records(tp.Passthrough), rd.records(tp.Counts), rd.records(tp.Sums))
 	out.verdict.windows = judgeWindows(exp, rd.records(tp.Windows), rd.records(tp.Sessions), rd.records(tp.Late))
+	out.verdict.joins = judgeJoins(exp, rd.records(tp.Pairs), rd.records(tp.Ranked))
 	out.took = time.Since(began)
 	return out
 }
@@ -580,6 +585,9 @@ func TestExactlyOnceLedgerSurvivesKillsAndFencing(t *testing.T) {
 	if probs := v.windows.problems(); len(probs) > 0 {
 		t.Errorf("windowed counts under exactly-once: %d problems, first: %v", len(probs), firstN(probs, 8))
 	}
+	if len(v.joins) > 0 {
+		t.Errorf("joins under exactly-once: %d problems, first: %v", len(v.joins), firstN(v.joins, 8))
+	}
 	t.Logf("windowed counts: %s", v.windows.summary())
 	for _, agg := range []string{"counts", "sums"} {
 		if w := v.wrongFinal[agg]; len(w) > 0 {
@@ -635,7 +643,7 @@ func TestAtLeastOnceLedgerSurvivesKills(t *testing.T) {
 			t.Errorf("%s: groups end %d below the expected values in total under at-least-once", agg, -v.excess[agg])
 		}
 	}
-	t.Logf("windowed counts under at-least-once (not judged): %s; %d problems", v.windows.summary(), len(v.windows.problems()))
+	t.Logf("windowed counts under at-least-once (not judged): %s; %d problems; joins: %d problems", v.windows.summary(), len(v.windows.problems()), len(v.joins))
 	t.Logf("at-least-once duplicates: %d pass-through records written more than once; counts %d and sums %d above the expected totals; %d and %d updates repeated or went back",
 		len(v.duplicated), v.excess["counts"], v.excess["sums"], len(v.regressions["counts"]), len(v.regressions["sums"]))
 	if o.kills < p.kills || o.stops != 1 {

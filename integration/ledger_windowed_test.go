@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -258,4 +259,137 @@ func mustID(t *testing.T, ks serde.Serde[kstream.Windowed[string]], r *kgo.Recor
 		t.Fatal(err)
 	}
 	return windowID{w.Key, w.Start, w.End}
+}
+
+// judgeJoins compares the ledger's join outputs with what the inputs give:
+// every pair of a user's even and odd events at most ledger.JoinWindow
+// apart, once; every grouped event once, ranked, and each group's ranks
+// exactly 1..n.
+func judgeJoins(exp ledgerExpected, pairs, ranked []*kgo.Record) []string {
+	var probs []string
+	bad := func(format string, args ...any) { probs = append(probs, fmt.Sprintf(format, args...)) }
+	byKey := map[string][]ledgerInput{}
+	for _, e := range exp.events {
+		k := exp.keyOf[e.value]
+		byKey[k] = append(byKey[k], e)
+	}
+	want := map[string]int{}
+	win := ledger.JoinWindow.Milliseconds()
+	for k, evs := range byKey {
+		for _, a := range evs {
+			ia, _, _ := ledger.ParseValue(a.value)
+			if ia%2 != 0 {
+				continue
+			}
+			for _, b := range evs {
+				ib, _, _ := ledger.ParseValue(b.value)
+				if ib%2 == 1 && max(a.ts-b.ts, b.ts-a.ts) <= win {
+					want[k+":"+a.value+"+"+b.value]++
+				}
+			}
+		}
+	}
+	got := map[string]int{}
+	for _, r := range pairs {
+		got[string(r.Key)+":"+string(r.Value)]++
+	}
+	for p, n := range got {
+		if want[p] != n {
+			bad("pairs: %s emitted %d times, want %d", p, n, want[p])
+		}
+	}
+	for p, n := range want {
+		if got[p] == 0 {
+			bad("pairs: %s missing (want %d)", p, n)
+		}
+	}
+	ranks := map[string][]int64{}
+	seen := map[string]bool{}
+	for _, r := range ranked {
+		v, rank, ok := strings.Cut(string(r.Value), "#")
+		n, err := strconv.ParseInt(rank, 10, 64)
+		if !ok || err != nil {
+			bad("ranked: malformed %q", r.Value)
+			continue
+		}
+		if seen[v] {
+			bad("ranked: %s twice", v)
+		}
+		seen[v] = true
+		ranks[string(r.Key)] = append(ranks[string(r.Key)], n)
+	}
+	if len(seen) != len(exp.events) {
+		bad("ranked: %d events, want %d", len(seen), len(exp.events))
+	}
+	for g, n := range exp.counts {
+		rs := ranks[g]
+		slices.Sort(rs)
+		if int64(len(rs)) != n {
+			bad("ranked: group %s has %d ranks, want %d", g, len(rs), n)
+			continue
+		}
+		for i, r := range rs {
+			if r != int64(i+1) {
+				bad("ranked: group %s ranks %v, want 1..%d", g, firstN(rs, 10), n)
+				break
+			}
+		}
+	}
+	return probs
+}
+
+// TestJudgeJoinsFindsFaults feeds the join judge correct outputs, then
+// outputs with a pair missing, a pair twice and a rank repeated.
+func TestJudgeJoinsFindsFaults(t *testing.T) {
+	p := ledgerPlan{partitions: 2, records: 3000, users: 5, groups: 3, seed: 5}
+	_, exp := ledgerInputs(p, "in")
+	var pairs, ranked []*kgo.Record
+	rank := map[string]int64{}
+	win := ledger.JoinWindow.Milliseconds()
+	for _, a := range exp.events {
+		ia, _, _ := ledger.ParseValue(a.value)
+		g := a.group
+		rank[g]++
+		ranked = append(ranked, &kgo.Record{Key: []byte(g), Value: []byte(a.value + "#" + strconv.FormatInt(rank[g], 10))})
+		if ia%2 != 0 {
+			continue
+		}
+		for _, b := range exp.events {
+			ib, _, _ := ledger.ParseValue(b.value)
+			if ib%2 == 1 && exp.keyOf[a.value] == exp.keyOf[b.value] && max(a.ts-b.ts, b.ts-a.ts) <= win {
+				pairs = append(pairs, &kgo.Record{Key: []byte(exp.keyOf[a.value]), Value: []byte(a.value + "+" + b.value)})
+			}
+		}
+	}
+	if len(pairs) == 0 {
+		t.Fatal("the test data has no pairs")
+	}
+	if probs := judgeJoins(exp, pairs, ranked); len(probs) > 0 {
+		t.Fatalf("correct outputs judged wrong: %v", firstN(probs, 5))
+	}
+	dupRank := slices.Clone(ranked)
+	for i, r := range ranked {
+		if v, rank, _ := strings.Cut(string(r.Value), "#"); rank != "1" {
+			dupRank[i] = &kgo.Record{Key: r.Key, Value: []byte(v + "#1")}
+			break
+		}
+	}
+	for name, f := range map[string]struct {
+		pairs, ranked []*kgo.Record
+		want          string
+	}{
+		"pair missing":  {pairs[1:], ranked, "missing"},
+		"pair twice":    {append(slices.Clone(pairs), pairs[0]), ranked, "emitted 2 times"},
+		"rank repeated": {pairs, dupRank, "want 1.."},
+		"event missing": {pairs, ranked[1:], "events, want"},
+	} {
+		probs := judgeJoins(exp, f.pairs, f.ranked)
+		found := false
+		for _, p := range probs {
+			found = found || strings.Contains(p, f.want)
+		}
+		if !found {
+			t.Errorf("%s: judge found %v, want a problem containing %q", name, firstN(probs, 3), f.want)
+		}
+	}
 }

@@ -8,7 +8,7 @@
 //
 //	eosapp -brokers host:port[,host:port] -app ID -input TOPIC -passthrough TOPIC
 //	    -counts TOPIC -sums TOPIC -state-dir DIR [-groups 50]
-//	    [-windows TOPIC -sessions TOPIC -late TOPIC]
+//	    [-windows TOPIC -sessions TOPIC -late TOPIC] [-pairs TOPIC -ranked TOPIC]
 //	    [-guarantee exactly-once|at-least-once|at-most-once] [-instance ID]
 //	    [-workers 1] [-commit-interval 0] [-session-timeout 6s]
 //	    [-transaction-timeout 0] [-log-level info]
@@ -78,6 +78,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.topics.Windows, "windows", "", "windowed counts output topic (optional, with -sessions and -late)")
 	fs.StringVar(&c.topics.Sessions, "sessions", "", "session counts output topic (optional)")
 	fs.StringVar(&c.topics.Late, "late", "", "late records topic of the windowed counts (optional)")
+	fs.StringVar(&c.topics.Pairs, "pairs", "", "stream-stream join output topic (optional, with -ranked)")
+	fs.StringVar(&c.topics.Ranked, "ranked", "", "stream-table join output topic (optional)")
 	fs.IntVar(&c.groups, "groups", 50, "number of user groups (the aggregation keys)")
 	fs.StringVar(&c.stateDir, "state-dir", "", "state directory of this instance (required)")
 	fs.StringVar(&c.instance, "instance", "", "instance id (default: persisted in the state directory under exactly-once, else random)")

@@ -22,6 +22,12 @@
 // records for closed windows going to the late topic. Every window and
 // session of a group is emitted once, with the count of its records that
 // were not late.
+//
+// With the join topics set, it also joins, per user, its even events with
+// its odd ones at most JoinWindow apart (a windowed stream-stream join, to
+// pairs), and each grouped event with its group's count table (a
+// stream-table join, to ranked: "<event>#<rank>", a group's events ranked
+// 1..n).
 package ledger
 
 import (
@@ -45,6 +51,9 @@ type Topics struct {
 	Windows  string
 	Sessions string
 	Late     string
+	// Pairs and Ranked, when set (both), add the joins.
+	Pairs  string
+	Ranked string
 }
 
 // The windowed counts' windows (see the package doc).
@@ -58,6 +67,11 @@ const (
 	WindowNode  = "windows"
 	SessionNode = "sessions"
 )
+
+// JoinWindow is the time difference of the joins' window: the even events
+// of a user joined with its odd events at most this far apart in event
+// time.
+const JoinWindow = 500 * time.Millisecond
 
 // Base is the event time of event 0: three hours before the program
 // started, on the hour, so that every event time (the flush records of the
@@ -161,6 +175,31 @@ func Topology(tp Topics, groups int, onRecord func()) (*kstream.Topology, error)
 			kstream.EmitFinal(), kstream.StoreName("sessions"), kstream.Named(SessionNode), kstream.LateRecordsTo(tp.Late)).
 			ToStream(kstream.Named("sessions-stream")).
 			To(tp.Sessions, kstream.SessionWindowedSerde(serde.String), serde.Int64, kstream.Named("sessions-out"))
+	}
+	if tp.Pairs != "" || tp.Ranked != "" {
+		if tp.Pairs == "" || tp.Ranked == "" {
+			return nil, fmt.Errorf("ledger: the joins need the pairs and ranked topics (got %q, %q)", tp.Pairs, tp.Ranked)
+		}
+		parity := func(v string) int {
+			i, _, err := ParseValue(v)
+			if err != nil {
+				panic(err)
+			}
+			return i % 2
+		}
+		evens := in.Filter(func(_ string, v string) bool { return parity(v) == 0 }, kstream.Named("evens"))
+		odds := in.Filter(func(_ string, v string) bool { return parity(v) == 1 }, kstream.Named("odds"))
+		kstream.Join(evens, odds, func(_ string, e, o string) string { return e + "+" + o },
+			kstream.JoinTimeDifference(JoinWindow, time.Hour),
+			kstream.StreamJoined[string, string, string]{Key: serde.String, Left: serde.String, Right: serde.String},
+			kstream.Named("pairs")).To(tp.Pairs, serde.String, serde.String, kstream.Named("pairs-out"))
+		// Each grouped event looks up its group's count, which the Count
+		// above has already updated for it: a group's events get the ranks
+		// 1..n, each once.
+		counts := kstream.Count(grouped, kstream.StoreName("ranks"))
+		kstream.JoinTable(byGroup, counts, func(_ string, v string, n int64) string { return v + "#" + strconv.FormatInt(n, 10) },
+			kstream.StreamJoined[string, string, int64]{Key: serde.String, Left: serde.String, Right: serde.Int64},
+			kstream.Named("rank")).To(tp.Ranked, serde.String, serde.String, kstream.Named("ranked-out"))
 	}
 	return b.Build()
 }

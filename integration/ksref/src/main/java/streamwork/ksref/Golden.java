@@ -306,13 +306,13 @@ public final class Golden {
                 List.of(left("a", "1", 0), left("a", "2", 1000))));
         List<Input> joinOutOfOrder = List.of(left("a", "L1", 10000), right("a", "R1", 12000), left("b", "L2", 8000),
                 right("b", "R2", 6000), left("c", "L3", 5000), right("b", "R5", 9000), right("d", "R3", 11000), left("a", "L4", 20000),
-                left("e", "L5", 11000), right("a", "R4", 14000), left("z", "Z", 40000));
+                left("a", "L5", 11000), right("a", "R4", 14000), left("z", "Z", 40000));
         s.add(join("join-left-out-of-order",
-                "left.leftJoin(right), difference 5000 grace 3000: out of order within the grace, left e@11000 past it",
+                "left.leftJoin(right), difference 5000 grace 3000: out of order within the grace, left a@11000 past it (right a@12000 still stored)",
                 (l, r) -> leftJoin(l, r, JoinWindows.ofTimeDifferenceAndGrace(ms(5000), ms(3000))),
                 joinOutOfOrder));
         s.add(join("join-outer-out-of-order",
-                "left.outerJoin(right), difference 5000 grace 3000: out of order within the grace, left e@11000 past it",
+                "left.outerJoin(right), difference 5000 grace 3000: out of order within the grace, left a@11000 past it (right a@12000 still stored)",
                 (l, r) -> outerJoin(l, r, JoinWindows.ofTimeDifferenceAndGrace(ms(5000), ms(3000))),
                 joinOutOfOrder));
         return s;

@@ -1,6 +1,6 @@
 package integration
 
-// Streamwork's aggregations, windows and suppression against Kafka
+// Streamwork's aggregations, windows, suppression and stream-stream joins against Kafka
 // Streams' own output: ksref/testdata/*.golden hold what Kafka Streams'
 // TopologyTestDriver produced for each scenario below (ksref/run
 // regenerates them with Maven), and these tests run the same scenarios
@@ -47,6 +47,27 @@ func (r ksrefInput) String() string {
 	return fmt.Sprintf("%s %s %d", r.Key, v, r.TS)
 }
 
+// ksrefPiped is one input record of a join scenario: piped, in order with
+// the others, to Topic ("left" or "right"). Value is a string or nil for a
+// tombstone.
+type ksrefPiped struct {
+	Topic string
+	ksrefInput
+}
+
+// String is the record as a golden file's "# input" line has it.
+func (r ksrefPiped) String() string { return r.Topic + " " + r.ksrefInput.String() }
+
+// ksrefLeft and ksrefRight make inputs of a join scenario, to "left" and
+// "right"; value is a string or nil for a tombstone.
+func ksrefLeft(key string, value any, ts int64) ksrefPiped {
+	return ksrefPiped{"left", ksrefInput{key, value, ts}}
+}
+
+func ksrefRight(key string, value any, ts int64) ksrefPiped {
+	return ksrefPiped{"right", ksrefInput{key, value, ts}}
+}
+
 // ksrefOnes makes inputs of value 1 (for counts) from key, timestamp pairs.
 func ksrefOnes(keyTS ...any) []ksrefInput {
 	var res []ksrefInput
@@ -72,7 +93,8 @@ const (
 // scenario reads "in", groups by key, windows with windows, aggregates with
 // agg (opts on the aggregation) and, with suppress, goes through
 // SuppressUntilWindowCloses(BufferLimit{}); any other scenario has run,
-// which runs it and returns its output as golden lines.
+// which runs it and returns its output as golden lines. A join scenario's
+// inputs are piped instead of inputs: to two topics, in the order given.
 type ksrefScenario struct {
 	name     string
 	windows  kstream.Windows
@@ -81,6 +103,7 @@ type ksrefScenario struct {
 	suppress bool
 	run      func(t *testing.T, sc ksrefScenario) []string
 	inputs   []ksrefInput
+	piped    []ksrefPiped
 	// differs, when set, is a deliberate difference: Streamwork's output
 	// is differs.streamwork, not the golden file's.
 	differs *ksrefDifference
@@ -99,6 +122,14 @@ type ksrefDifference struct {
 const ksrefMS = time.Millisecond
 
 func ksrefScenarios() []ksrefScenario {
+	// The same records, out of order, through a left and an outer join:
+	// b@8000, b@6000 and c@5000 arrive after stream time 12000 but within
+	// the grace (their windows close at 16000, 14000 and 13000); left
+	// a@11000 arrives at stream time 20000, past its window's close at
+	// 19000, while right a@12000 is still in the join's store.
+	joinOutOfOrder := []ksrefPiped{ksrefLeft("a", "L1", 10000), ksrefRight("a", "R1", 12000), ksrefLeft("b", "L2", 8000),
+		ksrefRight("b", "R2", 6000), ksrefLeft("c", "L3", 5000), ksrefRight("b", "R5", 9000), ksrefRight("d", "R3", 11000),
+		ksrefLeft("a", "L4", 20000), ksrefLeft("a", "L5", 11000), ksrefRight("a", "R4", 14000), ksrefLeft("z", "Z", 40000)}
 	slidingEarly := []ksrefInput{{"a", 1, 1000}, {"a", 2, 3000}, {"a", 3, 2000}, {"a", 4, 7000}, {"a", 5, 6500}}
 	tumblingFinal := ksrefOnes("a", 1000, "b", 2000, "a", 4000, "a", 6999, "a", 3000, "b", 7000, "a", 100, "a", 7001)
 	sessionFinal := ksrefOnes("a", 0, "a", 4000, "b", 9000, "b", 9001, "a", 9000, "b", 30000)
@@ -167,6 +198,70 @@ func ksrefScenarios() []ksrefScenario {
 			inputs: sessionFinal},
 		{name: "session-suppress", windows: kstream.Session(5000*ksrefMS, kstream.NoGrace), suppress: true,
 			inputs: sessionFinal},
+
+		// Stream-stream joins: the scenarios of kstream/join_dsl_test.go
+		// (TestStreamStreamInnerJoin, ...LeftJoin, ...OuterJoin,
+		// TestStreamSelfJoin), and out-of-order records through a left and
+		// an outer join. The output value is "left+right", "nil" for a
+		// missing side.
+		{name: "join-inner",
+			piped: []ksrefPiped{ksrefLeft("a", "L1", 1000), ksrefRight("a", "R1", 5000), ksrefRight("a", "R2", 20000),
+				ksrefLeft("a", "L2", 15000), ksrefRight("b", "R3", 15000), ksrefLeft("a", nil, 16000)},
+			run: ksrefJoin(func(l, r kstream.Stream[string, string]) kstream.Stream[string, string] {
+				return kstream.Join(l, r, ksrefInnerJoiner, kstream.JoinTimeDifference(10000*ksrefMS, kstream.NoGrace), ksrefJoined)
+			})},
+		{name: "join-left",
+			piped: []ksrefPiped{ksrefLeft("a", "L1", 1000), ksrefLeft("b", "L2", 2000), ksrefRight("a", "R1", 11000),
+				ksrefRight("c", "R9", 13000), ksrefRight("c", "R9", 14001), ksrefLeft("x", "L3", 1000)},
+			run: ksrefJoin(func(l, r kstream.Stream[string, string]) kstream.Stream[string, string] {
+				return kstream.LeftJoin(l, r, ksrefLeftJoiner, kstream.JoinTimeDifference(10000*ksrefMS, 2000*ksrefMS), ksrefJoined)
+			})},
+		{name: "join-outer",
+			piped: []ksrefPiped{ksrefLeft("a", "L1", 1000), ksrefRight("b", "R1", 2000), ksrefRight("a", "R2", 4000),
+				ksrefLeft("z", "Z", 20000)},
+			run: ksrefJoin(func(l, r kstream.Stream[string, string]) kstream.Stream[string, string] {
+				return kstream.OuterJoin(l, r, ksrefOuterJoiner,
+					kstream.JoinTimeDifference(5000*ksrefMS, kstream.NoGrace).After(2000*ksrefMS), ksrefJoined)
+			})},
+		{name: "join-self", piped: []ksrefPiped{ksrefLeft("a", "1", 0), ksrefLeft("a", "2", 1000)},
+			run: ksrefJoin(func(l, _ kstream.Stream[string, string]) kstream.Stream[string, string] {
+				return kstream.Join(l, l, ksrefInnerJoiner, kstream.JoinTimeDifference(5000*ksrefMS, kstream.NoGrace), ksrefJoined)
+			})},
+		{name: "join-left-out-of-order", piped: joinOutOfOrder,
+			run: ksrefJoin(func(l, r kstream.Stream[string, string]) kstream.Stream[string, string] {
+				return kstream.LeftJoin(l, r, ksrefLeftJoiner, kstream.JoinTimeDifference(5000*ksrefMS, 3000*ksrefMS), ksrefJoined)
+			})},
+		{name: "join-outer-out-of-order", piped: joinOutOfOrder,
+			run: ksrefJoin(func(l, r kstream.Stream[string, string]) kstream.Stream[string, string] {
+				return kstream.OuterJoin(l, r, ksrefOuterJoiner, kstream.JoinTimeDifference(5000*ksrefMS, 3000*ksrefMS), ksrefJoined)
+			})},
+	}
+}
+
+var ksrefJoined = kstream.StreamJoined[string, string, string]{Key: serde.String, Left: serde.String, Right: serde.String}
+
+// ksrefShow is a join side's value, "nil" for a missing one.
+func ksrefShow(v *string) string {
+	if v == nil {
+		return "nil"
+	}
+	return *v
+}
+
+func ksrefInnerJoiner(_ string, a, b string) string        { return a + "+" + b }
+func ksrefLeftJoiner(_ string, a string, b *string) string { return a + "+" + ksrefShow(b) }
+func ksrefOuterJoiner(_ string, a, b *string) string       { return ksrefShow(a) + "+" + ksrefShow(b) }
+
+// ksrefJoin runs a join scenario: join joins the streams of "left" and
+// "right" (String keys and values), and its results go to "out". (A
+// self-join ignores "right", which then has no records.)
+func ksrefJoin(join func(l, r kstream.Stream[string, string]) kstream.Stream[string, string]) func(*testing.T, ksrefScenario) []string {
+	return func(t *testing.T, sc ksrefScenario) []string {
+		return ksrefDrivePiped(t, sc.piped, serde.String, serde.String, func(b *kstream.Builder) {
+			l := kstream.From(b, "left", serde.String, serde.String)
+			r := kstream.From(b, "right", serde.String, serde.String)
+			join(l, r).To("out", serde.String, serde.String)
+		})
 	}
 }
 
@@ -239,6 +334,18 @@ func ksrefRun[A any](t *testing.T, sc ksrefScenario, as serde.Serde[A],
 func ksrefDrive[V, O any](t *testing.T, inputs []ksrefInput, topic string, vs serde.Serde[V], out serde.Serde[O],
 	build func(b *kstream.Builder)) []string {
 	t.Helper()
+	piped := make([]ksrefPiped, len(inputs))
+	for i, r := range inputs {
+		piped[i] = ksrefPiped{topic, r}
+	}
+	return ksrefDrivePiped(t, piped, vs, out, build)
+}
+
+// ksrefDrivePiped is ksrefDrive for inputs to several topics (values vs,
+// all of them): each input is piped to its own topic, in order.
+func ksrefDrivePiped[V, O any](t *testing.T, inputs []ksrefPiped, vs serde.Serde[V], out serde.Serde[O],
+	build func(b *kstream.Builder)) []string {
+	t.Helper()
 	b := kstream.NewBuilder()
 	build(b)
 	topo, err := b.Build()
@@ -254,8 +361,13 @@ func ksrefDrive[V, O any](t *testing.T, inputs []ksrefInput, topic string, vs se
 			t.Errorf("Close: %v", err)
 		}
 	}()
-	pin := kstreamtest.Input(d, topic, serde.String, vs)
+	pins := map[string]*kstreamtest.InputTopic[string, V]{}
 	for _, r := range inputs {
+		pin := pins[r.Topic]
+		if pin == nil {
+			pin = kstreamtest.Input(d, r.Topic, serde.String, vs)
+			pins[r.Topic] = pin
+		}
 		var err error
 		switch v := r.Value.(type) {
 		case nil:
@@ -344,7 +456,7 @@ func ksrefCheck(t *testing.T, sc ksrefScenario, got []string, g ksrefGolden) {
 		ksrefSideBySide("streamwork", got, "kafka streams", g.outputs))
 }
 
-// TestKSRefWindows runs each scenario and requires Kafka Streams' output
+// TestKSRefWindows runs each scenario (joins too) and requires Kafka Streams' output
 // (Streamwork's own where a scenario records a deliberate difference).
 // Session scenarios run twice: with WindowedCount and with a count made
 // with SessionAggregate.
@@ -352,9 +464,12 @@ func TestKSRefWindows(t *testing.T) {
 	for _, sc := range ksrefScenarios() {
 		t.Run(sc.name, func(t *testing.T) {
 			g := readKSRefGolden(t, sc.name)
-			in := make([]string, len(sc.inputs))
-			for i, r := range sc.inputs {
-				in[i] = r.String()
+			var in []string
+			for _, r := range sc.inputs {
+				in = append(in, r.String())
+			}
+			for _, r := range sc.piped {
+				in = append(in, r.String())
 			}
 			if !slices.Equal(in, g.inputs) {
 				t.Fatalf("the golden file was made from other inputs:\n got %q\nwant %q", g.inputs, in)

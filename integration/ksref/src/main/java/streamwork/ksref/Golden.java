@@ -13,6 +13,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
+import java.util.function.BiFunction;
 import java.util.function.Function;
 
 import org.apache.kafka.common.serialization.LongSerializer;
@@ -30,6 +31,7 @@ import org.apache.kafka.streams.TopologyTestDriver;
 import org.apache.kafka.streams.kstream.Consumed;
 import org.apache.kafka.streams.kstream.EmitStrategy;
 import org.apache.kafka.streams.kstream.Grouped;
+import org.apache.kafka.streams.kstream.JoinWindows;
 import org.apache.kafka.streams.kstream.KGroupedStream;
 import org.apache.kafka.streams.kstream.KGroupedTable;
 import org.apache.kafka.streams.kstream.KStream;
@@ -40,6 +42,7 @@ import org.apache.kafka.streams.kstream.SessionWindowedDeserializer;
 import org.apache.kafka.streams.kstream.SessionWindowedSerializer;
 import org.apache.kafka.streams.kstream.SessionWindows;
 import org.apache.kafka.streams.kstream.SlidingWindows;
+import org.apache.kafka.streams.kstream.StreamJoined;
 import org.apache.kafka.streams.kstream.Suppressed;
 import org.apache.kafka.streams.kstream.Suppressed.BufferConfig;
 import org.apache.kafka.streams.kstream.TimeWindowedDeserializer;
@@ -51,19 +54,22 @@ import org.apache.kafka.streams.kstream.internals.SessionWindow;
 import org.apache.kafka.streams.kstream.internals.TimeWindow;
 
 /**
- * Runs streamwork's aggregation, windowing and suppression scenarios through
+ * Runs streamwork's aggregation, windowing, suppression and join scenarios through
  * Kafka Streams' TopologyTestDriver and writes what comes out as golden
  * files, which integration/ksref_test.go compares streamwork's output with.
  *
  * <p>Every scenario pipes (key, value, timestamp) records, in order, to one
  * input topic ("in", or the scenario's own): String keys, Long values (or
  * String values where the scenario says), a null value being a tombstone.
+ * Join scenarios pipe String records to two topics, "left" and "right", in
+ * the order given (each input names its topic), and join them.
  * Windowed scenarios group by key, window, aggregate (count, or the values
  * in arrival order as "1,2,3") and write each result to "out" with the
  * windowed key decoded to "key start end"; the others write their table's
  * results with the key as it is. A golden file has comment lines ("#": the
  * version, the scenario, one "# input key value timestamp" per input record,
- * the columns) and then one line per output record, in order: "key start
+ * the columns; a join scenario's input lines are "topic key value timestamp")
+ * and then one line per output record, in order: "key start
  * end value timestamp" (windowed) or "key value timestamp", value "null" for
  * a tombstone.
  *
@@ -75,10 +81,21 @@ public final class Golden {
     private static final String IN = "in";
     private static final String OUT = "out";
 
-    /** An input record: value a Long, a String, or null for a tombstone. */
-    record Input(String key, Object value, long ts) {
+    private static final String LEFT = "left";
+    private static final String RIGHT = "right";
+
+    /**
+     * An input record: value a Long, a String, or null for a tombstone;
+     * topic null for the scenario's topic, else the topic it is piped to
+     * (join scenarios).
+     */
+    record Input(String topic, String key, Object value, long ts) {
+        Input(String key, Object value, long ts) {
+            this(null, key, value, ts);
+        }
+
         String line() {
-            return key + " " + (value == null ? "null" : value.toString()) + " " + ts;
+            return (topic == null ? "" : topic + " ") + key + " " + (value == null ? "null" : value.toString()) + " " + ts;
         }
     }
 
@@ -101,6 +118,54 @@ public final class Golden {
     static Scenario plain(String name, String about, String topic, boolean stringValues,
             Function<StreamsBuilder, KTable<String, ?>> table, List<Input> inputs) {
         return new Scenario(name, about, topic, stringValues, false, b -> out(table.apply(b)), inputs);
+    }
+
+    /**
+     * A join scenario: join joins "left" and "right" (String keys and
+     * values); its inputs name their topics and are piped in order.
+     */
+    static Scenario join(String name, String about,
+            BiFunction<KStream<String, String>, KStream<String, String>, KStream<String, String>> join, List<Input> inputs) {
+        return new Scenario(name, about, null, true, false, b -> join.apply(joinInput(b, LEFT), joinInput(b, RIGHT)), inputs);
+    }
+
+    /** A self-join scenario: join joins "left" with itself; its inputs go to "left". */
+    static Scenario selfJoin(String name, String about,
+            Function<KStream<String, String>, KStream<String, String>> join, List<Input> inputs) {
+        return new Scenario(name, about, null, true, false, b -> join.apply(joinInput(b, LEFT)), inputs);
+    }
+
+    static KStream<String, String> joinInput(StreamsBuilder b, String topic) {
+        return b.stream(topic, Consumed.with(Serdes.String(), Serdes.String()));
+    }
+
+    static StreamJoined<String, String, String> joined() {
+        return StreamJoined.with(Serdes.String(), Serdes.String(), Serdes.String());
+    }
+
+    /** A join side's value, "nil" for a missing one. */
+    static String show(String v) {
+        return v == null ? "nil" : v;
+    }
+
+    static KStream<String, String> innerJoin(KStream<String, String> l, KStream<String, String> r, JoinWindows w) {
+        return l.join(r, (a, b) -> a + "+" + b, w, joined());
+    }
+
+    static KStream<String, String> leftJoin(KStream<String, String> l, KStream<String, String> r, JoinWindows w) {
+        return l.leftJoin(r, (a, b) -> a + "+" + show(b), w, joined());
+    }
+
+    static KStream<String, String> outerJoin(KStream<String, String> l, KStream<String, String> r, JoinWindows w) {
+        return l.outerJoin(r, (a, b) -> show(a) + "+" + show(b), w, joined());
+    }
+
+    static Input left(String key, String value, long ts) {
+        return new Input(LEFT, key, value, ts);
+    }
+
+    static Input right(String key, String value, long ts) {
+        return new Input(RIGHT, key, value, ts);
     }
 
     static KGroupedStream<String, Long> grouped(StreamsBuilder b) {
@@ -221,6 +286,35 @@ public final class Golden {
                 g -> g.windowedBy(SessionWindows.ofInactivityGapAndGrace(ms(5000), ms(0))).count()
                         .suppress(Suppressed.untilWindowCloses(BufferConfig.unbounded())),
                 sessionFinal));
+
+        // Stream-stream joins: the scenarios of kstream/join_dsl_test.go,
+        // and out-of-order records for left and outer joins.
+        s.add(join("join-inner", "left.join(right), difference 10000 no grace: a tombstone on the left",
+                (l, r) -> innerJoin(l, r, JoinWindows.ofTimeDifferenceWithNoGrace(ms(10000))),
+                List.of(left("a", "L1", 1000), right("a", "R1", 5000), right("a", "R2", 20000), left("a", "L2", 15000),
+                        right("b", "R3", 15000), left("a", null, 16000))));
+        s.add(join("join-left",
+                "left.leftJoin(right), difference 10000 grace 2000: unmatched left once its window closes, a late left record",
+                (l, r) -> leftJoin(l, r, JoinWindows.ofTimeDifferenceAndGrace(ms(10000), ms(2000))),
+                List.of(left("a", "L1", 1000), left("b", "L2", 2000), right("a", "R1", 11000), right("c", "R9", 13000),
+                        right("c", "R9", 14001), left("x", "L3", 1000))));
+        s.add(join("join-outer", "left.outerJoin(right), difference 5000 no grace, after 2000: unmatched records of both sides",
+                (l, r) -> outerJoin(l, r, JoinWindows.ofTimeDifferenceWithNoGrace(ms(5000)).after(ms(2000))),
+                List.of(left("a", "L1", 1000), right("b", "R1", 2000), right("a", "R2", 4000), left("z", "Z", 20000))));
+        s.add(selfJoin("join-self", "stream.join(stream) of one stream, difference 5000 no grace",
+                st -> innerJoin(st, st, JoinWindows.ofTimeDifferenceWithNoGrace(ms(5000))),
+                List.of(left("a", "1", 0), left("a", "2", 1000))));
+        List<Input> joinOutOfOrder = List.of(left("a", "L1", 10000), right("a", "R1", 12000), left("b", "L2", 8000),
+                right("b", "R2", 6000), left("c", "L3", 5000), right("b", "R5", 9000), right("d", "R3", 11000), left("a", "L4", 20000),
+                left("a", "L5", 11000), right("a", "R4", 14000), left("z", "Z", 40000));
+        s.add(join("join-left-out-of-order",
+                "left.leftJoin(right), difference 5000 grace 3000: out of order within the grace, left a@11000 past it (right a@12000 still stored)",
+                (l, r) -> leftJoin(l, r, JoinWindows.ofTimeDifferenceAndGrace(ms(5000), ms(3000))),
+                joinOutOfOrder));
+        s.add(join("join-outer-out-of-order",
+                "left.outerJoin(right), difference 5000 grace 3000: out of order within the grace, left a@11000 past it (right a@12000 still stored)",
+                (l, r) -> outerJoin(l, r, JoinWindows.ofTimeDifferenceAndGrace(ms(5000), ms(3000))),
+                joinOutOfOrder));
         return s;
     }
 
@@ -240,6 +334,9 @@ public final class Golden {
         // Emit-final is throttled by wall-clock time (1000ms by default);
         // the driver's wall clock stands still, so throttle none.
         p.put(StreamsConfig.InternalConfig.EMIT_INTERVAL_MS_KSTREAMS_WINDOWED_AGGREGATION, 0L);
+        // So are a left or outer join's unmatched records (1000ms by
+        // default): emit them as soon as their window has closed.
+        p.put(StreamsConfig.InternalConfig.EMIT_INTERVAL_MS_KSTREAMS_OUTER_JOIN_SPURIOUS_RESULTS_FIX, 0L);
         return p;
     }
 
@@ -250,10 +347,12 @@ public final class Golden {
         List<String> lines = new ArrayList<>();
         try (TopologyTestDriver d = new TopologyTestDriver(b.build(), config(stateDir), Instant.parse("2020-01-01T00:00:00Z"))) {
             Serializer<?> vs = sc.stringValues() ? new StringSerializer() : new LongSerializer();
-            TestInputTopic<String, Object> in = d.createInputTopic(sc.topic(), new StringSerializer(), (Serializer<Object>) vs);
+            Map<String, TestInputTopic<String, Object>> ins = new LinkedHashMap<>();
             TestOutputTopic<String, String> out = d.createOutputTopic(OUT, new StringDeserializer(), new StringDeserializer());
             for (Input r : sc.inputs()) {
-                in.pipeInput(r.key(), r.value(), r.ts());
+                String topic = r.topic() != null ? r.topic() : sc.topic();
+                ins.computeIfAbsent(topic, t -> d.createInputTopic(t, new StringSerializer(), (Serializer<Object>) vs))
+                        .pipeInput(r.key(), r.value(), r.ts());
             }
             for (var r : out.readRecordsToList()) {
                 lines.add(r.key() + " " + (r.value() == null ? "null" : r.value()) + " " + r.timestamp());

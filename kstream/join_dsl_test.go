@@ -224,3 +224,53 @@ func TestTableTableJoins(t *testing.T) {
 		equal(t, name, got, c.want)
 	}
 }
+
+// Foreign-key joins: orders (order → product id) with products (product
+// id → name), through the subscription and response topics.
+func TestForeignKeyJoins(t *testing.T) {
+	for _, left := range []bool{false, true} {
+		b := kstream.NewBuilder()
+		orders := kstream.TableFrom(b, "orders", serde.String, serde.String)
+		products := kstream.TableFrom(b, "products", serde.String, serde.String)
+		fk := func(_ string, product string) string { return product }
+		var out kstream.Table[string, string]
+		if left {
+			out = kstream.ForeignKeyLeftJoin(orders, products, fk, func(_ string, p string, name *string) string { return showJoin(&p, name) })
+		} else {
+			out = kstream.ForeignKeyJoin(orders, products, fk, func(_ string, p, name string) string { return p + "+" + name })
+		}
+		out.ToStream().To("out", serde.String, serde.String)
+		d := mustDriver(t, b)
+		o := kstreamtest.Input(d, "orders", serde.String, serde.String)
+		p := kstreamtest.Input(d, "products", serde.String, serde.String)
+		pipeS(t, p, "p1", "Pen", 1)
+		pipeS(t, o, "o1", "p1", 2)
+		pipeS(t, o, "o2", "p2", 3) // no p2 yet
+		pipeS(t, p, "p2", "Ink", 4)
+		pipeS(t, o, "o1", "p2", 5) // o1 moves to p2
+		pipeS(t, p, "p1", "Pencil", 6)
+		if err := p.PipeTombstone("p2", ts(7)); err != nil {
+			t.Fatal(err)
+		}
+		if err := o.PipeTombstone("o1", ts(8)); err != nil {
+			t.Fatal(err)
+		}
+		recs, err := kstreamtest.Output(d, "out", serde.String, serde.String).Records()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := make([]string, len(recs))
+		for i, r := range recs {
+			v := r.Value
+			if r.Tombstone {
+				v = "<nil>"
+			}
+			got[i] = fmt.Sprintf("%s:%s@%d", r.Key, v, r.Timestamp.UnixMilli())
+		}
+		want := []string{"o1:p1+Pen@2", "o2:p2+Ink@4", "o1:p2+Ink@5", "o1:<nil>@7", "o2:<nil>@7", "o1:<nil>@8"}
+		if left {
+			want = []string{"o1:p1+Pen@2", "o2:p2+nil@3", "o2:p2+Ink@4", "o1:p2+Ink@5", "o1:p2+nil@7", "o2:p2+nil@7", "o1:<nil>@8"}
+		}
+		equal(t, fmt.Sprintf("left=%v", left), got, want)
+	}
+}

@@ -22,8 +22,10 @@ import (
 // A response to an older left value (the row changed meanwhile) is dropped.
 // A left row that moves to another foreign key, or a right row deleted,
 // deletes the result row (a tombstone); a deleted left row too. Both tables
-// must be materialized. The subscriptions live in a changelogged store
-// ("<name>-subscription-store"). Options: Named.
+// must be materialized, and their topics partitioned by key with Kafka's
+// default partitioner (murmur2 of the key, as the Java and kgo producers
+// do), as the internal topics are. The subscriptions live in a
+// changelogged store ("<name>-subscription-store"). Options: Named.
 func ForeignKeyJoin[K, VL, KO, VR, V any](l Table[K, VL], r Table[KO, VR], fk func(k K, lv VL) KO,
 	joiner func(k K, lv VL, rv VR) V, opts ...NodeOpt) Table[K, V] {
 	return fkJoin(l, r, fk, opts, "FK-JOIN", false, func(k K, lv VL, rv *VR) (V, bool) {

@@ -283,12 +283,12 @@ func MinuteLines(ms []MinuteEmission) []string {
 	})
 	lines := make([]string, len(sorted))
 	for i, m := range sorted {
-		pairs := "pairs"
+		pairs := fmt.Sprintf("%d pairs,", m.Pairs)
 		if m.Pairs == 1 {
-			pairs = "pair "
+			pairs = "1 pair,"
 		}
-		lines[i] = fmt.Sprintf("%s [%s, %s) %2d %s: mean %5.0f mg CO2/s at %4.1f °C", m.Vehicle,
-			clock(m.WindowStart), clock(m.WindowEnd), m.Pairs, pairs,
+		lines[i] = fmt.Sprintf("%s [%s, %s) %9s mean %5.0f mg CO2/s at %4.1f °C", m.Vehicle,
+			clock(m.WindowStart), clock(m.WindowEnd), pairs,
 			float64(m.SumCO2MgPerS)/float64(m.Pairs), float64(m.SumDeciC)/10/float64(m.Pairs))
 	}
 	return lines

@@ -302,12 +302,12 @@ func (m modelResult) output() string {
 	slices.SortFunc(ws, func(a, b mWindow) int { return cmp.Or(cmp.Compare(a.vehicle, b.vehicle), a.start.Compare(b.start)) })
 	for _, w := range ws {
 		a := m.minutes[w]
-		noun := "pairs"
+		count := fmt.Sprint(a.pairs, " pairs,")
 		if a.pairs == 1 {
-			noun = "pair "
+			count = "1 pair,"
 		}
-		fmt.Fprintf(&b, "  %s [%s, %s) %2d %s: mean %5.0f mg CO2/s at %4.1f °C\n", w.vehicle, clock(w.start), clock(w.start.Add(mMinute)),
-			a.pairs, noun, float64(a.sumCO2)/float64(a.pairs), float64(a.sumDeci)/10/float64(a.pairs))
+		fmt.Fprintf(&b, "  %s [%s, %s) %9s mean %5.0f mg CO2/s at %4.1f °C\n", w.vehicle, clock(w.start), clock(w.start.Add(mMinute)),
+			count, float64(a.sumCO2)/float64(a.pairs), float64(a.sumDeci)/10/float64(a.pairs))
 	}
 	n := len(m.g.Events) + len(m.g.Readings)
 	fmt.Fprintf(&b, "processed %d and %d records; the per-minute windows refused %d late pairs\n", n, n, m.late)

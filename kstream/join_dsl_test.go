@@ -3,6 +3,7 @@ package kstream_test
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/streamwork-go/streamwork/kstream"
 	"github.com/streamwork-go/streamwork/kstream/kstreamtest"
@@ -272,5 +273,38 @@ func TestForeignKeyJoins(t *testing.T) {
 			want = []string{"o1:p1+Pen@2", "o2:p2+nil@3", "o2:p2+Ink@4", "o1:p2+Ink@5", "o1:p2+nil@7", "o2:p2+nil@7", "o1:<nil>@8"}
 		}
 		equal(t, fmt.Sprintf("left=%v", left), got, want)
+	}
+}
+
+// A stream turned into a table with ToTable (so one topic can feed both a
+// stream and a table): events join the latest reading.
+func TestToTableAndTableTimestamps(t *testing.T) {
+	b := kstream.NewBuilder()
+	readings := kstream.From(b, "readings", serde.String, serde.String)
+	latest := kstream.ToTable(readings, serde.String, serde.String)
+	kstream.LeftJoinTable(kstream.From(b, "events", serde.String, serde.String), latest,
+		func(_ string, e string, r *string) string { return showJoin(&e, r) },
+		kstream.StreamJoined[string, string, string]{Key: serde.String, Left: serde.String, Right: serde.String}).
+		To("out", serde.String, serde.String)
+	d := mustDriver(t, b)
+	r := kstreamtest.Input(d, "readings", serde.String, serde.String)
+	e := kstreamtest.Input(d, "events", serde.String, serde.String)
+	pipeS(t, e, "v", "start", 1)
+	pipeS(t, r, "v", "20C", 2)
+	pipeS(t, e, "v", "tick", 3)
+	equal(t, "joined", joinOut(t, d), []string{"v:start+nil@1", "v:tick+20C@3"})
+
+	// TableFrom takes WithTimestamps for its source.
+	b = kstream.NewBuilder()
+	kstream.TableFrom(b, "t", serde.String, serde.Int64,
+		kstream.WithTimestamps(func(r kstream.Record[string, int64]) (time.Time, error) { return time.UnixMilli(r.Value), nil })).
+		ToStream().To("out", serde.String, serde.Int64)
+	d = mustDriver(t, b)
+	if err := kstreamtest.Input(d, "t", serde.String, serde.Int64).Pipe("k", 4242, ts(1)); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := kstreamtest.Output(d, "out", serde.String, serde.Int64).Records()
+	if err != nil || len(recs) != 1 || recs[0].Timestamp.UnixMilli() != 4242 {
+		t.Fatalf("table record timestamps: %v, %v; want 4242", recs, err)
 	}
 }

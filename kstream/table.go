@@ -49,20 +49,50 @@ func (t Table[K, V]) valid(op string) {
 
 // TableFrom reads topic as a table: each record upserts its key, a record
 // with a null value (a tombstone) deletes it. The table is materialized in a
-// store. Options: Named (the source), StoreName, InMemory.
+// store. Options: Named (the source), StoreName, InMemory, WithTimestamps
+// (the source's event times).
 func TableFrom[K, V any](b *Builder, topic string, ks serde.Serde[K], vs serde.Serde[V], opts ...NodeOpt) Table[K, V] {
 	cfg := b.nodeCfg(opts)
 	srcCfg := []NodeOpt{}
 	if cfg.name != "" {
 		srcCfg = append(srcCfg, Named(cfg.name))
 	}
+	if cfg.tsExtract != nil {
+		srcCfg = append(srcCfg, nodeOptFunc(func(c *nodeCfg) { c.tsExtract = cfg.tsExtract }))
+	}
 	src := From(b, topic, ks, vs, srcCfg...)
-	store := b.storeFor(nodeCfg{storeName: cfg.storeName, inMemory: cfg.inMemory}, "TABLE-SOURCE", false)
-	n := b.addNode("TABLE-SOURCE", "", engine.KindProcessor, []*node{src.n}, func() nodeInstance {
+	return materialize(src, "TABLE-SOURCE", cfg, ks, vs)
+}
+
+// materialize adds a table source node under s: the records of s upsert
+// (tombstones delete) the rows of a new store.
+func materialize[K, V any](s Stream[K, V], op string, cfg nodeCfg, ks serde.Serde[K], vs serde.Serde[V]) Table[K, V] {
+	b := s.b
+	store := b.storeFor(nodeCfg{storeName: cfg.storeName, inMemory: cfg.inMemory}, op, false)
+	n := b.addNode(op, "", engine.KindProcessor, []*node{s.n}, func() nodeInstance {
 		return &tableSourceNode[K, V]{storeName: store, ks: ks, vs: vs}
 	})
 	b.connectStore(n, store)
 	return Table[K, V]{b: b, n: n, store: store, ks: ks, vs: vs}
+}
+
+// ToTable turns a stream into a table (Kafka Streams' KStream.toTable): each
+// record upserts its key, a tombstone deletes it; the table is materialized
+// in a store, so it can be joined and queried. A stream whose key changed
+// upstream is repartitioned by key first (as for GroupByKey). This is how
+// one topic is read both as a stream and as a table: From it once, then
+// ToTable. Options: Named (the repartition), StoreName, InMemory.
+func ToTable[K, V any](s Stream[K, V], ks serde.Serde[K], vs serde.Serde[V], opts ...NodeOpt) Table[K, V] {
+	s.valid("ToTable")
+	cfg := s.b.nodeCfg(opts)
+	if s.keyChanged {
+		name := cfg.name
+		if name == "" {
+			name = s.b.generatedName("TOTABLE")
+		}
+		s = repartition(s, name, ks, vs, 0, false)
+	}
+	return materialize(s, "TOTABLE", cfg, ks, vs)
 }
 
 // tableSourceNode upserts each record into the store and forwards the

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/streamwork-go/streamwork/kstream"
+	"github.com/streamwork-go/streamwork/kstream/kstreamtest"
+	"github.com/streamwork-go/streamwork/serde"
 )
 
 // Stream-stream joins against a model: random out-of-order records on both
@@ -83,6 +85,103 @@ func TestStreamStreamJoinProperty(t *testing.T) {
 			}
 		}
 		equal(t, fmt.Sprintf("iteration %d: %s join, before %d after %d", iter, kind, before, after), sortedStrings(got), sortedStrings(want))
+		d.Close()
+	}
+}
+
+// finalTable is the last value of each key in recs, tombstones deleting.
+func finalTable(t *testing.T, d *kstreamtest.Driver) map[string]string {
+	t.Helper()
+	recs, err := kstreamtest.Output(d, "out", serde.String, serde.String).Records()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]string{}
+	for _, r := range recs {
+		if r.Tombstone {
+			delete(m, r.Key)
+			continue
+		}
+		m[r.Key] = r.Value
+	}
+	return m
+}
+
+// Table-table and foreign-key joins against a model: random upserts and
+// deletes on both tables; the result table at the end (the last value of
+// each key, tombstones deleting) is the join of the two tables' final
+// contents.
+func TestTableJoinsProperty(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	for iter := range 90 {
+		kind := []string{"inner", "left", "outer", "fk-inner", "fk-left"}[iter%5]
+		b := kstream.NewBuilder()
+		lt := kstream.TableFrom(b, "l", serde.String, serde.String)
+		rt := kstream.TableFrom(b, "r", serde.String, serde.String)
+		var out kstream.Table[string, string]
+		fk := func(_ string, v string) string { return strings.SplitN(v, ".", 2)[0] }
+		switch kind {
+		case "inner":
+			out = kstream.TableJoin(lt, rt, func(_ string, a, b string) string { return a + "+" + b })
+		case "left":
+			out = kstream.TableLeftJoin(lt, rt, func(_ string, a string, b *string) string { return showJoin(&a, b) })
+		case "outer":
+			out = kstream.TableOuterJoin(lt, rt, func(_ string, a, b *string) string { return showJoin(a, b) })
+		case "fk-inner":
+			out = kstream.ForeignKeyJoin(lt, rt, fk, func(_ string, a, b string) string { return a + "+" + b })
+		case "fk-left":
+			out = kstream.ForeignKeyLeftJoin(lt, rt, fk, func(_ string, a string, b *string) string { return showJoin(&a, b) })
+		}
+		out.ToStream().To("out", serde.String, serde.String)
+		d := mustDriver(t, b)
+		li := kstreamtest.Input(d, "l", serde.String, serde.String)
+		ri := kstreamtest.Input(d, "r", serde.String, serde.String)
+		left, right := map[string]string{}, map[string]string{}
+		for i := range 40 {
+			toLeft := r.IntN(2) == 0
+			k := string(rune('a' + r.IntN(4)))
+			in, m := ri, right
+			if toLeft {
+				in, m = li, left
+			}
+			if r.IntN(4) == 0 {
+				if err := in.PipeTombstone(k, ts(int64(i))); err != nil {
+					t.Fatal(err)
+				}
+				delete(m, k)
+				continue
+			}
+			v := fmt.Sprintf("%c.%d", 'a'+r.IntN(4), i) // for fk joins, the left value's foreign key is its first letter
+			pipeS(t, in, k, v, int64(i))
+			m[k] = v
+		}
+		want := map[string]string{}
+		switch kind {
+		case "inner", "left", "outer":
+			for k, lv := range left {
+				if rv, ok := right[k]; ok {
+					want[k] = lv + "+" + rv
+				} else if kind != "inner" {
+					want[k] = lv + "+nil"
+				}
+			}
+			if kind == "outer" {
+				for k, rv := range right {
+					if _, ok := left[k]; !ok {
+						want[k] = "nil+" + rv
+					}
+				}
+			}
+		default:
+			for k, lv := range left {
+				if rv, ok := right[fk(k, lv)]; ok {
+					want[k] = lv + "+" + rv
+				} else if kind == "fk-left" {
+					want[k] = lv + "+nil"
+				}
+			}
+		}
+		equal(t, fmt.Sprintf("iteration %d: %s", iter, kind), finalTable(t, d), want)
 		d.Close()
 	}
 }

@@ -134,3 +134,147 @@ func TestJoinsTwoInstances(t *testing.T) {
 		}
 	}
 }
+
+// A table-table outer join and a stream-stream left join on the real broker
+// with two instances under exactly-once: the outer join's final rows are
+// the join of the two tables' final contents; every left record of the
+// stream join comes out once, matched or (after its window and grace)
+// unmatched.
+func TestOuterAndLeftJoinsTwoInstances(t *testing.T) {
+	b := kafkatest.Require(t)
+	ctx := testContext(t)
+	const parts = 4
+	lt, rt, tout := newTopic(t, b, "tj-left", parts), newTopic(t, b, "tj-right", parts), newTopic(t, b, "tj-out", parts)
+	ls, rs, sout := newTopic(t, b, "sj-left", parts), newTopic(t, b, "sj-right", parts), newTopic(t, b, "sj-out", parts)
+	appID := kafkatest.UniqueName(t, "ojoin")
+	deleteTopicsAtEnd(t, b, appID+"-lt-changelog", appID+"-rt-changelog", appID+"-sj-left-store-changelog",
+		appID+"-sj-right-store-changelog", appID+"-sj-outer-store-changelog")
+	sj := kstream.StreamJoined[string, string, string]{Key: serde.String, Left: serde.String, Right: serde.String}
+	show := func(v *string) string {
+		if v == nil {
+			return "nil"
+		}
+		return *v
+	}
+	bld := kstream.NewBuilder()
+	kstream.TableOuterJoin(kstream.TableFrom(bld, lt, serde.String, serde.String, kstream.StoreName("lt")),
+		kstream.TableFrom(bld, rt, serde.String, serde.String, kstream.StoreName("rt")),
+		func(_ string, a, b *string) string { return show(a) + "+" + show(b) }).
+		ToStream().To(tout, serde.String, serde.String)
+	kstream.LeftJoin(kstream.From(bld, ls, serde.String, serde.String), kstream.From(bld, rs, serde.String, serde.String),
+		func(_ string, a string, b *string) string { return a + "+" + show(b) },
+		kstream.JoinTimeDifference(time.Second, time.Second), sj, kstream.Named("sj")).To(sout, serde.String, serde.String)
+	topo, err := bld.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var apps []*runningApp
+	for _, name := range []string{"oj-1", "oj-2"} {
+		apps = append(apps, startApp(t, b, name, topo, kstream.ApplicationID(appID), kstream.InstanceID(name),
+			kstream.StateDir(t.TempDir()), kstream.CommitInterval(100*time.Millisecond), kstream.Guarantee(kstream.ExactlyOnce)))
+	}
+	waitAssigned(ctx, t, 2*parts, apps...)
+
+	base := time.Now().Add(-3 * time.Hour).UnixMilli() // the flush records, 2h later, are still in the past
+	rec := func(topic string, k int, v string, at int64) *kgo.Record {
+		r := &kgo.Record{Topic: topic, Partition: int32(k % parts), Key: []byte("k" + strconv.Itoa(k)), Value: []byte(v),
+			Timestamp: time.UnixMilli(base + at)}
+		if v == "" {
+			r.Value = nil
+		}
+		return r
+	}
+	// Tables: keys 0..29 on the left, 10..39 on the right; then the left
+	// deletes 0..4 and the right deletes 35..39 and updates 10..14.
+	var recs []*kgo.Record
+	left, right := map[int]string{}, map[int]string{}
+	for k := range 30 {
+		recs = append(recs, rec(lt, k, "L"+strconv.Itoa(k), int64(k)))
+		left[k] = "L" + strconv.Itoa(k)
+	}
+	for k := 10; k < 40; k++ {
+		recs = append(recs, rec(rt, k, "R"+strconv.Itoa(k), int64(k)))
+		right[k] = "R" + strconv.Itoa(k)
+	}
+	for k := range 5 {
+		recs = append(recs, rec(lt, k, "", 100))
+		delete(left, k)
+		recs = append(recs, rec(rt, 35+k, "", 100))
+		delete(right, 35+k)
+		recs = append(recs, rec(rt, 10+k, "R2-"+strconv.Itoa(10+k), 100))
+		right[10+k] = "R2-" + strconv.Itoa(10+k)
+	}
+	// Streams: left records at 10s steps; right records 500ms after the
+	// even ones only; then a record far later per partition closes the
+	// windows.
+	var wantStream []string
+	for i := range 40 {
+		recs = append(recs, rec(ls, i%8, "l"+strconv.Itoa(i), int64(10000*(i+1))))
+		if i%2 == 0 {
+			recs = append(recs, rec(rs, i%8, "r"+strconv.Itoa(i), int64(10000*(i+1)+500)))
+			wantStream = append(wantStream, fmt.Sprintf("k%d:l%d+r%d", i%8, i, i))
+		} else {
+			wantStream = append(wantStream, fmt.Sprintf("k%d:l%d+nil", i%8, i))
+		}
+	}
+	for p := range parts {
+		recs = append(recs, rec(rs, p, "flush", 2*time.Hour.Milliseconds()))
+	}
+	produce(ctx, t, producer(t, b), recs)
+
+	wantTable := map[string]string{}
+	for k := range 40 {
+		l, lok := left[k]
+		r, rok := right[k]
+		switch {
+		case lok && rok:
+			wantTable["k"+strconv.Itoa(k)] = l + "+" + r
+		case lok:
+			wantTable["k"+strconv.Itoa(k)] = l + "+nil"
+		case rok:
+			wantTable["k"+strconv.Itoa(k)] = "nil+" + r
+		}
+	}
+	rd := newReader(t, b, tout, sout)
+	lastRows := func() map[string]string {
+		m := map[string]string{}
+		for _, r := range rd.records(tout) {
+			if r.Value == nil {
+				delete(m, string(r.Key))
+				continue
+			}
+			m[string(r.Key)] = string(r.Value)
+		}
+		return m
+	}
+	rd.readUntil(ctx, "the joins' results", func() bool {
+		if rd.count(sout) < len(wantStream) {
+			return false
+		}
+		m := lastRows()
+		if len(m) != len(wantTable) {
+			return false
+		}
+		for k, v := range wantTable {
+			if m[k] != v {
+				return false
+			}
+		}
+		return true
+	}, apps...)
+	for _, a := range apps {
+		if err := a.stop(t); err != nil {
+			t.Fatalf("%s: Run returned %v", a.name, err)
+		}
+	}
+	rd.readToEnd(ctx)
+	var got []string
+	for _, r := range rd.records(sout) {
+		got = append(got, string(r.Key)+":"+string(r.Value))
+	}
+	slices.Sort(got)
+	slices.Sort(wantStream)
+	if !slices.Equal(got, wantStream) {
+		t.Fatalf("stream join: %d results, want %d (first got %v, first want %v)", len(got), len(wantStream), firstN(got, 6), firstN(wantStream, 6))
+	}
+}

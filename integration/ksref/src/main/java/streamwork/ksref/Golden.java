@@ -371,6 +371,12 @@ public final class Golden {
                 b -> out(table(b, "l").outerJoin(table(b, "r"), (x, y) -> show(x) + "+" + show(y))),
                 tableTable));
 
+        s.add(topics("table-table-join-outer-timestamps",
+                "l.outerJoin(r), tables: updates older than the other side's row, on both sides (result timestamps)",
+                b -> out(table(b, "l").outerJoin(table(b, "r"), (x, y) -> show(x) + "+" + show(y))),
+                List.of(to("l", "a", "L1", 10), to("r", "a", "R1", 5), to("l", "b", "L2", 8), to("r", "b", "R2", 20),
+                        to("l", "a", "L3", 15), to("r", "a", null, 2), to("l", "b", null, 1))));
+
         // Foreign-key joins: TestForeignKeyJoins (an order's value is its
         // product's key).
         List<Input> fk = List.of(to("products", "p1", "Pen", 1), to("orders", "o1", "p1", 2), to("orders", "o2", "p2", 3),

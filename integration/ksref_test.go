@@ -1,6 +1,7 @@
 package integration
 
-// Streamwork's aggregations, windows, suppression and stream-stream joins against Kafka
+// Streamwork's aggregations, windows, suppression, stream-stream joins and
+// table joins (stream-table, table-table, foreign-key) against Kafka
 // Streams' own output: ksref/testdata/*.golden hold what Kafka Streams'
 // TopologyTestDriver produced for each scenario below (ksref/run
 // regenerates them with Maven), and these tests run the same scenarios
@@ -48,8 +49,8 @@ func (r ksrefInput) String() string {
 }
 
 // ksrefPiped is one input record of a join scenario: piped, in order with
-// the others, to Topic ("left" or "right"). Value is a string or nil for a
-// tombstone.
+// the others, to Topic ("left" or "right", or a table join scenario's own
+// topics). Value is a string or nil for a tombstone.
 type ksrefPiped struct {
 	Topic string
 	ksrefInput
@@ -66,6 +67,12 @@ func ksrefLeft(key string, value any, ts int64) ksrefPiped {
 
 func ksrefRight(key string, value any, ts int64) ksrefPiped {
 	return ksrefPiped{"right", ksrefInput{key, value, ts}}
+}
+
+// ksrefTo makes an input of a scenario with topics of its own, to topic;
+// value is a string or nil for a tombstone.
+func ksrefTo(topic, key string, value any, ts int64) ksrefPiped {
+	return ksrefPiped{topic, ksrefInput{key, value, ts}}
 }
 
 // ksrefOnes makes inputs of value 1 (for counts) from key, timestamp pairs.
@@ -130,6 +137,13 @@ func ksrefScenarios() []ksrefScenario {
 	joinOutOfOrder := []ksrefPiped{ksrefLeft("a", "L1", 10000), ksrefRight("a", "R1", 12000), ksrefLeft("b", "L2", 8000),
 		ksrefRight("b", "R2", 6000), ksrefLeft("c", "L3", 5000), ksrefRight("b", "R5", 9000), ksrefRight("d", "R3", 11000),
 		ksrefLeft("a", "L4", 20000), ksrefLeft("a", "L5", 11000), ksrefRight("a", "R4", 14000), ksrefLeft("z", "Z", 40000)}
+	streamTable := []ksrefPiped{ksrefTo("prices", "a", "1", 0), ksrefTo("orders", "a", "x", 5), ksrefTo("prices", "a", "2", 10),
+		ksrefTo("orders", "a", "y", 15), ksrefTo("orders", "b", "z", 20), ksrefTo("prices", "a", nil, 25), ksrefTo("orders", "a", "w", 30)}
+	tableTable := []ksrefPiped{ksrefTo("l", "a", "L1", 1), ksrefTo("r", "a", "R1", 2), ksrefTo("r", "b", "R2", 3), ksrefTo("l", "a", "L2", 4),
+		ksrefTo("r", "a", nil, 5), ksrefTo("l", "a", nil, 6), ksrefTo("r", "b", nil, 7), ksrefTo("l", "c", nil, 8)}
+	fkJoin := []ksrefPiped{ksrefTo("products", "p1", "Pen", 1), ksrefTo("orders", "o1", "p1", 2), ksrefTo("orders", "o2", "p2", 3),
+		ksrefTo("products", "p2", "Ink", 4), ksrefTo("orders", "o1", "p2", 5), ksrefTo("products", "p1", "Pencil", 6),
+		ksrefTo("products", "p2", nil, 7), ksrefTo("orders", "o1", nil, 8)}
 	slidingEarly := []ksrefInput{{"a", 1, 1000}, {"a", 2, 3000}, {"a", 3, 2000}, {"a", 4, 7000}, {"a", 5, 6500}}
 	tumblingFinal := ksrefOnes("a", 1000, "b", 2000, "a", 4000, "a", 6999, "a", 3000, "b", 7000, "a", 100, "a", 7001)
 	sessionFinal := ksrefOnes("a", 0, "a", 4000, "b", 9000, "b", 9001, "a", 9000, "b", 30000)
@@ -253,6 +267,71 @@ func ksrefScenarios() []ksrefScenario {
 				kafkaStreams: []string{"a L1+R1 12000", "b L2+R2 8000", "c L3+nil 5000", "b L2+R5 9000", "d nil+R3 11000",
 					"a L5+R1 12000", "a L1+R4 14000", "a L5+R4 14000", "a L4+nil 20000"},
 			}},
+
+		// Stream-table joins: TestStreamTableJoin and
+		// TestStreamJoinsAggregationTable of kstream/join_dsl_test.go, on
+		// their topics.
+		{name: "stream-table-join-inner", piped: streamTable,
+			run: ksrefTopics(func(b *kstream.Builder) kstream.Stream[string, string] {
+				return kstream.JoinTable(kstream.From(b, "orders", serde.String, serde.String), kstream.TableFrom(b, "prices", serde.String, serde.String),
+					ksrefInnerJoiner, ksrefJoined)
+			})},
+		{name: "stream-table-join-left", piped: streamTable,
+			run: ksrefTopics(func(b *kstream.Builder) kstream.Stream[string, string] {
+				return kstream.LeftJoinTable(kstream.From(b, "orders", serde.String, serde.String), kstream.TableFrom(b, "prices", serde.String, serde.String),
+					ksrefLeftJoiner, ksrefJoined)
+			})},
+		{name: "stream-table-join-count",
+			piped: []ksrefPiped{ksrefTo("clicks", "u", "c1", 0), ksrefTo("clicks", "u", "c2", 1), ksrefTo("views", "u", "home", 2)},
+			run: ksrefTopics(func(b *kstream.Builder) kstream.Stream[string, string] {
+				counts := kstream.Count(kstream.GroupByKey(kstream.From(b, "clicks", serde.String, serde.String), serde.String, serde.String))
+				return kstream.JoinTable(kstream.From(b, "views", serde.String, serde.String), counts,
+					func(_ string, v string, n int64) string { return fmt.Sprintf("%s after %d clicks", v, n) },
+					kstream.StreamJoined[string, string, int64]{Key: serde.String, Left: serde.String, Right: serde.Int64})
+			})},
+
+		// Table-table joins: TestTableTableJoins. Its timestamps only grow,
+		// so a result's timestamp, the triggering update's in Streamwork,
+		// is also the later of both sides' (Kafka Streams').
+		{name: "table-table-join-inner", piped: tableTable,
+			run: ksrefTables("l", "r", func(l, r kstream.Table[string, string]) kstream.Table[string, string] {
+				return kstream.TableJoin(l, r, ksrefInnerJoiner)
+			})},
+		{name: "table-table-join-left", piped: tableTable,
+			run: ksrefTables("l", "r", func(l, r kstream.Table[string, string]) kstream.Table[string, string] {
+				return kstream.TableLeftJoin(l, r, ksrefLeftJoiner)
+			})},
+		{name: "table-table-join-outer", piped: tableTable,
+			run: ksrefTables("l", "r", func(l, r kstream.Table[string, string]) kstream.Table[string, string] {
+				return kstream.TableOuterJoin(l, r, ksrefOuterJoiner)
+			})},
+
+		// Deliberately not Kafka Streams' timestamps: updates older than
+		// the other side's row. A Streamwork result carries the timestamp
+		// of the update that triggered it; Kafka Streams' the later of
+		// both sides' rows'. The same records, in the same order.
+		{name: "table-table-join-outer-timestamps",
+			piped: []ksrefPiped{ksrefTo("l", "a", "L1", 10), ksrefTo("r", "a", "R1", 5), ksrefTo("l", "b", "L2", 8),
+				ksrefTo("r", "b", "R2", 20), ksrefTo("l", "a", "L3", 15), ksrefTo("r", "a", nil, 2), ksrefTo("l", "b", nil, 1)},
+			run: ksrefTables("l", "r", func(l, r kstream.Table[string, string]) kstream.Table[string, string] {
+				return kstream.TableOuterJoin(l, r, ksrefOuterJoiner)
+			}), differs: &ksrefDifference{
+				streamwork: []string{"a L1+nil 10", "a L1+R1 5", "b L2+nil 8", "b L2+R2 20", "a L3+R1 15", "a L3+nil 2",
+					"b nil+R2 1"},
+				kafkaStreams: []string{"a L1+nil 10", "a L1+R1 10", "b L2+nil 8", "b L2+R2 20", "a L3+R1 15", "a L3+nil 15",
+					"b nil+R2 20"},
+			}},
+
+		// Foreign-key joins: TestForeignKeyJoins (an order's value is its
+		// product's key).
+		{name: "fk-join-inner", piped: fkJoin,
+			run: ksrefTables("orders", "products", func(o, p kstream.Table[string, string]) kstream.Table[string, string] {
+				return kstream.ForeignKeyJoin(o, p, ksrefProductOf, ksrefInnerJoiner)
+			})},
+		{name: "fk-join-left", piped: fkJoin,
+			run: ksrefTables("orders", "products", func(o, p kstream.Table[string, string]) kstream.Table[string, string] {
+				return kstream.ForeignKeyLeftJoin(o, p, ksrefProductOf, ksrefLeftJoiner)
+			})},
 	}
 }
 
@@ -282,6 +361,29 @@ func ksrefJoin(join func(l, r kstream.Stream[string, string]) kstream.Stream[str
 		})
 	}
 }
+
+// ksrefTopics runs a scenario of topics of its own (String keys and
+// values, its inputs naming them): build returns the stream that goes to
+// "out".
+func ksrefTopics(build func(b *kstream.Builder) kstream.Stream[string, string]) func(*testing.T, ksrefScenario) []string {
+	return func(t *testing.T, sc ksrefScenario) []string {
+		return ksrefDrivePiped(t, sc.piped, serde.String, serde.String, func(b *kstream.Builder) {
+			build(b).To("out", serde.String, serde.String)
+		})
+	}
+}
+
+// ksrefTables runs a join of two tables, of topics left and right (String
+// keys and values): join's table goes to "out", a deleted row as a
+// tombstone.
+func ksrefTables(left, right string, join func(l, r kstream.Table[string, string]) kstream.Table[string, string]) func(*testing.T, ksrefScenario) []string {
+	return ksrefTopics(func(b *kstream.Builder) kstream.Stream[string, string] {
+		return join(kstream.TableFrom(b, left, serde.String, serde.String), kstream.TableFrom(b, right, serde.String, serde.String)).ToStream()
+	})
+}
+
+// ksrefProductOf is the foreign key of an order: its value, a product's key.
+func ksrefProductOf(_ string, product string) string { return product }
 
 // ksrefUsersByCity runs the users scenarios: the table of users' cities
 // ("users", String values), regrouped by city, counted.

@@ -32,6 +32,7 @@ import org.apache.kafka.streams.kstream.Consumed;
 import org.apache.kafka.streams.kstream.EmitStrategy;
 import org.apache.kafka.streams.kstream.Grouped;
 import org.apache.kafka.streams.kstream.JoinWindows;
+import org.apache.kafka.streams.kstream.Joined;
 import org.apache.kafka.streams.kstream.KGroupedStream;
 import org.apache.kafka.streams.kstream.KGroupedTable;
 import org.apache.kafka.streams.kstream.KStream;
@@ -54,7 +55,8 @@ import org.apache.kafka.streams.kstream.internals.SessionWindow;
 import org.apache.kafka.streams.kstream.internals.TimeWindow;
 
 /**
- * Runs streamwork's aggregation, windowing, suppression and join scenarios through
+ * Runs streamwork's aggregation, windowing, suppression and join (stream-stream, stream-table,
+ * table-table, foreign-key) scenarios through
  * Kafka Streams' TopologyTestDriver and writes what comes out as golden
  * files, which integration/ksref_test.go compares streamwork's output with.
  *
@@ -133,6 +135,28 @@ public final class Golden {
     static Scenario selfJoin(String name, String about,
             Function<KStream<String, String>, KStream<String, String>> join, List<Input> inputs) {
         return new Scenario(name, about, null, true, false, b -> join.apply(joinInput(b, LEFT)), inputs);
+    }
+
+    /**
+     * A scenario of topics of its own (String keys and values): build makes
+     * the topology and returns the stream that goes to "out"; its inputs
+     * name their topics and are piped in order.
+     */
+    static Scenario topics(String name, String about, Function<StreamsBuilder, KStream<String, String>> build, List<Input> inputs) {
+        return new Scenario(name, about, null, true, false, build, inputs);
+    }
+
+    /** An input to topic: value a String, or null for a tombstone. */
+    static Input to(String topic, String key, String value, long ts) {
+        return new Input(topic, key, value, ts);
+    }
+
+    static KTable<String, String> table(StreamsBuilder b, String topic) {
+        return b.table(topic, Consumed.with(Serdes.String(), Serdes.String()));
+    }
+
+    static Joined<String, String, String> tableJoined() {
+        return Joined.with(Serdes.String(), Serdes.String(), Serdes.String());
     }
 
     static KStream<String, String> joinInput(StreamsBuilder b, String topic) {
@@ -315,6 +339,57 @@ public final class Golden {
                 "left.outerJoin(right), difference 5000 grace 3000: out of order within the grace, left a@11000 past it (right a@12000 still stored)",
                 (l, r) -> outerJoin(l, r, JoinWindows.ofTimeDifferenceAndGrace(ms(5000), ms(3000))),
                 joinOutOfOrder));
+
+        // Stream-table joins: TestStreamTableJoin and
+        // TestStreamJoinsAggregationTable of kstream/join_dsl_test.go.
+        List<Input> streamTable = List.of(to("prices", "a", "1", 0), to("orders", "a", "x", 5), to("prices", "a", "2", 10),
+                to("orders", "a", "y", 15), to("orders", "b", "z", 20), to("prices", "a", null, 25), to("orders", "a", "w", 30));
+        s.add(topics("stream-table-join-inner", "orders.join(prices table): a table update, a key without a row, a deleted row",
+                b -> joinInput(b, "orders").join(table(b, "prices"), (v, p) -> v + "+" + p, tableJoined()),
+                streamTable));
+        s.add(topics("stream-table-join-left", "orders.leftJoin(prices table): a table update, a key without a row, a deleted row",
+                b -> joinInput(b, "orders").leftJoin(table(b, "prices"), (v, p) -> v + "+" + show(p), tableJoined()),
+                streamTable));
+        s.add(topics("stream-table-join-count", "views.join(clicks.groupByKey().count()): a stream joined with an aggregation's table",
+                b -> {
+                    KTable<String, Long> counts = joinInput(b, "clicks").groupByKey(Grouped.with(Serdes.String(), Serdes.String())).count();
+                    return joinInput(b, "views").join(counts, (v, n) -> v + " after " + n + " clicks",
+                            Joined.with(Serdes.String(), Serdes.String(), Serdes.Long()));
+                },
+                List.of(to("clicks", "u", "c1", 0), to("clicks", "u", "c2", 1), to("views", "u", "home", 2))));
+
+        // Table-table joins: TestTableTableJoins.
+        List<Input> tableTable = List.of(to("l", "a", "L1", 1), to("r", "a", "R1", 2), to("r", "b", "R2", 3), to("l", "a", "L2", 4),
+                to("r", "a", null, 5), to("l", "a", null, 6), to("r", "b", null, 7), to("l", "c", null, 8));
+        s.add(topics("table-table-join-inner", "l.join(r), tables: updates and deletes on both sides, a delete of a missing row",
+                b -> out(table(b, "l").join(table(b, "r"), (x, y) -> x + "+" + y)),
+                tableTable));
+        s.add(topics("table-table-join-left", "l.leftJoin(r), tables: updates and deletes on both sides, a delete of a missing row",
+                b -> out(table(b, "l").leftJoin(table(b, "r"), (x, y) -> x + "+" + show(y))),
+                tableTable));
+        s.add(topics("table-table-join-outer", "l.outerJoin(r), tables: updates and deletes on both sides, a delete of a missing row",
+                b -> out(table(b, "l").outerJoin(table(b, "r"), (x, y) -> show(x) + "+" + show(y))),
+                tableTable));
+
+        s.add(topics("table-table-join-outer-timestamps",
+                "l.outerJoin(r), tables: updates older than the other side's row, on both sides (result timestamps)",
+                b -> out(table(b, "l").outerJoin(table(b, "r"), (x, y) -> show(x) + "+" + show(y))),
+                List.of(to("l", "a", "L1", 10), to("r", "a", "R1", 5), to("l", "b", "L2", 8), to("r", "b", "R2", 20),
+                        to("l", "a", "L3", 15), to("r", "a", null, 2), to("l", "b", null, 1))));
+
+        // Foreign-key joins: TestForeignKeyJoins (an order's value is its
+        // product's key).
+        List<Input> fk = List.of(to("products", "p1", "Pen", 1), to("orders", "o1", "p1", 2), to("orders", "o2", "p2", 3),
+                to("products", "p2", "Ink", 4), to("orders", "o1", "p2", 5), to("products", "p1", "Pencil", 6),
+                to("products", "p2", null, 7), to("orders", "o1", null, 8));
+        s.add(topics("fk-join-inner",
+                "orders.join(products, order -> product, joiner): an order before its product, an order moving, products renamed and deleted",
+                b -> out(table(b, "orders").join(table(b, "products"), p -> p, (p, name) -> p + "+" + name)),
+                fk));
+        s.add(topics("fk-join-left",
+                "orders.leftJoin(products, order -> product, joiner): an order before its product, an order moving, products renamed and deleted",
+                b -> out(table(b, "orders").leftJoin(table(b, "products"), p -> p, (p, name) -> p + "+" + show(name))),
+                fk));
         return s;
     }
 

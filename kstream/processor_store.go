@@ -145,5 +145,13 @@ func (p *processorNode[KIn, VIn, KOut, VOut]) getStore(name string) (state.Store
 	if st == nil {
 		return nil, fmt.Errorf("%w: %q is not open in task %s", ErrUnknownStore, name, t.ID)
 	}
+	if t.Env.Topo == nil {
+		return st, nil
+	}
+	if spec := t.Env.Topo.Stores[name]; spec != nil && spec.Timestamped {
+		// A DSL store keeping a timestamp with each value: the processor
+		// sees the values alone.
+		return stampedStore{Store: st, t: t}, nil
+	}
 	return st, nil
 }

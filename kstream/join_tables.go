@@ -1,7 +1,9 @@
 package kstream
 
 import (
+	"encoding/binary"
 	"fmt"
+	"time"
 
 	"github.com/streamwork-go/streamwork/kstream/internal/engine"
 	"github.com/streamwork-go/streamwork/serde"
@@ -114,11 +116,17 @@ func (j *tableJoinSide[K, VT, VO, V]) Receive(r Record[K, change[VT]]) {
 		return
 	}
 	var other *VO
+	ts := r.Timestamp
 	if vb != nil {
 		if j.stamped {
 			if len(vb) < 8 {
 				j.t.Fail(j.name, ProcessingErrorKind, fmt.Errorf("join: store %q: timestamped value of %d bytes", j.otherStore, len(vb)))
 				return
+			}
+			// The result's timestamp is the later of the update's and the
+			// other row's (Kafka Streams' KTableKTableJoin).
+			if ots := time.UnixMilli(int64(binary.BigEndian.Uint64(vb))); ots.After(ts) {
+				ts = ots
 			}
 			vb = vb[8:]
 		}
@@ -151,5 +159,5 @@ func (j *tableJoinSide[K, VT, VO, V]) Receive(r Record[K, change[VT]]) {
 	if !out.hasNew && !out.hasOld {
 		return
 	}
-	j.down.Forward(Record[K, change[V]]{Key: r.Key, Value: out, Timestamp: r.Timestamp, Headers: r.Headers})
+	j.down.Forward(Record[K, change[V]]{Key: r.Key, Value: out, Timestamp: ts, Headers: r.Headers})
 }

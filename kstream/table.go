@@ -68,7 +68,7 @@ func TableFrom[K, V any](b *Builder, topic string, ks serde.Serde[K], vs serde.S
 // (tombstones delete) the rows of a new store.
 func materialize[K, V any](s Stream[K, V], op string, cfg nodeCfg, ks serde.Serde[K], vs serde.Serde[V]) Table[K, V] {
 	b := s.b
-	store := b.storeFor(nodeCfg{storeName: cfg.storeName, inMemory: cfg.inMemory}, op, false)
+	store := b.storeFor(nodeCfg{storeName: cfg.storeName, inMemory: cfg.inMemory}, op, true)
 	n := b.addNode(op, "", engine.KindProcessor, []*node{s.n}, func() nodeInstance {
 		return &tableSourceNode[K, V]{storeName: store, ks: ks, vs: vs}
 	})
@@ -102,9 +102,11 @@ type tableSourceNode[K, V any] struct {
 	t               *task
 	ks              serde.Serde[K]
 	vs              serde.Serde[V]
-	kv              *state.KeyValue[K, V]
-	cached          bool
-	down            downstream[K, change[V]]
+	// kv keeps each row with the timestamp of the record that set it
+	// (Kafka Streams' timestamped key-value store), for the joins.
+	kv     *state.KeyValue[K, stampedAgg[V]]
+	cached bool
+	down   downstream[K, change[V]]
 }
 
 func (s *tableSourceNode[K, V]) Init(t *task, n *node, children []nodeInstance) error {
@@ -113,16 +115,19 @@ func (s *tableSourceNode[K, V]) Init(t *task, n *node, children []nodeInstance) 
 	if st == nil {
 		return fmt.Errorf("%w: store %q is not open in task %s", ErrTopology, s.storeName, t.ID)
 	}
-	s.kv = state.Typed(st, s.ks, s.vs)
+	stamped := serde.Serde[stampedAgg[V]](stampedSerde[V]{s.vs})
+	s.kv = state.Typed(st, s.ks, stamped)
 	s.cached = t.OnFlush(s.storeName, func(key, newB, oldB []byte, ts int64) {
-		rec, err := decodeChange(s.storeName, s.ks, s.vs, key, newB, oldB, ts)
+		rec, err := decodeChange(s.storeName, s.ks, stamped, key, newB, oldB, ts)
 		if err != nil {
 			s.t.Fail(s.name, ProcessingErrorKind, err)
 			return
 		}
+		out := Record[K, change[V]]{Key: rec.Key, Timestamp: rec.Timestamp, Headers: rec.Headers,
+			Value: change[V]{newV: rec.Value.newV.agg, oldV: rec.Value.oldV.agg, hasNew: rec.Value.hasNew, hasOld: rec.Value.hasOld}}
 		prev := s.t.CurNode
 		s.t.CurNode = s.name
-		s.down.Forward(rec)
+		s.down.Forward(out)
 		s.t.CurNode = prev
 	})
 	return s.down.Wire(t, n, children)
@@ -145,16 +150,16 @@ func (s *tableSourceNode[K, V]) Receive(r Record[K, V]) {
 			return
 		}
 		if !s.cached && hasOld {
-			s.down.Forward(Record[K, change[V]]{Key: r.Key, Value: change[V]{oldV: old, hasOld: true}, Timestamp: r.Timestamp, Headers: r.Headers})
+			s.down.Forward(Record[K, change[V]]{Key: r.Key, Value: change[V]{oldV: old.agg, hasOld: true}, Timestamp: r.Timestamp, Headers: r.Headers})
 		}
 		return
 	}
-	if err := s.kv.Put(r.Key, r.Value); err != nil {
+	if err := s.kv.Put(r.Key, stampedAgg[V]{agg: r.Value, ts: r.Timestamp.UnixMilli()}); err != nil {
 		s.t.Fail(s.name, ProcessingErrorKind, fmt.Errorf("store %q put: %w", s.storeName, err))
 		return
 	}
 	if !s.cached {
-		s.down.Forward(Record[K, change[V]]{Key: r.Key, Value: change[V]{newV: r.Value, oldV: old, hasNew: true, hasOld: hasOld},
+		s.down.Forward(Record[K, change[V]]{Key: r.Key, Value: change[V]{newV: r.Value, oldV: old.agg, hasNew: true, hasOld: hasOld},
 			Timestamp: r.Timestamp, Headers: r.Headers})
 	}
 }

@@ -170,6 +170,7 @@ func defaultVersionedInterval(r time.Duration) time.Duration {
 type versionedStore struct {
 	segmented
 	cfg  VersionedStoreConfig
+	hist int64 // history retention, ms
 	lbuf []byte // latest key (writer only)
 	vbuf []byte // value (writer only)
 }
@@ -200,8 +201,12 @@ func NewVersionedStore(s Store, cfg VersionedStoreConfig) (VersionedStore, error
 		return nil, err
 	}
 	cfg.SegmentInterval = time.Duration(ival) * time.Millisecond
-	vs := &versionedStore{cfg: cfg}
-	vs.s, vs.retention, vs.interval, vs.tag, vs.extraTag = s, ret, ival, tagVersioned, tagLatest
+	vs := &versionedStore{cfg: cfg, hist: ret}
+	// Segments keep the entries whose validTo is at or after the horizon
+	// (segmented keeps timestamps above stream time - retention): a
+	// tombstone at the horizon is still the latest version of its key, and
+	// a put at the horizon is accepted and must find it.
+	vs.s, vs.retention, vs.interval, vs.tag, vs.extraTag = s, ret+1, ival, tagVersioned, tagLatest
 	if err := vs.open(); err != nil {
 		return nil, fmt.Errorf("state: versioned store %q: %w", s.Name(), err)
 	}
@@ -224,10 +229,10 @@ func (vs *versionedStore) StreamTime() int64 { return vs.streamTime.Load() }
 // puts before it are dropped and as-of queries before it see only latest
 // values.
 func (vs *versionedStore) horizon(st int64) int64 {
-	if st < math.MinInt64+vs.retention {
+	if st < math.MinInt64+vs.hist {
 		return math.MinInt64
 	}
-	return st - vs.retention
+	return st - vs.hist
 }
 
 func appendLatestKey(dst, key []byte) []byte { return append(append(dst, tagLatest), key...) }

@@ -29,6 +29,7 @@ func RunVersioned(t *testing.T, open Opener) {
 		{"OutOfOrder", testVersionedOutOfOrder},
 		{"Tombstones", testVersionedTombstones},
 		{"Retention", testVersionedRetention},
+		{"TombstoneAtHorizon", testVersionedTombstoneAtHorizon},
 		{"Reopen", testVersionedReopen},
 		{"ForeignKeys", testVersionedForeignKeys},
 		{"Config", testVersionedConfig},
@@ -363,9 +364,10 @@ func testVersionedRetention(t *testing.T, s state.Store) {
 	expectVersions(t, vs, "a", minT, maxT, rec{"1", 0, 100}, rec{"2", 100, maxT})
 	expectVersions(t, vs, "b", minT, 0, rec{"b0", 0, maxT})
 
-	// a's old version ([0, 100), segment 2) expires when stream time
-	// passes 199 + 1; the segment goes when stream time passes 249 + 1:
-	// with one DeleteRange, never a delete per key.
+	// a's old version ([0, 100), segment 2 of validTo) is needed while
+	// stream time is at most 199; its segment goes when the horizon passes
+	// the segment's last validTo, 149: at stream time 250, with one
+	// DeleteRange, never a delete per key.
 	history := func() int {
 		return len(collect(t, s.Range([]byte{0x04}, []byte{0x05})))
 	}
@@ -375,11 +377,12 @@ func testVersionedRetention(t *testing.T, s state.Store) {
 	vput(t, vs, "c", "y", 200, maxT) // c's [101, 200) in segment 4
 	expectAsOf(t, vs, "a", 99, none)
 	expectAsOf(t, vs, "a", 100, rec{"2", 100, maxT})
-	if n := history(); n != 2 {
-		t.Fatalf("%d history keys, want 2 (segment 2 is not expired yet)", n)
+	vput(t, vs, "d", "z", 249, maxT)
+	if n := history(); n != 2 || cs.deleteRanges != 0 {
+		t.Fatalf("%d history keys, %d DeleteRanges; want 2, 0 (segment 2 is not expired yet)", n, cs.deleteRanges)
 	}
 	deletes := cs.deletes
-	vput(t, vs, "d", "z", 250, maxT)
+	vput(t, vs, "e", "w", 250, maxT)
 	if cs.deleteRanges != 1 || cs.deletes != deletes {
 		t.Fatalf("expiry: %d DeleteRanges, %d deletes; want 1 DeleteRange, no deletes", cs.deleteRanges, cs.deletes-deletes)
 	}
@@ -387,11 +390,30 @@ func testVersionedRetention(t *testing.T, s state.Store) {
 		t.Fatalf("%d history keys after expiry, want 1", n)
 	}
 	expectAsOf(t, vs, "c", 150, rec{"x", 101, 200})
-	for k, want := range map[string]rec{"a": {"2", 100, maxT}, "b": {"b0", 0, maxT}, "c": {"y", 200, maxT}, "d": {"z", 250, maxT}} {
+	for k, want := range map[string]rec{"a": {"2", 100, maxT}, "b": {"b0", 0, maxT}, "c": {"y", 200, maxT}, "d": {"z", 249, maxT}, "e": {"w", 250, maxT}} {
 		if got := latest(t, vs, k); got != want {
 			t.Fatalf("Get(%q) = %v, want %v", k, got, want)
 		}
 	}
+}
+
+// A tombstone exactly at the horizon (stream time - history retention) is
+// still its key's latest version, and a put at the horizon is accepted: a
+// new latest version must close it, and a put at its time replace it,
+// even when the horizon and the time after it are in different segments.
+// The randomized model found a store that looked no lower than the time
+// after the horizon.
+func testVersionedTombstoneAtHorizon(t *testing.T, s state.Store) {
+	vs := openVersioned(t, s, testVersionedCfg)
+	vput(t, vs, "k", "<nil>", 49, maxT)
+	vput(t, vs, "other", "x", 149, maxT) // the horizon is 49, in segment 0
+	vput(t, vs, "k", "new", 60, maxT)
+	vput(t, vs, "k", "late", 49, 60) // replaces the tombstone [49, 60)
+	if got := latest(t, vs, "k"); got != (rec{"new", 60, maxT}) {
+		t.Fatalf("Get(k) = %v", got)
+	}
+	expectVersions(t, vs, "k", minT, maxT, rec{"late", 49, 60}, rec{"new", 60, maxT})
+	vdropped(t, vs, "k", 48)
 }
 
 func testVersionedReopen(t *testing.T, s state.Store) {
@@ -422,6 +444,9 @@ func testVersionedReopen(t *testing.T, s state.Store) {
 	reopen(70)
 	expectVersions(t, vs, "b", minT, maxT, rec{"3", 30, 70}, rec{"6", 70, maxT})
 	expectVersions(t, vs, "c", minT, maxT, rec{"4", 50, 60}, rec{"5", 60, maxT})
+	vput(t, vs, "d", "<nil>", 80, maxT) // a new key's tombstone at stream time
+	vput(t, vs, "d", "7", 80, maxT)     // replaced: no history key holds 80
+	reopen(80)
 
 	// Another segment interval, or another layout over the same data, is
 	// refused.

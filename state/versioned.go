@@ -170,7 +170,7 @@ func defaultVersionedInterval(r time.Duration) time.Duration {
 type versionedStore struct {
 	segmented
 	cfg  VersionedStoreConfig
-	hist int64 // history retention, ms
+	hist int64  // history retention, ms
 	lbuf []byte // latest key (writer only)
 	vbuf []byte // value (writer only)
 }

@@ -34,7 +34,9 @@ import (
 // new one whenever the store's contents are replaced. Only stream time is
 // kept in memory. Concurrency and lifetime are the Store's: one goroutine
 // writes (Put, Delete), any number read, and using it after the store is
-// closed panics with ErrClosed.
+// closed panics with ErrClosed. A Put writes up to three keys of the
+// Store, in an order such that a concurrent Get or GetAsOf between them
+// returns what it would before or after the Put.
 type VersionedStore interface {
 	// Name returns the name of the underlying store.
 	Name() string
@@ -309,14 +311,15 @@ func (vs *versionedStore) put(key, value []byte, ts int64) (validTo int64, wrote
 		case e.from == ts:
 			return e.to, false, false, vs.putHist(key, ts, e.to, value)
 		case e.from < ts:
-			// ts splits e.
-			if err := vs.s.Delete(vs.histKey(nil, key, e.from, e.to)); err != nil {
-				return 0, false, false, err
-			}
+			// ts splits e. The new entries go first, so that readers in
+			// between find e or its parts.
 			if err := vs.putHist(key, e.from, ts, e.value); err != nil {
 				return 0, false, false, err
 			}
-			return e.to, false, false, vs.putHist(key, ts, e.to, value)
+			if err := vs.putHist(key, ts, e.to, value); err != nil {
+				return 0, false, false, err
+			}
+			return e.to, false, false, vs.s.Delete(vs.histKey(nil, key, e.from, e.to))
 		default:
 			return e.from, false, false, vs.putHist(key, ts, e.from, value)
 		}
@@ -330,10 +333,10 @@ func (vs *versionedStore) put(key, value []byte, ts int64) (validTo int64, wrote
 		return 0, false, false, err
 	}
 	if found && p.from == p.to {
-		if err := vs.s.Delete(vs.histKey(nil, key, p.from, p.to)); err != nil {
+		if err := vs.putHist(key, p.from, ts, nil); err != nil {
 			return 0, false, false, err
 		}
-		if err := vs.putHist(key, p.from, ts, nil); err != nil {
+		if err := vs.s.Delete(vs.histKey(nil, key, p.from, p.to)); err != nil {
 			return 0, false, false, err
 		}
 		wroteAt = true

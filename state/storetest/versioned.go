@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -33,6 +34,7 @@ func RunVersioned(t *testing.T, open Opener) {
 		{"Reopen", testVersionedReopen},
 		{"ForeignKeys", testVersionedForeignKeys},
 		{"Config", testVersionedConfig},
+		{"ConcurrentReaders", testVersionedConcurrentReaders},
 		{"Typed", testVersionedTyped},
 		{"UseAfterClose", testVersionedUseAfterClose},
 		{"Model", func(t *testing.T, s state.Store) { versionedModel(t, s, 11, false) }},
@@ -556,6 +558,70 @@ func testVersionedConfig(t *testing.T, s state.Store) {
 		if got := vs.Config(); got.SegmentInterval != want || got.HistoryRetention != ret {
 			t.Errorf("HistoryRetention %v: Config = %+v, want SegmentInterval %v", ret, got, want)
 		}
+	}
+}
+
+// Readers run while the writer adds versions in order and out of order:
+// every version a reader finds holds its own validFrom as its value and
+// covers the time asked for. Run it with -race.
+func testVersionedConcurrentReaders(t *testing.T, s state.Store) {
+	vs := openVersioned(t, s, state.VersionedStoreConfig{HistoryRetention: time.Second, SegmentInterval: ms(100)})
+	const n = 2000
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := newRand(uint64(g))
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				st := vs.StreamTime()
+				if st < 0 {
+					continue
+				}
+				at := st - int64(r.n(900))
+				v, from, to, ok, err := vs.GetAsOf([]byte("k"), at)
+				if err == nil && ok && (string(v) != fmt.Sprint(from) || from > at || to <= at) {
+					err = fmt.Errorf("GetAsOf(%d) = %q [%d, %d)", at, v, from, to)
+				}
+				if err == nil {
+					it := vs.Versions([]byte("k"), at-50, at)
+					for it.Next() {
+						if string(it.Value()) != fmt.Sprint(it.ValidFrom()) || it.ValidFrom() >= it.ValidTo() {
+							err = fmt.Errorf("Versions: %q [%d, %d)", it.Value(), it.ValidFrom(), it.ValidTo())
+						}
+					}
+					if cerr := it.Close(); err == nil {
+						err = cerr
+					}
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	for i := range int64(n) {
+		ts := 2 * i
+		if i%3 == 2 {
+			ts -= 3 // out of order: between two earlier versions
+		}
+		if _, _, err := vs.Put([]byte("k"), []byte(fmt.Sprint(ts)), ts); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(done)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }
 

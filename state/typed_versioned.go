@@ -9,7 +9,7 @@ import (
 
 // VersionedRecord is one version of a key's value: Kafka Streams'
 // VersionedRecord. It is valid in [ValidFrom, ValidTo), milliseconds;
-// ValidTo is math.MaxInt64 for a key's latest version.
+// ValidTo is LatestValidTo for a key's latest version.
 type VersionedRecord[V any] struct {
 	Value     V
 	ValidFrom int64
@@ -93,7 +93,7 @@ func (t *Versioned[K, V]) Delete(k K, ts int64) (prev VersionedRecord[V], found,
 	return VersionedRecord[V]{Value: v, ValidFrom: from}, true, dropped, nil
 }
 
-// Get returns k's latest version (ValidTo math.MaxInt64) and true, or
+// Get returns k's latest version (ValidTo LatestValidTo) and true, or
 // false if it has none.
 func (t *Versioned[K, V]) Get(k K) (VersionedRecord[V], bool, error) {
 	kb, err := encodeKey(t.vs.Name(), t.ks, k)

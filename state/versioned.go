@@ -14,8 +14,8 @@ import (
 // Each Put of key at timestamp ts starts a version valid from ts until the
 // next version of key (by timestamp, not by arrival): versions are
 // half-open intervals [validFrom, validTo), the latest one open-ended
-// (validTo math.MaxInt64). A nil value is a tombstone: the key has no value
-// from ts on, until its next version. Puts may come out of order; a Put at
+// (validTo [LatestValidTo], math.MaxInt64). A nil value is a tombstone:
+// the key has no value from ts on, until its next version. Puts may come out of order; a Put at
 // a timestamp that already has a version replaces it.
 //
 // Times are milliseconds. Stream time is the greatest timestamp Put (or
@@ -44,7 +44,7 @@ type VersionedStore interface {
 	// Put adds a version of key valid from ts; a nil value is a tombstone.
 	// It reports dropped, and writes nothing, when ts < stream time -
 	// history retention. Otherwise it returns the new version's validTo:
-	// math.MaxInt64 if it is the latest version of key, else the timestamp
+	// LatestValidTo if it is the latest version of key, else the timestamp
 	// of the next version (Kafka Streams returns -1 for the first case and
 	// Long.MIN_VALUE for a dropped put). The store copies key and value.
 	Put(key, value []byte, ts int64) (validTo int64, dropped bool, err error)
@@ -61,10 +61,10 @@ type VersionedStore interface {
 	Get(key []byte) (value []byte, ts int64, ok bool, err error)
 
 	// GetAsOf returns a copy of the value of key valid at asOf, with its
-	// validity [validFrom, validTo) (validTo math.MaxInt64 for the latest
-	// version), or ok false when there is none: asOf is before key's
-	// first version, in a tombstone's validity, or before stream time -
-	// history retention while the latest version starts after asOf.
+	// validity [validFrom, validTo) (validTo LatestValidTo for the latest
+	// version), or ok false when there is none: asOf is before key's first
+	// version, in a tombstone's validity, or before stream time - history
+	// retention while the latest version starts after asOf.
 	GetAsOf(key []byte, asOf int64) (value []byte, validFrom, validTo int64, ok bool, err error)
 
 	// Versions returns the versions of key valid at some time in [from,
@@ -88,6 +88,10 @@ type VersionedStore interface {
 	Store() Store
 }
 
+// LatestValidTo is the validTo of a key's latest version: its validity
+// has no end.
+const LatestValidTo = math.MaxInt64
+
 // VersionedIterator walks versions of one key, pull style like Iterator.
 // Value is valid until the next call to Next or Close and must not be
 // modified. Err reports the error that ended the iteration and stays
@@ -103,7 +107,7 @@ type VersionedIterator interface {
 	// ValidFrom returns the current version's timestamp.
 	ValidFrom() int64
 	// ValidTo returns the timestamp of the next version of the key, the
-	// end (exclusive) of the current one's validity: math.MaxInt64 for the
+	// end (exclusive) of the current one's validity: LatestValidTo for the
 	// latest version.
 	ValidTo() int64
 	// Err returns the error that stopped the iteration early, or nil.
@@ -243,7 +247,10 @@ func (vs *versionedStore) histKey(dst, key []byte, from, to int64) []byte {
 	return appendTimeKey(dst, tagVersioned, vs.segment(to), key, to, from)
 }
 
-// Put implements VersionedStore.Put.
+// Put implements VersionedStore.Put. A Put that makes the first version of
+// a key (no latest value) looks in every live segment for a tombstone to
+// close, as Kafka Streams' RocksDBVersionedStore does: one short scan per
+// segment.
 func (vs *versionedStore) Put(key, value []byte, ts int64) (int64, bool, error) {
 	if ts < vs.horizon(vs.streamTime.Load()) {
 		checkOpen(vs.s)
@@ -271,7 +278,8 @@ func (vs *versionedStore) Put(key, value []byte, ts int64) (int64, bool, error) 
 // history key with validTo ts, and whether it removed one without
 // replacing it.
 func (vs *versionedStore) put(key, value []byte, ts int64) (validTo int64, wroteAt, removedAt bool, err error) {
-	lv, lfrom, hasL, err := vs.latest(key)
+	vs.lbuf = appendLatestKey(vs.lbuf[:0], key)
+	lv, lfrom, hasL, err := vs.readLatest(vs.lbuf)
 	if err != nil {
 		return 0, false, false, err
 	}
@@ -367,12 +375,17 @@ func (vs *versionedStore) putHist(key []byte, from, to int64, value []byte) erro
 
 // latest reads key's latest value.
 func (vs *versionedStore) latest(key []byte) (value []byte, from int64, ok bool, err error) {
-	v, err := vs.s.Get(appendLatestKey(nil, key))
+	return vs.readLatest(appendLatestKey(nil, key))
+}
+
+// readLatest reads the latest value at lkey, a key tagLatest|user key.
+func (vs *versionedStore) readLatest(lkey []byte) (value []byte, from int64, ok bool, err error) {
+	v, err := vs.s.Get(lkey)
 	if err != nil || v == nil {
 		return nil, 0, false, err
 	}
 	if len(v) < 8 {
-		return nil, 0, false, fmt.Errorf("%w: latest value of %x has %d bytes", ErrCorruptWindowKey, key, len(v))
+		return nil, 0, false, fmt.Errorf("%w: latest value of %x has %d bytes", ErrCorruptWindowKey, lkey[1:], len(v))
 	}
 	return v[8:], readInt64(v), true, nil
 }

@@ -14,6 +14,8 @@ import (
 //   - Put: a versioned table's write, 10,000 keys updated in turn, stream
 //     time advancing one millisecond per Put (each Put after the first of
 //     a key closes the key's previous version into history).
+//   - PutNewKeys: the first version of a key each time; the store looks
+//     for a tombstone to close in every live segment.
 //   - PutLate: Puts 1 to 60 seconds behind stream time into keys with 60
 //     versions each, splitting a version of history.
 //   - Get: the latest value of one of 1,000 keys with 60 versions each.
@@ -39,6 +41,18 @@ func BenchmarkVersioned(b *testing.B, open Opener) {
 		b.ReportAllocs()
 		for i := 0; b.Loop(); i++ {
 			if _, _, err := vs.Put(keys[i%len(keys)], value, int64(i)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+
+	b.Run("PutNewKeys", func(b *testing.B) {
+		s := open(b)
+		defer s.Close()
+		vs := openVersioned(b, s, cfg)
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			if _, _, err := vs.Put(key(i), value, int64(i)); err != nil {
 				b.Fatal(err)
 			}
 		}

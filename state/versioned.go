@@ -248,9 +248,10 @@ func (vs *versionedStore) histKey(dst, key []byte, from, to int64) []byte {
 }
 
 // Put implements VersionedStore.Put. A Put that makes the first version of
-// a key (no latest value) looks in every live segment for a tombstone to
-// close, as Kafka Streams' RocksDBVersionedStore does: one short scan per
-// segment.
+// a key (no latest value) looks for a tombstone to close in every segment
+// from its timestamp's down to the horizon's, one short scan each (Kafka
+// Streams' RocksDBVersionedStore similarly reads a key's entry segment by
+// segment when its latest value store does not decide a put).
 func (vs *versionedStore) Put(key, value []byte, ts int64) (int64, bool, error) {
 	if ts < vs.horizon(vs.streamTime.Load()) {
 		checkOpen(vs.s)

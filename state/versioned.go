@@ -70,7 +70,10 @@ type VersionedStore interface {
 	// Versions returns the versions of key valid at some time in [from,
 	// to] that GetAsOf would return for such a time, ascending by
 	// validFrom: Kafka Streams' get(key, fromTime, toTime) (tombstones are
-	// not returned). Empty if from > to.
+	// not returned). Empty if from > to. Unlike Kafka Streams, which also
+	// returns versions that ended before the horizon until their segment
+	// is dropped, it returns only what GetAsOf could, so results do not
+	// depend on when segments go.
 	Versions(key []byte, from, to int64) VersionedIterator
 
 	// BackwardVersions is Versions in descending order.

@@ -54,7 +54,7 @@
 //	tag (1 byte) | segment id (8) | escaped user key | timestamps (8 each)
 //
 // The tag is 0x01 for windows, 0x02 for windows with duplicates, 0x03 for
-// sessions. Timestamps and segment ids are big-endian with the sign bit
+// sessions, 0x04 for the history of versioned stores (see below). Timestamps and segment ids are big-endian with the sign bit
 // flipped, so bytes order as numbers do. The user key is escaped, 0x00
 // becoming 0x00 0xff, and ended by 0x00 0x01: that keeps user keys in
 // bytewise order and makes them prefix-free, so the keys of one user key in
@@ -79,6 +79,52 @@
 // the exact reverse. Store iterators only go forward, so backward scans
 // re-read their range in passes of a bounded number of pairs.
 //
+// # Versioned stores
+//
+// [VersionedStore] keeps the versions of each key's value over time: Kafka
+// Streams' VersionedKeyValueStore (KIPs 889 and 914). A Put of a key at
+// timestamp ts starts a version valid in [ts, next), next being the
+// timestamp of the key's next version; a nil value is a tombstone. Puts may
+// come in any order. [VersionedStore.GetAsOf] returns the version valid at
+// a time, [VersionedStore.Versions] those valid in a range of times, and
+// [TypedVersioned] is the typed view. It is a layer over a Store, opened
+// with [NewVersionedStore], like the window store.
+//
+// History retention. Stream time is the greatest timestamp put. Puts
+// before stream time minus the history retention (the horizon) are dropped
+// and reported; as-of queries before the horizon return only a key's
+// latest version, when it is valid then: the latest version never expires.
+// This is Kafka Streams' rule, where the history retention is also the
+// grace period.
+//
+// Layout. A key's latest value, when it is not a tombstone, is the key
+//
+//	0x05 | user key
+//
+// with the value: validFrom (8 bytes, as timestamps are encoded above) |
+// value bytes. These keys are outside the segments and never expire. Every
+// other version, and a tombstone that is a key's latest version, is a
+// history entry, a data key of the segmented layout with tag 0x04:
+//
+//	0x04 | segment id (8) | escaped user key | validTo (8) | validFrom (8)
+//
+// filed by validTo, its value a byte 0x01 and the value bytes, or the byte
+// 0x00 alone for a tombstone. A tombstone that is its key's latest version
+// has validFrom == validTo; a later version closes it. A history entry is
+// needed while its validTo is at or after the horizon (a query at or after
+// it may return it, a put at the horizon may replace the tombstone at it);
+// a segment is dropped with one Store.DeleteRange when the horizon has
+// passed all its validTo timestamps, as window segments are. The segment
+// interval defaults to a tier of the history retention (see
+// [VersionedStoreConfig]).
+//
+// Recovery. Opening a versioned store checks that the Store holds no key
+// outside 0x04 and 0x05 but its meta key 0x84, and recovers stream time
+// from the greatest validTo of the newest segment and the meta key, which
+// a Put writes only when it moves stream time without writing a history
+// entry that ends there (the first version of a key, say). Latest values
+// are read only when asked for.
+//
 // # Concurrency and errors
 //
 // One goroutine writes a store; others may read it concurrently. Using a
@@ -89,5 +135,6 @@
 // # Testing
 //
 // Package state/storetest is the conformance suite every engine passes,
-// with suites for the window and session stores over each engine.
+// with suites for the window, session and versioned stores over each
+// engine.
 package state

@@ -20,18 +20,20 @@ var (
 	// restores it from its changelog.
 	ErrIncompatible = errors.New("state: store format incompatible")
 
-	// ErrWindowConfig reports a WindowStoreConfig or SessionStoreConfig that
-	// Validate refuses: a missing or negative duration, one that is not a
-	// whole number of milliseconds, a retention shorter than the window
-	// size (or inactivity gap) plus the grace period, or a segment interval
-	// that would keep too many segments live.
+	// ErrWindowConfig reports a WindowStoreConfig, SessionStoreConfig or
+	// VersionedStoreConfig that Validate refuses: a missing or negative
+	// duration, one that is not a whole number of milliseconds, a
+	// retention shorter than the window size (or inactivity gap) plus the
+	// grace period, or a segment interval that would keep too many
+	// segments live.
 	ErrWindowConfig = errors.New("state: invalid window or session store configuration")
 
-	// ErrCorruptWindowKey reports a key that a window or session store
-	// cannot decode: not written by a store of that kind (or of another
-	// RetainDuplicates mode), truncated, or filed under a segment that its
-	// timestamp does not belong to, which is what a store written with
-	// another segment interval looks like.
+	// ErrCorruptWindowKey reports a key (or, for versioned stores, a
+	// value) that a window, session or versioned store cannot decode: not
+	// written by a store of that kind (or of another RetainDuplicates
+	// mode), truncated, or filed under a segment that its timestamp does
+	// not belong to, which is what a store written with another segment
+	// interval looks like.
 	ErrCorruptWindowKey = errors.New("state: corrupt window or session store key")
 
 	// ErrInvalidSession reports a session whose start is after its end.

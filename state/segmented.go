@@ -40,8 +40,12 @@ type segmented struct {
 	retention int64 // ms
 	interval  int64 // ms
 	// field is the timestamp that segments and expiry go by: 0 for a (the
-	// window start), 1 for b (the session end).
+	// window start, the end of a version's validity), 1 for b (the
+	// session end).
 	field int
+	// extraTag, when not 0, is a second tag of the layout's keys, tag+1,
+	// kept outside the segments (the latest values of a versioned store).
+	extraTag byte
 
 	// streamTime is written by the writer, read by everyone.
 	streamTime atomic.Int64
@@ -236,7 +240,11 @@ func (g *segmented) checkForeign() error {
 	if found {
 		return g.foreign(k)
 	}
-	it = g.s.Range(g.dataEnd(), nil)
+	end := g.dataEnd()
+	if g.extraTag != 0 {
+		end = []byte{g.extraTag + 1}
+	}
+	it = g.s.Range(end, nil)
 	defer it.Close()
 	for it.Next() {
 		if !bytes.Equal(it.Key(), g.metaKey()) {

@@ -29,7 +29,10 @@ import (
 // Timestamps are 8 bytes each, big-endian with the sign bit flipped, so that
 // bytewise order is numeric order, negative values included: the window
 // start (tagWindow); the window start, then a sequence number
-// (tagWindowDups); the session start, then the session end (tagSession).
+// (tagWindowDups); the session start, then the session end (tagSession);
+// the end of a version's validity, then its start (tagVersioned, the
+// history of versioned stores; see versioned.go, which also keeps a key
+// per user key under tagLatest, outside the segments).
 //
 // Within a segment keys therefore order by user key, then timestamps. The
 // meta key of a layout is the single byte tag|metaBit; its value is two
@@ -39,6 +42,8 @@ const (
 	tagWindow     byte = 0x01
 	tagWindowDups byte = 0x02
 	tagSession    byte = 0x03
+	tagVersioned  byte = 0x04 // history of versioned stores
+	tagLatest     byte = 0x05 // latest values of versioned stores
 	metaBit       byte = 0x80
 
 	// segPrefixLen is the length of tag|segment.
@@ -164,6 +169,9 @@ func decodeTimeKey(k []byte, tag byte) (timeKey, error) {
 	}
 	if tag == tagSession && tk.a > tk.b {
 		return timeKey{}, corruptKey(k, "session starts after its end")
+	}
+	if tag == tagVersioned && tk.b > tk.a {
+		return timeKey{}, corruptKey(k, "version valid from after it is valid to")
 	}
 	return tk, nil
 }

@@ -8,7 +8,7 @@ import (
 	"testing"
 )
 
-var tags = []byte{tagWindow, tagWindowDups, tagSession}
+var tags = []byte{tagWindow, tagWindowDups, tagSession, tagVersioned}
 
 // compareTuple orders (key, a, b) as the layout promises: key bytes, then
 // the timestamps numerically.
@@ -129,6 +129,9 @@ func FuzzTimeKeyRoundTrip(f *testing.F) {
 		if tag == tagSession && a > b {
 			a, b = b, a
 		}
+		if tag == tagVersioned && b > a { // validTo, then validFrom
+			a, b = b, a
+		}
 		k := appendTimeKey(nil, tag, seg, key, a, b)
 		if !bytes.HasPrefix(k, appendKeyPrefix(nil, tag, seg, key)) {
 			t.Fatalf("key %x lacks its prefix", k)
@@ -189,6 +192,9 @@ func FuzzTimeKeyOrder(f *testing.F) {
 			case tagSession:
 				x1, y1 = min(x1, y1), max(x1, y1)
 				x2, y2 = min(x2, y2), max(x2, y2)
+			case tagVersioned:
+				x1, y1 = max(x1, y1), min(x1, y1)
+				x2, y2 = max(x2, y2), min(x2, y2)
 			}
 			e1 := appendTimeKey(nil, tag, 0, k1, x1, y1)
 			e2 := appendTimeKey(nil, tag, 0, k2, x2, y2)

@@ -52,3 +52,7 @@ func TestWindowConformance(t *testing.T) { storetest.RunWindow(t, open) }
 func TestSessionConformance(t *testing.T) { storetest.RunSession(t, open) }
 
 func BenchmarkMemoryWindow(b *testing.B) { storetest.BenchmarkWindow(b, open) }
+
+func TestVersionedConformance(t *testing.T) { storetest.RunVersioned(t, open) }
+
+func BenchmarkMemoryVersioned(b *testing.B) { storetest.BenchmarkVersioned(b, open) }

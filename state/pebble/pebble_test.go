@@ -82,6 +82,14 @@ func TestSessionConformanceSmallMemTables(t *testing.T) {
 	storetest.RunSession(t, opener(newEnv(t, FS(vfs.NewMem()), MemTableSize(minMemTableSize), BlockCacheSize(1<<20)), "/stores"))
 }
 
+func TestVersionedConformance(t *testing.T) {
+	storetest.RunVersioned(t, opener(newEnv(t, FS(vfs.NewMem())), "/stores"))
+}
+
+func TestVersionedConformanceSmallMemTables(t *testing.T) {
+	storetest.RunVersioned(t, opener(newEnv(t, FS(vfs.NewMem()), MemTableSize(minMemTableSize), BlockCacheSize(1<<20)), "/stores"))
+}
+
 func TestPersistence(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -339,6 +347,10 @@ func BenchmarkPebbleMemFS(b *testing.B) {
 
 func BenchmarkPebbleWindow(b *testing.B) {
 	storetest.BenchmarkWindow(b, opener(newEnv(b), b.TempDir()))
+}
+
+func BenchmarkPebbleVersioned(b *testing.B) {
+	storetest.BenchmarkVersioned(b, opener(newEnv(b), b.TempDir()))
 }
 
 // TestEmptyKeyOnlyFlush pins the Pebble v2.1.7 crash that made Env turn

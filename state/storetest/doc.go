@@ -19,5 +19,10 @@
 // a segment of 100,000 windows with one DeleteRange against deleting them
 // one by one.
 //
+// RunVersioned runs the versioned store suite (state.NewVersionedStore over
+// an engine's stores), with exact cases and randomized runs against a
+// reference model that keeps every version; BenchmarkVersioned measures
+// Put, late Puts, Get, GetAsOf and Versions.
+//
 // The package is for tests: it imports testing.
 package storetest

@@ -69,7 +69,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"slices"
 	"time"
 
@@ -93,28 +92,9 @@ func main() {
 	var f service.Flags
 	f.Register(flag.CommandLine, service.WithEmbeddedBroker())
 	seed := flag.Uint64("seed", DefaultSeed, "seed of the generated events and readings")
-	flag.Parse()
-	logger := f.Logger(os.Stderr)
-	ctx, cancel := service.SignalContext()
-	defer cancel()
-	addrs, stop, err := service.Brokers(ctx, f.Brokers, logger)
-	if err != nil {
-		logger.Error("no broker", "err", err)
-		os.Exit(1)
-	}
-	defer stop()
-	stateDir, err := os.MkdirTemp("", "emissions-state-")
-	if err != nil {
-		logger.Error("state dir", "err", err)
-		os.Exit(1)
-	}
-	defer os.RemoveAll(stateDir)
-	if err := run(ctx, addrs, *seed, fmt.Sprint(time.Now().UnixNano()), stateDir, logger, os.Stdout); err != nil {
-		logger.Error("emissions failed", "err", err)
-		stop()
-		os.RemoveAll(stateDir)
-		os.Exit(1)
-	}
+	service.Main("emissions", &f, func(ctx context.Context, env service.Env) error {
+		return run(ctx, env.Addrs, *seed, env.RunID, env.StateDir, env.Logger, env.Out)
+	})
 }
 
 // run writes the generated events and readings, runs both topologies until

@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -40,27 +39,9 @@ var text = []string{
 func main() {
 	var f service.Flags
 	f.Register(flag.CommandLine, service.WithEmbeddedBroker())
-	flag.Parse()
-	logger := f.Logger(os.Stderr)
-	ctx, cancel := service.SignalContext()
-	defer cancel()
-	addrs, stop, err := service.Brokers(ctx, f.Brokers, logger)
-	if err != nil {
-		logger.Error("no broker", "err", err)
-		os.Exit(1)
-	}
-	defer stop()
-	stateDir, err := os.MkdirTemp("", "wordcount-state-")
-	if err != nil {
-		logger.Error("state dir", "err", err)
-		os.Exit(1)
-	}
-	defer os.RemoveAll(stateDir)
-	if err := run(ctx, addrs, fmt.Sprint(time.Now().UnixNano()), stateDir, logger, os.Stdout); err != nil {
-		logger.Error("wordcount failed", "err", err)
-		stop()
-		os.Exit(1)
-	}
+	service.Main("wordcount", &f, func(ctx context.Context, env service.Env) error {
+		return run(ctx, env.Addrs, env.RunID, env.StateDir, env.Logger, env.Out)
+	})
 }
 
 // Topology counts the words of input and writes each new count to output.

@@ -2,6 +2,7 @@ package kstream_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -306,5 +307,56 @@ func TestToTableAndTableTimestamps(t *testing.T) {
 	recs, err := kstreamtest.Output(d, "out", serde.String, serde.Int64).Records()
 	if err != nil || len(recs) != 1 || recs[0].Timestamp.UnixMilli() != 4242 {
 		t.Fatalf("table record timestamps: %v, %v; want 4242", recs, err)
+	}
+}
+
+// A stream joined with a versioned table meets each key's value as of the
+// stream record's time; an out-of-order table update changes the history
+// (and the joins at its time) but is not forwarded.
+func TestStreamJoinsVersionedTableAsOf(t *testing.T) {
+	b := kstream.NewBuilder()
+	prices := kstream.TableFrom(b, "prices", serde.String, serde.String, kstream.Versioned(time.Minute), kstream.StoreName("prices"))
+	prices.ToStream().To("changes", serde.String, serde.String)
+	kstream.LeftJoinTable(kstream.From(b, "orders", serde.String, serde.String), prices,
+		func(_ string, o string, p *string) string { return showJoin(&o, p) },
+		kstream.StreamJoined[string, string, string]{Key: serde.String, Left: serde.String, Right: serde.String}).
+		To("out", serde.String, serde.String)
+	d := mustDriver(t, b)
+	p := kstreamtest.Input(d, "prices", serde.String, serde.String)
+	o := kstreamtest.Input(d, "orders", serde.String, serde.String)
+	pipeS(t, p, "a", "1", 10)
+	pipeS(t, p, "a", "2", 20)
+	pipeS(t, o, "a", "o15", 15) // as of 15: price 1
+	pipeS(t, o, "a", "o25", 25)
+	pipeS(t, o, "a", "o5", 5)   // before any price
+	pipeS(t, p, "a", "3", 12)   // out of order: history only
+	pipeS(t, o, "a", "o13", 13) // as of 13: price 3
+	if err := p.PipeTombstone("a", ts(30)); err != nil {
+		t.Fatal(err)
+	}
+	pipeS(t, o, "a", "o31", 31)
+	pipeS(t, o, "a", "o21", 21) // as of 21: price 2, deleted since
+	equal(t, "joined", joinOut(t, d), []string{"a:o15+1@15", "a:o25+2@25", "a:o5+nil@5", "a:o13+3@13", "a:o31+nil@31", "a:o21+2@21"})
+	recs, err := kstreamtest.Output(d, "changes", serde.String, serde.String).Records()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var changes []string
+	for _, r := range recs {
+		v := r.Value
+		if r.Tombstone {
+			v = "<nil>"
+		}
+		changes = append(changes, fmt.Sprintf("%s@%d", v, r.Timestamp.UnixMilli()))
+	}
+	equal(t, "forwarded changes", changes, []string{"1@10", "2@20", "<nil>@30"})
+
+	// Versioned tables join streams only.
+	b = kstream.NewBuilder()
+	l := kstream.TableFrom(b, "l", serde.String, serde.String, kstream.Versioned(time.Minute))
+	r := kstream.TableFrom(b, "r", serde.String, serde.String)
+	kstream.TableJoin(l, r, func(_ string, a, b string) string { return a + b })
+	if _, err := b.Build(); err == nil || !strings.Contains(err.Error(), "versioned") {
+		t.Fatalf("table join of a versioned table: Build error %v", err)
 	}
 }

@@ -53,6 +53,10 @@ func fkJoin[K, VL, KO, VR, V any](l Table[K, VL], r Table[KO, VR], fk func(K, VL
 		b.errorf("%w: %s of tables from different Builders", ErrTopology, op)
 		return Table[K, V]{b: b, n: l.n}
 	}
+	if l.versioned.HistoryRetention != 0 || r.versioned.HistoryRetention != 0 {
+		b.errorf("%w: %s of a versioned table: versioned tables join streams only (JoinTable, LeftJoinTable)", ErrTopology, op)
+		return Table[K, V]{b: b, n: l.n}
+	}
 	if l.store == "" || r.store == "" || l.win != nil || r.win != nil || l.ks == nil || l.vs == nil || r.ks == nil || r.vs == nil {
 		b.errorf("%w: %s needs two materialized tables with serdes (TableFrom or aggregations)", ErrTopology, op)
 		return Table[K, V]{b: b, n: l.n}

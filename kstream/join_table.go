@@ -17,7 +17,9 @@ import (
 // inputs in timestamp order, so a record meets the table as of its time
 // when both inputs hold data (see MaxTaskIdle). t must be materialized (a
 // table from TableFrom or an aggregation). Tombstones on the stream are
-// dropped. A stream whose key changed upstream is repartitioned first, with
+// dropped. With a versioned table (Versioned), a record meets its key's
+// value as of the record's timestamp. A stream whose key changed upstream is
+// repartitioned first, with
 // serdes.Key and serdes.Left (serdes.Right is the table's value serde).
 // Options: Named.
 func JoinTable[K, V, VT, VR any](s Stream[K, V], t Table[K, VT], joiner func(k K, v V, tv VT) VR,
@@ -65,13 +67,13 @@ func streamTableJoin[K, V, VT, VR any](s Stream[K, V], t Table[K, VT], serdes St
 		}
 		s = repartition(s, name, serdes.Key, serdes.Left, 0, false)
 	}
-	store, ks, vs := t.store, t.ks, t.vs
+	store, ks, vs, vcfg := t.store, t.ks, t.vs, t.versioned
 	stamped := false
 	if spec := b.g.Stores[store]; spec != nil {
 		stamped = spec.Timestamped
 	}
 	n := b.addNode(op, name, engine.KindProcessor, []*node{s.n}, func() nodeInstance {
-		return &tableJoinNode[K, V, VT, VR]{storeName: store, ks: ks, vs: vs, stamped: stamped, join: join}
+		return &tableJoinNode[K, V, VT, VR]{storeName: store, ks: ks, vs: vs, stamped: stamped, join: join, versioned: vcfg}
 	})
 	b.connectStore(n, store)
 	return Stream[K, VR]{b: b, n: n}
@@ -86,12 +88,21 @@ type tableJoinNode[K, V, VT, VR any] struct {
 	stamped         bool
 	join            func(k K, v V, tv *VT) (VR, bool)
 	st              state.Store
-	down            downstream[K, VR]
+	// versioned (HistoryRetention set): the table is versioned, looked up
+	// as of each stream record's timestamp.
+	versioned state.VersionedStoreConfig
+	vst       state.VersionedStore
+	down      downstream[K, VR]
 }
 
 func (j *tableJoinNode[K, V, VT, VR]) Init(t *task, n *node, children []nodeInstance) error {
 	j.t, j.name = t, n.Name
-	if j.st = t.Store(j.storeName); j.st == nil {
+	if j.versioned.HistoryRetention != 0 {
+		var err error
+		if j.vst, err = openVersioned(t, j.storeName, j.versioned); err != nil {
+			return err
+		}
+	} else if j.st = t.Store(j.storeName); j.st == nil {
 		return fmt.Errorf("%w: store %q is not open in task %s", ErrTopology, j.storeName, t.ID)
 	}
 	return j.down.Wire(t, n, children)
@@ -113,7 +124,13 @@ func (j *tableJoinNode[K, V, VT, VR]) Receive(r Record[K, V]) {
 		j.t.Fail(j.name, ProcessingErrorKind, fmt.Errorf("join: encode key: %w", err))
 		return
 	}
-	vb, err := j.st.Get(kb)
+	var vb []byte
+	if j.vst != nil {
+		// The table as of the stream record's time.
+		vb, _, _, _, err = j.vst.GetAsOf(kb, r.Timestamp.UnixMilli())
+	} else {
+		vb, err = j.st.Get(kb)
+	}
 	if err != nil {
 		j.t.Fail(j.name, ProcessingErrorKind, fmt.Errorf("join: store %q: %w", j.storeName, err))
 		return

@@ -43,6 +43,10 @@ func tableJoin[K, VL, VR, V any](l Table[K, VL], r Table[K, VR], opts []NodeOpt,
 		b.errorf("%w: %s of tables from different Builders", ErrTopology, op)
 		return Table[K, V]{b: b, n: l.n}
 	}
+	if l.versioned.HistoryRetention != 0 || r.versioned.HistoryRetention != 0 {
+		b.errorf("%w: %s of a versioned table: versioned tables join streams only (JoinTable, LeftJoinTable)", ErrTopology, op)
+		return Table[K, V]{b: b, n: l.n}
+	}
 	if l.store == "" || r.store == "" || l.win != nil || r.win != nil {
 		b.errorf("%w: %s needs two materialized tables (TableFrom or aggregations)", ErrTopology, op)
 		return Table[K, V]{b: b, n: l.n}

@@ -52,6 +52,9 @@ func QueryStore[K, V any](a *App, name string, ks serde.Serde[K], vs serde.Serde
 	stamped := false
 	if spec := a.topo.t.Stores[name]; spec != nil {
 		stamped = spec.Timestamped
+		if spec.Versioned {
+			return nil, fmt.Errorf("%w: %q is a versioned table's store, which key-value queries do not read", ErrUnknownStore, name)
+		}
 	}
 	return &storeView[K, V]{q: a.rt.Queries(), name: name, global: global, stamped: stamped, ks: ks, vs: vs}, nil
 }

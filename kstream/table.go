@@ -28,6 +28,9 @@ type Table[K, V any] struct {
 	// win: the table is a windowed aggregation's result, whose windows
 	// close at end + grace (SuppressUntilWindowCloses).
 	win *windowedInfo
+	// versioned: the table's store is versioned (Versioned), with this
+	// configuration; 0 HistoryRetention: not versioned.
+	versioned state.VersionedStoreConfig
 }
 
 // windowedInfo is what a windowed aggregation's table says of its windows.
@@ -50,7 +53,8 @@ func (t Table[K, V]) valid(op string) {
 // TableFrom reads topic as a table: each record upserts its key, a record
 // with a null value (a tombstone) deletes it. The table is materialized in a
 // store. Options: Named (the source), StoreName, InMemory, WithTimestamps
-// (the source's event times).
+// (the source's event times), Versioned (keep each key's history, for
+// stream-table joins as of the stream record's time).
 func TableFrom[K, V any](b *Builder, topic string, ks serde.Serde[K], vs serde.Serde[V], opts ...NodeOpt) Table[K, V] {
 	cfg := b.nodeCfg(opts)
 	srcCfg := []NodeOpt{}
@@ -58,7 +62,8 @@ func TableFrom[K, V any](b *Builder, topic string, ks serde.Serde[K], vs serde.S
 		srcCfg = append(srcCfg, Named(cfg.name))
 	}
 	if cfg.tsExtract != nil {
-		srcCfg = append(srcCfg, nodeOptFunc(func(c *nodeCfg) { c.tsExtract = cfg.tsExtract }))
+		extract := cfg.tsExtract
+		srcCfg = append(srcCfg, nodeOptFunc(func(c *nodeCfg) { c.tsExtract = extract }))
 	}
 	src := From(b, topic, ks, vs, srcCfg...)
 	return materialize(src, "TABLE-SOURCE", cfg, ks, vs)
@@ -68,6 +73,9 @@ func TableFrom[K, V any](b *Builder, topic string, ks serde.Serde[K], vs serde.S
 // (tombstones delete) the rows of a new store.
 func materialize[K, V any](s Stream[K, V], op string, cfg nodeCfg, ks serde.Serde[K], vs serde.Serde[V]) Table[K, V] {
 	b := s.b
+	if cfg.versioned != 0 {
+		return materializeVersioned(s, op, cfg, ks, vs)
+	}
 	store := b.storeFor(nodeCfg{storeName: cfg.storeName, inMemory: cfg.inMemory}, op, true)
 	n := b.addNode(op, "", engine.KindProcessor, []*node{s.n}, func() nodeInstance {
 		return &tableSourceNode[K, V]{storeName: store, ks: ks, vs: vs}

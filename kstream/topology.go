@@ -69,6 +69,7 @@ type nodeCfg struct {
 	emitFinal  bool          // EmitFinal
 	lateTopic  string        // LateRecordsTo
 	idleClose  time.Duration // CloseWindowsWhenIdle
+	versioned  time.Duration // Versioned
 }
 
 type nodeOptFunc func(*nodeCfg)

@@ -87,6 +87,9 @@ type StoreSpec struct {
 	// the value's bytes: Kafka Streams' timestamped key-value store
 	// (ValueAndTimestamp). Queries strip the timestamp.
 	Timestamped bool
+	// Versioned: the store holds a versioned store's layout (a versioned
+	// table's); key-value queries do not apply.
+	Versioned bool
 }
 
 // WindowChangelogExtraRetention is added to a window or session store's

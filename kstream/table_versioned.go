@@ -1,0 +1,143 @@
+package kstream
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/streamwork-go/streamwork/kstream/internal/engine"
+	"github.com/streamwork-go/streamwork/serde"
+	"github.com/streamwork-go/streamwork/state"
+)
+
+// Versioned makes a table (TableFrom, ToTable) keep each key's history for
+// history of stream time, in a versioned store (Kafka Streams' versioned
+// key-value stores, KIPs 889/914): a stream joined with it (JoinTable,
+// LeftJoinTable) meets each key's value as of the stream record's
+// timestamp, not the latest. An update older than the key's latest value
+// (out of order) changes the history only and is not forwarded; one older
+// than stream time minus history is dropped (counted in
+// Metrics.LateRecords). A versioned table can be joined by streams only.
+func Versioned(history time.Duration) NodeOpt {
+	return nodeOptFunc(func(c *nodeCfg) { c.versioned = history })
+}
+
+func materializeVersioned[K, V any](s Stream[K, V], op string, cfg nodeCfg, ks serde.Serde[K], vs serde.Serde[V]) Table[K, V] {
+	b := s.b
+	vcfg := state.VersionedStoreConfig{HistoryRetention: cfg.versioned}
+	if err := vcfg.Validate(); err != nil {
+		b.errorf("%w: %s: Versioned(%v): %v", ErrTopology, op, cfg.versioned, err)
+	}
+	store := cfg.storeName
+	if store == "" {
+		store = b.generatedName(op + "-STATE-STORE")
+	}
+	// No record cache: a versioned store writes several keys per update,
+	// and the node forwards its changes itself.
+	b.addStore(&storeSpec{Name: store, Changelog: true, InMemory: cfg.inMemory, Versioned: true})
+	n := b.addNode(op, "", engine.KindProcessor, []*node{s.n}, func() nodeInstance {
+		return &versionedSourceNode[K, V]{storeName: store, ks: ks, vs: vs, cfg: vcfg}
+	})
+	b.connectStore(n, store)
+	return Table[K, V]{b: b, n: n, store: store, ks: ks, vs: vs, versioned: vcfg}
+}
+
+// openVersioned returns the task's versioned store over the store name, one
+// instance per task (the layer keeps stream time in memory).
+func openVersioned(t *task, name string, cfg state.VersionedStoreConfig) (state.VersionedStore, error) {
+	var err error
+	v := t.Shared("versioned-store:"+name, func() any {
+		st := t.Store(name)
+		if st == nil {
+			err = fmt.Errorf("%w: store %q is not open in task %s", ErrTopology, name, t.ID)
+			return nil
+		}
+		var vs state.VersionedStore
+		vs, err = state.NewVersionedStore(st, cfg)
+		return vs
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(state.VersionedStore), nil
+}
+
+// versionedSourceNode writes each record into the versioned store as of
+// its timestamp and forwards the change of the key's latest value.
+type versionedSourceNode[K, V any] struct {
+	name, storeName string
+	t               *task
+	ks              serde.Serde[K]
+	vs              serde.Serde[V]
+	cfg             state.VersionedStoreConfig
+	st              state.VersionedStore
+	down            downstream[K, change[V]]
+}
+
+func (s *versionedSourceNode[K, V]) Init(t *task, n *node, children []nodeInstance) error {
+	s.t, s.name = t, n.Name
+	var err error
+	if s.st, err = openVersioned(t, s.storeName, s.cfg); err != nil {
+		return err
+	}
+	return s.down.Wire(t, n, children)
+}
+
+func (s *versionedSourceNode[K, V]) Close() error { return nil }
+
+func (s *versionedSourceNode[K, V]) Receive(r Record[K, V]) {
+	prev := s.t.CurNode
+	s.t.CurNode = s.name
+	defer func() { s.t.CurNode = prev }()
+	fail := func(err error) { s.t.Fail(s.name, ProcessingErrorKind, fmt.Errorf("store %q: %w", s.storeName, err)) }
+	kb, err := s.ks.Serialize(s.storeName, r.Key)
+	if err != nil {
+		fail(fmt.Errorf("encode key: %w", err))
+		return
+	}
+	if kb == nil {
+		kb = []byte{}
+	}
+	oldB, _, hadOld, err := s.st.Get(kb)
+	if err != nil {
+		fail(err)
+		return
+	}
+	var vb []byte
+	if !r.Tombstone {
+		if vb, err = s.vs.Serialize(s.storeName, r.Value); err != nil {
+			fail(fmt.Errorf("encode value: %w", err))
+			return
+		}
+		if vb == nil {
+			vb = []byte{}
+		}
+	}
+	validTo, dropped, err := s.st.Put(kb, vb, r.Timestamp.UnixMilli())
+	if err != nil {
+		fail(err)
+		return
+	}
+	if dropped {
+		s.t.Env.Counters.Late.Add(1)
+		s.t.Env.Logger.Debug("kstream: versioned table dropped an update older than its history", "node", s.name,
+			"task", s.t.ID.String(), "timestamp", r.Timestamp.UnixMilli())
+		return
+	}
+	if validTo != state.LatestValidTo {
+		return // out of order: the history changed, the latest value did not
+	}
+	out := Record[K, change[V]]{Key: r.Key, Timestamp: r.Timestamp, Headers: r.Headers}
+	if hadOld && oldB != nil {
+		if out.Value.oldV, err = s.vs.Deserialize(s.storeName, oldB); err != nil {
+			fail(fmt.Errorf("decode value: %w", err))
+			return
+		}
+		out.Value.hasOld = true
+	}
+	if !r.Tombstone {
+		out.Value.newV, out.Value.hasNew = r.Value, true
+	} else if !out.Value.hasOld {
+		return // a delete of a key that was not there
+	}
+	s.down.Forward(out)
+}

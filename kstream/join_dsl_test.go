@@ -360,3 +360,44 @@ func TestStreamJoinsVersionedTableAsOf(t *testing.T) {
 		t.Fatalf("table join of a versioned table: Build error %v", err)
 	}
 }
+
+// With JoinGrace, a stream record waits until stream time passes its
+// timestamp + grace, so a table update that arrives later but is older
+// than the record still counts; a record later than the grace joins at
+// once.
+func TestStreamTableJoinGrace(t *testing.T) {
+	for _, grace := range []bool{false, true} {
+		b := kstream.NewBuilder()
+		prices := kstream.TableFrom(b, "prices", serde.String, serde.String, kstream.Versioned(time.Minute))
+		opts := []kstream.NodeOpt{}
+		if grace {
+			opts = append(opts, kstream.JoinGrace(10*time.Millisecond))
+		}
+		kstream.LeftJoinTable(kstream.From(b, "orders", serde.String, serde.String), prices,
+			func(_ string, o string, p *string) string { return showJoin(&o, p) },
+			kstream.StreamJoined[string, string, string]{Key: serde.String, Left: serde.String, Right: serde.String}, opts...).
+			To("out", serde.String, serde.String)
+		d := mustDriver(t, b)
+		p := kstreamtest.Input(d, "prices", serde.String, serde.String)
+		o := kstreamtest.Input(d, "orders", serde.String, serde.String)
+		pipeS(t, p, "a", "1", 10)
+		pipeS(t, o, "a", "o20", 20)
+		pipeS(t, p, "a", "2", 15) // older than o20, arriving after it
+		pipeS(t, o, "a", "o31", 31)
+		pipeS(t, o, "a", "o5", 5)
+		pipeS(t, o, "z", "flush", 100)
+		want := []string{"a:o20+1@20", "a:o31+2@31", "a:o5+nil@5", "z:flush+nil@100"}
+		if grace {
+			want = []string{"a:o20+2@20", "a:o5+nil@5", "a:o31+2@31"}
+		}
+		equal(t, fmt.Sprintf("grace=%v", grace), joinOut(t, d), want)
+	}
+	b := kstream.NewBuilder()
+	kstream.JoinTable(kstream.From(b, "o", serde.String, serde.String), kstream.TableFrom(b, "p", serde.String, serde.String),
+		func(_ string, a, b string) string { return a + b },
+		kstream.StreamJoined[string, string, string]{Key: serde.String, Left: serde.String, Right: serde.String},
+		kstream.JoinGrace(time.Second))
+	if _, err := b.Build(); err == nil || !strings.Contains(err.Error(), "versioned") {
+		t.Fatalf("JoinGrace without a versioned table: Build error %v", err)
+	}
+}

@@ -141,3 +141,15 @@ func (s *versionedSourceNode[K, V]) Receive(r Record[K, V]) {
 	}
 	s.down.Forward(out)
 }
+
+// JoinGrace makes a stream-table join with a versioned table hold each
+// stream record until stream time (the largest stream record timestamp the
+// join has seen) passes its timestamp + grace, then join it, in timestamp
+// order, as of its timestamp (Kafka Streams' KIP-923): table updates that
+// arrive after an out-of-order stream record, but are older than it, still
+// count. The records wait in a changelogged store ("<name>-buffer"); a
+// record later than the grace joins at once. grace may be at most the
+// table's history. Only JoinTable and LeftJoinTable read this option.
+func JoinGrace(grace time.Duration) NodeOpt {
+	return nodeOptFunc(func(c *nodeCfg) { c.joinGrace = grace })
+}

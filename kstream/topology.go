@@ -70,6 +70,7 @@ type nodeCfg struct {
 	lateTopic  string        // LateRecordsTo
 	idleClose  time.Duration // CloseWindowsWhenIdle
 	versioned  time.Duration // Versioned
+	joinGrace  time.Duration // JoinGrace
 }
 
 type nodeOptFunc func(*nodeCfg)

@@ -79,6 +79,7 @@ func (s *versionedSourceNode[K, V]) Init(t *task, n *node, children []nodeInstan
 	if s.st, err = openVersioned(t, s.storeName, s.cfg); err != nil {
 		return err
 	}
+	t.SetView(s.storeName, s.st)
 	return s.down.Wire(t, n, children)
 }
 
@@ -152,4 +153,84 @@ func (s *versionedSourceNode[K, V]) Receive(r Record[K, V]) {
 // table's history. Only JoinTable and LeftJoinTable read this option.
 func JoinGrace(grace time.Duration) NodeOpt {
 	return nodeOptFunc(func(c *nodeCfg) { c.joinGrace = grace })
+}
+
+// ReadOnlyVersionedTable is a read-only view of a versioned table's store
+// on this App instance, for interactive queries as of a time.
+type ReadOnlyVersionedTable[K, V any] interface {
+	// Name returns the store's name.
+	Name() string
+	// Get returns k's latest value, its timestamp, and whether it exists.
+	Get(k K) (V, time.Time, bool, error)
+	// GetAsOf returns the value k had at asOf, the time it took it, and
+	// whether it had one (none once asOf is older than the history).
+	GetAsOf(k K, asOf time.Time) (V, time.Time, bool, error)
+}
+
+// QueryVersionedTable returns a read-only view of the versioned table
+// store name (its StoreName) on this App instance. As with QueryStore, a
+// key is read in the local task that owns it; a key of a task this
+// instance does not run is absent. An unknown name, or one that is not a
+// versioned table's, is an error wrapping ErrUnknownStore.
+func QueryVersionedTable[K, V any](a *App, name string, ks serde.Serde[K], vs serde.Serde[V]) (ReadOnlyVersionedTable[K, V], error) {
+	if a == nil {
+		return nil, fmt.Errorf("%w: QueryVersionedTable needs an App", ErrConfig)
+	}
+	if spec := a.topo.t.Stores[name]; spec == nil || !spec.Versioned {
+		return nil, fmt.Errorf("%w: %q is not a versioned table's store", ErrUnknownStore, name)
+	}
+	return &versionedView[K, V]{a: a, name: name, ks: ks, vs: vs}, nil
+}
+
+type versionedView[K, V any] struct {
+	a    *App
+	name string
+	ks   serde.Serde[K]
+	vs   serde.Serde[V]
+}
+
+func (v *versionedView[K, V]) Name() string { return v.name }
+
+func (v *versionedView[K, V]) Get(k K) (V, time.Time, bool, error) {
+	return v.read(k, func(st state.VersionedStore, kb []byte) ([]byte, int64, bool, error) { return st.Get(kb) })
+}
+
+func (v *versionedView[K, V]) GetAsOf(k K, asOf time.Time) (V, time.Time, bool, error) {
+	return v.read(k, func(st state.VersionedStore, kb []byte) ([]byte, int64, bool, error) {
+		val, from, _, ok, err := st.GetAsOf(kb, asOf.UnixMilli())
+		return val, from, ok, err
+	})
+}
+
+func (v *versionedView[K, V]) read(k K, get func(state.VersionedStore, []byte) ([]byte, int64, bool, error)) (V, time.Time, bool, error) {
+	var zero V
+	kb, err := v.ks.Serialize(v.name, k)
+	if err != nil {
+		return zero, time.Time{}, false, fmt.Errorf("kstream: query versioned table %q: encode key: %w", v.name, err)
+	}
+	if kb == nil {
+		kb = []byte{}
+	}
+	var (
+		val  []byte
+		from int64
+		ok   bool
+	)
+	err = v.a.rt.Queries().WithView(v.name, kb, func(view any) error {
+		st, is := view.(state.VersionedStore)
+		if !is {
+			return nil
+		}
+		var err error
+		val, from, ok, err = get(st, kb)
+		return err
+	})
+	if err != nil || !ok || val == nil {
+		return zero, time.Time{}, false, err
+	}
+	out, err := v.vs.Deserialize(v.name, val)
+	if err != nil {
+		return zero, time.Time{}, false, fmt.Errorf("kstream: query versioned table %q: decode value: %w", v.name, err)
+	}
+	return out, time.UnixMilli(from), true, nil
 }

@@ -36,15 +36,23 @@ func joinTopology(t *testing.T, build func(l, r kstream.Stream[string, string]) 
 	return d, kstreamtest.Input(d, "left", serde.String, serde.String), kstreamtest.Input(d, "right", serde.String, serde.String)
 }
 
-func joinOut(t *testing.T, d *kstreamtest.Driver) []string {
+func joinOut(t *testing.T, d *kstreamtest.Driver) []string { return topicOut(t, d, "out") }
+
+// topicOut returns what was written to topic as "key:value@timestamp",
+// "<nil>" for a tombstone's value.
+func topicOut(t *testing.T, d *kstreamtest.Driver, topic string) []string {
 	t.Helper()
-	recs, err := kstreamtest.Output(d, "out", serde.String, serde.String).Records()
+	recs, err := kstreamtest.Output(d, topic, serde.String, serde.String).Records()
 	if err != nil {
 		t.Fatal(err)
 	}
 	out := make([]string, len(recs))
 	for i, r := range recs {
-		out[i] = fmt.Sprintf("%s:%s@%d", r.Key, r.Value, r.Timestamp.UnixMilli())
+		v := r.Value
+		if r.Tombstone {
+			v = "<nil>"
+		}
+		out[i] = fmt.Sprintf("%s:%s@%d", r.Key, v, r.Timestamp.UnixMilli())
 	}
 	return out
 }
@@ -211,19 +219,7 @@ func TestTableTableJoins(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		recs, err := kstreamtest.Output(d, "out", serde.String, serde.String).Records()
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := make([]string, len(recs))
-		for i, rec := range recs {
-			v := rec.Value
-			if rec.Tombstone {
-				v = "<nil>"
-			}
-			got[i] = fmt.Sprintf("%s:%s@%d", rec.Key, v, rec.Timestamp.UnixMilli())
-		}
-		equal(t, name, got, c.want)
+		equal(t, name, joinOut(t, d), c.want)
 	}
 }
 
@@ -257,18 +253,7 @@ func TestForeignKeyJoins(t *testing.T) {
 		if err := o.PipeTombstone("o1", ts(8)); err != nil {
 			t.Fatal(err)
 		}
-		recs, err := kstreamtest.Output(d, "out", serde.String, serde.String).Records()
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := make([]string, len(recs))
-		for i, r := range recs {
-			v := r.Value
-			if r.Tombstone {
-				v = "<nil>"
-			}
-			got[i] = fmt.Sprintf("%s:%s@%d", r.Key, v, r.Timestamp.UnixMilli())
-		}
+		got := joinOut(t, d)
 		want := []string{"o1:p1+Pen@2", "o2:p2+Ink@4", "o1:p2+Ink@5", "o1:<nil>@7", "o2:<nil>@7", "o1:<nil>@8"}
 		if left {
 			want = []string{"o1:p1+Pen@2", "o2:p2+nil@3", "o2:p2+Ink@4", "o1:p2+Ink@5", "o1:p2+nil@7", "o2:p2+nil@7", "o1:<nil>@8"}
@@ -337,19 +322,7 @@ func TestStreamJoinsVersionedTableAsOf(t *testing.T) {
 	pipeS(t, o, "a", "o31", 31)
 	pipeS(t, o, "a", "o21", 21) // as of 21: price 2, deleted since
 	equal(t, "joined", joinOut(t, d), []string{"a:o15+1@15", "a:o25+2@25", "a:o5+nil@5", "a:o13+3@13", "a:o31+nil@31", "a:o21+2@21"})
-	recs, err := kstreamtest.Output(d, "changes", serde.String, serde.String).Records()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var changes []string
-	for _, r := range recs {
-		v := r.Value
-		if r.Tombstone {
-			v = "<nil>"
-		}
-		changes = append(changes, fmt.Sprintf("%s@%d", v, r.Timestamp.UnixMilli()))
-	}
-	equal(t, "forwarded changes", changes, []string{"1@10", "2@20", "<nil>@30"})
+	equal(t, "forwarded changes", topicOut(t, d, "changes"), []string{"a:1@10", "a:2@20", "a:<nil>@30"})
 
 	// Versioned tables join streams only.
 	b = kstream.NewBuilder()

@@ -192,7 +192,7 @@ func run(ctx context.Context, addrs []string, seed uint64, runID, stateDir strin
 	}
 	for _, r := range apps {
 		if err == nil {
-			err = waitCommitted(ctx, adm, r.id, ends, r.done)
+			err = service.WaitCommitted(ctx, adm, r.id, ends, r.done)
 		}
 	}
 	if err == nil {
@@ -272,40 +272,6 @@ func MinuteLines(ms []MinuteEmission) []string {
 			float64(m.SumCO2MgPerS)/float64(m.Pairs), float64(m.SumDeciC)/10/float64(m.Pairs))
 	}
 	return lines
-}
-
-// waitCommitted waits until the application has committed its input up to
-// ends (every partition of both inputs): under at-least-once, every output
-// of those records is then written.
-func waitCommitted(ctx context.Context, adm *kadm.Client, group string, ends kadm.ListedOffsets, appDone <-chan error) error {
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		offs, err := adm.FetchOffsets(ctx, group)
-		if err == nil {
-			done := true
-			ends.Each(func(e kadm.ListedOffset) {
-				if e.Offset == 0 {
-					return // an empty partition: nothing to commit
-				}
-				if o, ok := offs.Lookup(e.Topic, e.Partition); !ok || o.Err != nil || o.At < e.Offset {
-					done = false
-				}
-			})
-			if done {
-				return nil
-			}
-		}
-		select {
-		case err := <-appDone:
-			return fmt.Errorf("%s stopped before it committed its input: %v", group, err)
-		case <-ctx.Done():
-			return fmt.Errorf("waiting for %s to commit its input: %w", group, ctx.Err())
-		case <-tick.C:
-		}
-	}
 }
 
 // readAll reads topic's records, from its start to its current end, and

@@ -137,7 +137,13 @@ func run(ctx context.Context, addrs []string, seed uint64, runID, stateDir strin
 
 	var found []Alert
 	var lateRecs []*kgo.Record
-	err = waitCommitted(ctx, adm, appID, input, int64(len(recs)), done)
+	ends, err := adm.ListEndOffsets(ctx, input)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err == nil {
+		err = service.WaitCommitted(ctx, adm, appID, ends, done)
+	}
 	if err == nil {
 		found, lateRecs, err = readOutputs(ctx, addrs, adm, alerts, late)
 	}
@@ -223,31 +229,6 @@ func lateLine(r *kgo.Record) (string, error) {
 	}
 	return fmt.Sprintf("%s %s at %s: %s [%s, %s) at stream time %s", t.Card, dollars(t.AmountCents), clock(t.TS),
 		h[kstream.HeaderLateReason], clock(start), clock(end), clock(st)), nil
-}
-
-// waitCommitted waits until the application has committed its input up to
-// end: under at-least-once, every output of those records, alerts and late
-// records included, is then written.
-func waitCommitted(ctx context.Context, adm *kadm.Client, group, topic string, end int64, appDone <-chan error) error {
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		offs, err := adm.FetchOffsets(ctx, group)
-		if err == nil {
-			if o, ok := offs.Lookup(topic, 0); ok && o.Err == nil && o.At >= end {
-				return nil
-			}
-		}
-		select {
-		case err := <-appDone:
-			return fmt.Errorf("app stopped before it committed its input: %v", err)
-		case <-ctx.Done():
-			return fmt.Errorf("waiting for the input to be committed: %w", ctx.Err())
-		case <-tick.C:
-		}
-	}
 }
 
 // readOutputs reads the alerts and the late records, from the start of

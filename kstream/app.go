@@ -71,6 +71,24 @@ func (a *App) Metrics() Metrics { return a.rt.Metrics() }
 // workers' state when the snapshot was taken.
 type Metrics = engine.Metrics
 
+// The detailed sections of a Metrics snapshot.
+type (
+	// WorkerMetrics are the numbers of one worker of this instance.
+	WorkerMetrics = engine.WorkerMetrics
+	// TaskMetrics are the numbers of one active task of this instance.
+	TaskMetrics = engine.TaskMetrics
+	// NodeMetrics are the numbers of one node, summed over the tasks of
+	// this instance.
+	NodeMetrics = engine.NodeMetrics
+	// PartitionMetrics are the numbers of one input partition assigned to
+	// this instance.
+	PartitionMetrics = engine.PartitionMetrics
+	// StoreMetrics are the numbers of one store of one task.
+	StoreMetrics = engine.StoreMetrics
+	// RestoreMetrics are the progress of one store restoring.
+	RestoreMetrics = engine.RestoreMetrics
+)
+
 // StoredOffsets returns, for application appID under stateDir (the
 // StateDir option), the changelog offsets its on-disk stores hold, by
 // changelog topic and partition: where each store's restore would resume

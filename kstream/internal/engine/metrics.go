@@ -1,6 +1,9 @@
 package engine
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+	"time"
+)
 
 // Counters are the counters of one App, shared by its workers and tasks.
 type Counters struct {
@@ -146,6 +149,22 @@ type Metrics struct {
 	// MaxPaused is the largest Paused has been since the App started: a
 	// non-zero value says backpressure kicked in at some point.
 	MaxPaused int
+
+	// Time is when the snapshot was taken.
+	Time time.Time
+	// Rebalances counts the assignments the workers received.
+	Rebalances int64
+	// Shed counts records the load-shedding policies dropped.
+	Shed int64
+	// The detailed sections, each sorted by its identity (see
+	// WorkerMetrics, TaskMetrics, NodeMetrics, PartitionMetrics,
+	// StoreMetrics, RestoreMetrics).
+	Workers    []WorkerMetrics
+	TaskStats  []TaskMetrics
+	Nodes      []NodeMetrics
+	Partitions []PartitionMetrics
+	Stores     []StoreMetrics
+	Restores   []RestoreMetrics
 }
 
 func (m *Counters) Snapshot() Metrics {
@@ -176,4 +195,141 @@ func (m *Counters) Snapshot() Metrics {
 			ProductionErrorKind:      m.DeadLetterProd.Load(),
 		},
 	}
+}
+
+// The detailed sections of a Metrics snapshot (Workers, TaskStats, Nodes,
+// Partitions, Stores, Restores). Each section is sorted by its identity;
+// counters are totals since the App started, rates and utilization are
+// over the last RateWindow.
+
+// RateWindow is the span over which rates (records per second) and
+// utilization in a Metrics snapshot are computed.
+const RateWindow = 10 * time.Second
+
+// WorkerMetrics are the numbers of one worker (one goroutine, one Kafka
+// client) of this instance.
+type WorkerMetrics struct {
+	// Worker is the worker's index (0 to Workers(n)-1).
+	Worker int
+	// Tasks is the number of active tasks the worker runs now.
+	Tasks int
+	// RecordsProcessed counts input records the worker took through its
+	// tasks (each input record once, at its first sub-topology: a record
+	// read again from a repartition topic counts again).
+	RecordsProcessed int64
+	// RecordsPerSecond is the rate of RecordsProcessed over RateWindow.
+	RecordsPerSecond float64
+	// BusyTime is the time the worker spent processing records,
+	// punctuating and committing (not waiting in a poll).
+	BusyTime time.Duration
+	// Utilization is busy time over wall time over RateWindow, in [0, 1];
+	// Headroom is 1 - Utilization: the share of the worker's capacity
+	// still free.
+	Utilization float64
+	Headroom    float64
+	// Commits counts the worker's commits; CommitLatency is the mean time
+	// one took over RateWindow (flush caches and producer, commit offsets
+	// or end the transaction), CommitLatencyMax the longest since start.
+	Commits          int64
+	CommitLatency    time.Duration
+	CommitLatencyMax time.Duration
+	// Rebalances counts the assignments the worker received.
+	Rebalances int64
+}
+
+// TaskMetrics are the numbers of one active task of this instance.
+type TaskMetrics struct {
+	ID     TaskID
+	Worker int
+	// State is "restoring" while the task restores its stores, else
+	// "running".
+	State string
+	// RecordsProcessed counts records the task took from its queues.
+	RecordsProcessed int64
+	// RecordsPerSecond is the rate of RecordsProcessed over RateWindow.
+	RecordsPerSecond float64
+	// ProcessingTime is the time spent processing the task's records.
+	ProcessingTime time.Duration
+	// Buffered is the number of records in the task's queues now.
+	Buffered int
+	// StreamTime is the task's stream time (milliseconds since the epoch),
+	// -1 before its first record.
+	StreamTime int64
+}
+
+// NodeMetrics are the numbers of one node of the topology, summed over the
+// active tasks of this instance.
+type NodeMetrics struct {
+	// Name is the node's name as Describe shows it; Subtopology its
+	// sub-topology.
+	Name        string
+	Subtopology int
+	// RecordsIn counts records the node received; RecordsOut records it
+	// forwarded to its children (for a sink, records it handed to the
+	// producer).
+	RecordsIn  int64
+	RecordsOut int64
+	// RecordsPerSecond is the rate of RecordsIn over RateWindow.
+	RecordsPerSecond float64
+	// ProcessingTime is the time spent in the node itself, its children
+	// excluded.
+	ProcessingTime time.Duration
+	// Utilization is ProcessingTime over wall time over RateWindow: the
+	// share of one worker the node takes.
+	Utilization float64
+}
+
+// PartitionMetrics are the numbers of one input partition assigned to this
+// instance.
+type PartitionMetrics struct {
+	Topic     string
+	Partition int32
+	Task      TaskID
+	Worker    int
+	// Lag is the partition's end (last stable offset of the latest fetch)
+	// minus the offset of the next record to process; -1 while unknown.
+	Lag int64
+	// Buffered is the number of the partition's records fetched and not
+	// yet processed.
+	Buffered int
+	// Paused is whether fetching is paused now because the buffer is full;
+	// Pauses counts the times it was paused, PausedTime the total time.
+	Paused     bool
+	Pauses     int64
+	PausedTime time.Duration
+	// Thrashing is whether the partition paused and resumed more than the
+	// thrashing bound over RateWindow: the instance cannot keep up.
+	Thrashing bool
+	// Shed counts records the load-shedding policy dropped.
+	Shed int64
+	// LatencyP50 and LatencyP99 are the end-to-end latency (wall clock at
+	// processing minus the record's timestamp) over RateWindow.
+	LatencyP50 time.Duration
+	LatencyP99 time.Duration
+}
+
+// StoreMetrics are the numbers of one store of one task.
+type StoreMetrics struct {
+	Name string
+	Task TaskID
+	// ApproxBytes is the store engine's estimate of its size on disk (or
+	// in memory); ApproxKeys its estimate of the number of keys, -1 when
+	// the engine cannot tell.
+	ApproxBytes int64
+	ApproxKeys  int64
+}
+
+// RestoreMetrics are the progress of one store of one task restoring from
+// its changelog.
+type RestoreMetrics struct {
+	Store string
+	Task  TaskID
+	// Done is the changelog records restored so far, Left the records
+	// still to read (offsets, so an estimate on compacted topics).
+	Done int64
+	Left int64
+	// RecordsPerSecond is the restore rate over RateWindow, ETA the time
+	// left at that rate (0 when unknown).
+	RecordsPerSecond float64
+	ETA              time.Duration
 }

@@ -77,7 +77,7 @@ type instance struct {
 	offsets map[engine.TaskID]int64
 	// holder: the member holding a task's state open (reported by it and
 	// not by every member), or absent
-	holder map[engine.TaskID]int
+	holder          map[engine.TaskID]int
 	active, standby []engine.TaskID
 }
 

@@ -221,3 +221,45 @@ func MemTableSize(bytes int64) Opt {
 // update is forwarded at once. Default 10 MiB. (Kafka Streams:
 // statestore.cache.max.bytes, split between stream threads the same way.)
 func CacheMaxBytes(n int64) Opt { return optFunc(func(c *runtime.Config) { c.CacheMaxBytes = n }) }
+
+// StandbyReplicas sets how many standby replicas each stateful task has:
+// copies of its changelogged stores on other instances, kept up to date by
+// reading the changelogs continuously (never processing input), so that
+// when the task's instance fails, an instance that holds a standby takes it
+// over after restoring only what its standby missed. Replicas of a task go
+// to distinct instances, never the active's; with fewer instances, fewer
+// replicas. Standbys cost a changelog consumer's reads and the stores' disk
+// on each replica; they help the Pebble engine (an in-memory standby's
+// stores are restored in full when it becomes active). Default 0, at most
+// 16. (Kafka Streams: num.standby.replicas.)
+func StandbyReplicas(n int) Opt { return optFunc(func(c *runtime.Config) { c.StandbyReplicas = n }) }
+
+// MaxWarmupReplicas bounds the warm-up replicas across the group: when a
+// rebalance would move a stateful task to an instance whose state lags by
+// more than AcceptableRecoveryLag (an instance that just started), the task
+// stays active where it is and the new instance first gets it as a warm-up
+// replica (a standby beyond StandbyReplicas); it moves at a probing
+// rebalance once the warm-up caught up. More warm-ups move state faster
+// and cost more reads at once. Default 2, at least 1. (Kafka Streams:
+// max.warmup.replicas.)
+func MaxWarmupReplicas(n int) Opt {
+	return optFunc(func(c *runtime.Config) { c.MaxWarmupReplicas = n })
+}
+
+// AcceptableRecoveryLag sets the changelog records an instance's state of
+// a task may lag behind its changelogs and still count as caught up: the
+// assignor gives a stateful task as active only to a caught-up instance
+// while one exists, so the task never stops for longer than restoring that
+// many records takes. Default 10,000, not negative. (Kafka Streams:
+// acceptable.recovery.lag.)
+func AcceptableRecoveryLag(records int64) Opt {
+	return optFunc(func(c *runtime.Config) { c.AcceptableRecoveryLag = records })
+}
+
+// ProbingRebalanceInterval sets how long after an assignment with warm-up
+// replicas the members rebalance again, to move the tasks whose warm-ups
+// caught up. Default 10 minutes, at least 100ms. (Kafka Streams:
+// probing.rebalance.interval.ms.)
+func ProbingRebalanceInterval(d time.Duration) Opt {
+	return optFunc(func(c *runtime.Config) { c.ProbingInterval = d })
+}

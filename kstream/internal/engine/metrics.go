@@ -91,6 +91,15 @@ type Metrics struct {
 	// RestoringTasks are the tasks restoring their stores now, sorted;
 	// they are also in Tasks.
 	RestoringTasks []TaskID
+	// StandbyTasks are the standby tasks this instance keeps now (warm-up
+	// replicas included), sorted: copies of other instances' tasks'
+	// changelogged stores, updated from their changelogs (StandbyReplicas).
+	StandbyTasks []TaskID
+	// StandbyLag is, per standby task, how many changelog records its
+	// stores are behind the end of its changelogs as of the latest fetch
+	// (offsets, so an estimate on compacted topics): what a failover to
+	// this instance would restore. Refreshed with Lag.
+	StandbyLag map[TaskID]int64
 	// Punctuations counts punctuator calls.
 	Punctuations int64
 	// Dropped counts records an operator dropped by design: tombstones

@@ -35,6 +35,8 @@ type App struct {
 	State   *stateEnv
 	Globals *globalUpdater
 	queries queryRegistry
+	// disk has the offsets of the task state on disk (standby.go).
+	disk diskState
 }
 
 // New returns an App that runs t with cfg (DefaultConfig changed by the
@@ -100,6 +102,9 @@ func (a *App) Run(ctx context.Context) (err error) {
 		return a.startFailed(ctx, err)
 	}
 	a.queries.SetPartitions(a.Topo, plan.subPartitions)
+	if err := a.scanDisk(st); err != nil {
+		return a.startFailed(ctx, err)
+	}
 	g, err := a.startGlobals(ctx, st)
 	if err != nil {
 		return a.startFailed(ctx, err)
@@ -251,6 +256,7 @@ func (a *App) Metrics() engine.Metrics {
 	}
 	slices.SortFunc(m.Tasks, engine.CompareTaskIDs)
 	slices.SortFunc(m.RestoringTasks, engine.CompareTaskIDs)
+	slices.SortFunc(m.StandbyTasks, engine.CompareTaskIDs)
 	return m
 }
 

@@ -1,8 +1,10 @@
 package runtime
 
 import (
+	"fmt"
 	"log/slog"
 	"slices"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -36,6 +38,9 @@ type assignor struct {
 	// onError, if set, is told about a balance that failed (a co-partition
 	// mismatch), so the worker can fail rather than retry forever.
 	onError func(error)
+	// scaling is the state-aware side (standby.go): nil assigns by
+	// stickiness and balance alone.
+	scaling *scaling
 }
 
 var _ kgo.GroupBalancer = (*assignor)(nil)
@@ -75,13 +80,25 @@ func (a *assignor) JoinGroupMetadata(interests []string, owned map[string][]int3
 		op.Partitions = slices.Sorted(slices.Values(owned[t]))
 		meta.OwnedPartitions = append(meta.OwnedPartitions, op)
 	}
-	meta.UserData = wire.EncodeMemberInfo(a.self)
+	meta.UserData = wire.EncodeMemberInfo(a.memberInfo())
 	return meta.AppendTo(nil)
 }
 
-// ParseSyncAssignment implements kgo.GroupBalancer.
-func (*assignor) ParseSyncAssignment(assignment []byte) (map[string][]int32, error) {
-	return kgo.ParseConsumerSyncAssignment(assignment)
+// ParseSyncAssignment implements kgo.GroupBalancer. The assignment's user
+// data (wire.AssignmentInfo: standby tasks, the next probing rebalance) is
+// handed to the worker (scaling.received) before kgo calls its
+// OnPartitionsAssigned, which follows every sync.
+func (a *assignor) ParseSyncAssignment(assignment []byte) (map[string][]int32, error) {
+	var ka kmsg.ConsumerMemberAssignment
+	if err := ka.ReadFrom(assignment); err != nil {
+		return nil, fmt.Errorf("sync assignment parse failed: %v", err)
+	}
+	a.receivedInfo(ka.UserData)
+	out := make(map[string][]int32, len(ka.Topics))
+	for _, t := range ka.Topics {
+		out[t.Topic] = append(out[t.Topic], t.Partitions...)
+	}
+	return out, nil
 }
 
 // MemberBalancer implements kgo.GroupBalancer.
@@ -102,22 +119,27 @@ func (f balanceFunc) Balance(b *kgo.ConsumerBalancer, topics map[string]int32) k
 }
 
 // balance runs on the group leader: it assigns tasks to members with
-// assign.Tasks and turns the result into a cooperative partition plan.
+// assign.Plan (state-aware, with standbys and warm-ups; see scaling) and
+// turns the result into a cooperative partition plan, with each member's
+// wire.AssignmentInfo as the assignment's user data.
 func (a *assignor) balance(b *kgo.ConsumerBalancer, partitions map[string]int32) kgo.IntoSyncAssignment {
 	var members []assign.Member
+	var infos []wire.MemberInfo
 	b.EachMember(func(m *kmsg.JoinGroupResponseMember, meta *kmsg.ConsumerMemberMetadata) {
 		tm := assign.Member{ID: m.MemberID, Generation: meta.Generation, Owned: make(map[string][]int32, len(meta.OwnedPartitions))}
 		for _, op := range meta.OwnedPartitions {
 			tm.Owned[op.Topic] = append(tm.Owned[op.Topic], op.Partitions...)
 		}
-		if info, err := wire.DecodeMemberInfo(meta.UserData); err != nil {
+		info, err := wire.DecodeMemberInfo(meta.UserData)
+		if err != nil {
 			a.Logger.Warn("kstream: group member sent unreadable assignor user data", "member", m.MemberID, "err", err)
 		} else {
 			a.Logger.Debug("kstream: balancing member", "member", m.MemberID, "instance", info.InstanceID, "worker", info.Worker)
 		}
 		members = append(members, tm)
+		infos = append(infos, info)
 	})
-	assignment, err := assign.Tasks(a.groups, partitions, members)
+	result, err := a.plan(partitions, members, infos)
 	if err != nil {
 		b.SetError(err)
 		if a.onError != nil {
@@ -126,7 +148,7 @@ func (a *assignor) balance(b *kgo.ConsumerBalancer, partitions map[string]int32)
 		return nil
 	}
 	plan := b.NewPlan()
-	for i, tasks := range assignment {
+	for i, tasks := range result.Active {
 		m, _ := b.MemberAt(i)
 		for _, id := range tasks {
 			for _, tp := range a.groups[id.Subtopology] {
@@ -135,5 +157,33 @@ func (a *assignor) balance(b *kgo.ConsumerBalancer, partitions map[string]int32)
 		}
 	}
 	plan.AdjustCooperative(b)
-	return plan
+	return withUserData{plan, a.assignmentInfos(b, result)}
 }
+
+// withUserData is a partition plan with user data for each member's
+// assignment.
+type withUserData struct {
+	plan *kgo.BalancePlan
+	data map[string][]byte // member id => user data
+}
+
+// IntoSyncAssignment implements kgo.IntoSyncAssignment.
+func (p withUserData) IntoSyncAssignment() []kmsg.SyncGroupRequestGroupAssignment {
+	out := p.plan.IntoSyncAssignment()
+	for i := range out {
+		ud := p.data[out[i].MemberID]
+		if len(ud) == 0 {
+			continue
+		}
+		var ka kmsg.ConsumerMemberAssignment
+		if err := ka.ReadFrom(out[i].MemberAssignment); err != nil {
+			continue // kgo encoded it: cannot happen
+		}
+		ka.UserData = ud
+		out[i].MemberAssignment = ka.AppendTo(nil)
+	}
+	return out
+}
+
+// endsTimeout bounds the leader's lookup of changelog end offsets.
+const endsTimeout = 10 * time.Second

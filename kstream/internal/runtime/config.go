@@ -50,6 +50,12 @@ type Config struct {
 	BlockCacheSize int64
 	MemTableSize   int64
 	CacheMaxBytes  int64
+
+	// Scaling out (see the assign package and standby.go).
+	StandbyReplicas       int
+	MaxWarmupReplicas     int
+	AcceptableRecoveryLag int64
+	ProbingInterval       time.Duration
 }
 
 func DefaultConfig() Config {
@@ -67,6 +73,10 @@ func DefaultConfig() Config {
 		BlockCacheSize: pebble.DefaultBlockCacheSize,
 		MemTableSize:   pebble.DefaultMemTableSize,
 		CacheMaxBytes:  DefaultCacheMaxBytes,
+
+		MaxWarmupReplicas:     2,
+		AcceptableRecoveryLag: 10000,
+		ProbingInterval:       10 * time.Minute,
 	}
 }
 
@@ -102,6 +112,14 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: MemTableSize(%d) must be between %d and %d", engine.ErrConfig, c.MemTableSize, minMemTableSize, maxMemTableSize)
 	case c.CacheMaxBytes < 0:
 		return fmt.Errorf("%w: CacheMaxBytes(%d) must not be negative", engine.ErrConfig, c.CacheMaxBytes)
+	case c.StandbyReplicas < 0 || c.StandbyReplicas > maxStandbyReplicas:
+		return fmt.Errorf("%w: StandbyReplicas(%d) must be between 0 and %d", engine.ErrConfig, c.StandbyReplicas, maxStandbyReplicas)
+	case c.MaxWarmupReplicas < 1:
+		return fmt.Errorf("%w: MaxWarmupReplicas(%d) must be at least 1", engine.ErrConfig, c.MaxWarmupReplicas)
+	case c.AcceptableRecoveryLag < 0:
+		return fmt.Errorf("%w: AcceptableRecoveryLag(%d) must not be negative", engine.ErrConfig, c.AcceptableRecoveryLag)
+	case c.ProbingInterval < minProbingInterval:
+		return fmt.Errorf("%w: ProbingRebalanceInterval(%v) must be at least %v", engine.ErrConfig, c.ProbingInterval, minProbingInterval)
 	}
 	if c.Guarantee == ExactlyOnce && !c.CommitSet {
 		c.CommitInterval = 100 * time.Millisecond
@@ -137,6 +155,12 @@ const NoTaskIdle time.Duration = -1
 
 // DefaultCacheMaxBytes is the default CacheMaxBytes: 10 MiB.
 const DefaultCacheMaxBytes = 10 << 20
+
+// Bounds of StandbyReplicas and ProbingInterval.
+const (
+	maxStandbyReplicas = 16
+	minProbingInterval = 100 * time.Millisecond
+)
 
 // Bounds of MemTableSize (those of state/pebble).
 const (

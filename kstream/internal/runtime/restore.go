@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -61,8 +62,13 @@ type restorer struct {
 	pending []*task
 	entries map[wire.TopicPartition]*restoreEntry
 	byTask  map[*task][]*restoreEntry
-	retryAt time.Time
-	lastLog time.Time
+	// standby marks the pending tasks that are standbys; standbys has the
+	// entries of the standby tasks, which read their changelogs without
+	// end (standby.go).
+	standby  map[*task]bool
+	standbys map[*task][]*restoreEntry
+	retryAt  time.Time
+	lastLog  time.Time
 }
 
 // restoreEntry is one store of a task being restored from one changelog
@@ -76,6 +82,10 @@ type restoreEntry struct {
 	Restored   int64
 	Started    time.Time
 	done       bool
+	// standby: the entry of a standby task (end is unbounded); hwm is the
+	// partition's end as of the latest fetch (-1: unknown).
+	standby bool
+	hwm     int64
 }
 
 func newRestorer(w *worker, client *kgo.Client) *restorer {
@@ -83,6 +93,7 @@ func newRestorer(w *worker, client *kgo.Client) *restorer {
 		w: w, client: client, adm: kadm.NewClient(w.client),
 		entries: make(map[wire.TopicPartition]*restoreEntry),
 		byTask:  make(map[*task][]*restoreEntry),
+		standby: make(map[*task]bool), standbys: make(map[*task][]*restoreEntry),
 	}
 }
 
@@ -100,6 +111,22 @@ func needsRestore(t *task) bool {
 func (r *restorer) addLocked(t *task) {
 	r.pending = append(r.pending, t)
 	r.retryAt = time.Time{}
+}
+
+// addStandbyLocked queues a newly opened standby task: it reads its
+// changelogs from its checkpoint on, without end.
+func (r *restorer) addStandbyLocked(t *task) {
+	r.standby[t] = true
+	r.addLocked(t)
+}
+
+// restoringLocked reports whether active tasks restore: the worker then
+// spends its poll's wait in the restore poll.
+func (r *restorer) restoringLocked() bool {
+	if r == nil {
+		return false
+	}
+	return len(r.byTask) > 0 || slices.ContainsFunc(r.pending, func(t *task) bool { return !r.standby[t] })
 }
 
 // restoring reports whether t is restoring (pending or registered).
@@ -127,7 +154,13 @@ func (r *restorer) forgetLocked(t *task) {
 	if i := slices.Index(r.pending, t); i >= 0 {
 		r.pending = slices.Delete(r.pending, i, i+1)
 	}
+	standby := r.standby[t]
+	delete(r.standby, t)
 	es, ok := r.byTask[t]
+	if standby {
+		es, ok = r.standbys[t]
+		delete(r.standbys, t)
+	}
 	if !ok {
 		return
 	}
@@ -142,7 +175,9 @@ func (r *restorer) forgetLocked(t *task) {
 	if len(remove) > 0 {
 		r.client.RemoveConsumePartitions(remove)
 	}
-	r.w.Logger.Info("kstream: stopped restoring a task that was closed", "task", t.ID.String())
+	if !standby {
+		r.w.Logger.Info("kstream: stopped restoring a task that was closed", "task", t.ID.String())
+	}
 }
 
 // poll polls the restore consumer for up to restoreBatch records; a nil
@@ -169,12 +204,24 @@ func (w *worker) restoreLocked(fs kgo.Fetches) error {
 		}
 	}
 	var err error
-	fs.EachRecord(func(rec *kgo.Record) {
-		if err == nil {
-			err = r.applyLocked(rec)
+	fs.EachPartition(func(p kgo.FetchTopicPartition) {
+		e := r.entries[wire.TopicPartition{Topic: p.Topic, Partition: p.Partition}]
+		if e != nil && e.standby {
+			e.hwm = p.LastStableOffset
+			if e.hwm < 0 {
+				e.hwm = p.HighWatermark
+			}
+		}
+		for _, rec := range p.Records {
+			if err == nil {
+				err = r.applyLocked(rec)
+			}
 		}
 	})
 	if err != nil {
+		return err
+	}
+	if err := r.checkpointStandbysLocked(); err != nil {
 		return err
 	}
 	if len(r.pending) > 0 && !time.Now().Before(r.retryAt) {
@@ -227,7 +274,9 @@ func (r *restorer) applyLocked(rec *kgo.Record) error {
 		return fmt.Errorf("kstream: task %s: restore store %q from %s offset %d: %w", e.t.ID, e.ts.Spec.Name, e.tp, rec.Offset, err)
 	}
 	e.Restored++
-	r.w.Env.Counters.Restored.Add(1)
+	if !e.standby {
+		r.w.Env.Counters.Restored.Add(1)
+	}
 	return nil
 }
 
@@ -285,6 +334,7 @@ func (r *restorer) initPendingLocked() error {
 func (r *restorer) planLocked(t *task, starts, ends kadm.ListedOffsets, add map[string]map[int32]kgo.Offset) error {
 	w := r.w
 	ckpt := readCheckpoint(t)
+	standby := r.standby[t]
 	es := []*restoreEntry{}
 	for _, ts := range t.StateStores {
 		if ts.Logged == nil {
@@ -309,22 +359,66 @@ func (r *restorer) planLocked(t *task, starts, ends kadm.ListedOffsets, add map[
 			from = start.Offset
 		}
 		ts.RestoredTo = from
-		e := &restoreEntry{t: t, ts: ts, tp: ts.Changelog, from: from, next: from, end: end.Offset, Started: time.Now()}
+		e := &restoreEntry{t: t, ts: ts, tp: ts.Changelog, from: from, next: from, end: end.Offset, Started: time.Now(), hwm: end.Offset}
 		es = append(es, e)
-		if from >= end.Offset {
+		if standby {
+			// A standby reads on, without end.
+			e.standby, e.end = true, math.MaxInt64
+			w.Logger.Info("kstream: standby reading changelog", "task", t.ID.String(), "store", ts.Spec.Name, "changelog", ts.Changelog.String(),
+				"from", from, "lag", end.Offset-from)
+		} else if from >= end.Offset {
 			e.done = true
 			continue
 		}
-		w.Logger.Info("kstream: restoring store", "task", t.ID.String(), "store", ts.Spec.Name, "changelog", ts.Changelog.String(),
-			"from", from, "to", end.Offset, "records_left", end.Offset-from)
+		if !standby {
+			w.Logger.Info("kstream: restoring store", "task", t.ID.String(), "store", ts.Spec.Name, "changelog", ts.Changelog.String(),
+				"from", from, "to", end.Offset, "records_left", end.Offset-from)
+		}
 		r.entries[ts.Changelog] = e
 		if add[ts.Changelog.Topic] == nil {
 			add[ts.Changelog.Topic] = map[int32]kgo.Offset{}
 		}
 		add[ts.Changelog.Topic][ts.Changelog.Partition] = kgo.NewOffset().At(from)
 	}
-	r.byTask[t] = es
+	if standby {
+		r.standbys[t] = es
+	} else {
+		r.byTask[t] = es
+	}
 	return nil
+}
+
+// checkpointStandbysLocked writes the checkpoint of each standby whose
+// stores moved standbyCheckpointEvery records past their last one.
+func (r *restorer) checkpointStandbysLocked() error {
+	for t, es := range r.standbys {
+		for _, e := range es {
+			if e.ts.Persistent && e.next-max(e.ts.Checkpointed, e.from) >= standbyCheckpointEvery {
+				if err := writeCheckpoint(t); err != nil {
+					return err
+				}
+				break
+			}
+		}
+	}
+	return nil
+}
+
+// standbyLagLocked returns, per standby task, how many changelog records
+// it is behind the end of its changelogs as of the latest fetch.
+func (r *restorer) standbyLagLocked() map[engine.TaskID]int64 {
+	if r == nil || len(r.standbys) == 0 {
+		return nil
+	}
+	out := make(map[engine.TaskID]int64, len(r.standbys))
+	for t, es := range r.standbys {
+		var lag int64
+		for _, e := range es {
+			lag += max(0, e.hwm-e.next)
+		}
+		out[t.ID] = lag
+	}
+	return out
 }
 
 // doneLocked finishes restoring one store.

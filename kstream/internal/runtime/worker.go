@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -123,10 +124,30 @@ type worker struct {
 	// Kafka without a bound while the worker runs, not while it stops.
 	stopping <-chan struct{}
 
+	// Scaling out (standby.go). inbox has the assignment info of the latest
+	// sync (set on the group goroutine); held the offsets of the state the
+	// worker holds open, for its member metadata (read there). Both are
+	// leaf locks. standbys are the standby tasks (under mu), wantStandby
+	// the ones assigned, nextProbe when the next probing rebalance is due.
+	inbox struct {
+		sync.Mutex
+		info *wire.AssignmentInfo
+	}
+	held struct {
+		sync.Mutex
+		offsets map[engine.TaskID]int64
+	}
+	standbys      map[engine.TaskID]*task
+	wantStandby   []engine.TaskID
+	standbysDirty bool
+	nextProbe     time.Time
+
 	stats struct {
 		sync.Mutex
-		tasks []engine.TaskID
-		lag   map[string]map[int32]int64
+		standbys   []engine.TaskID
+		standbyLag map[engine.TaskID]int64
+		tasks      []engine.TaskID
+		lag        map[string]map[int32]int64
 		// restoring tasks and the changelog records they have left
 		restoring []engine.TaskID
 		remaining int64
@@ -215,6 +236,7 @@ func newWorker(a *App, idx int) (*worker, error) {
 func (w *worker) newGroupClient() error {
 	cfg := w.cfg
 	bal := newAssignor(w.Topo, cfg.AppID, wire.MemberInfo{Version: wire.UserDataVersion, InstanceID: cfg.InstanceID, Worker: w.idx}, w.Logger, w.setAsyncErr)
+	bal.scaling = newScaling(w)
 	// Defaults the user's options may override: Kafka's own consumer
 	// default fetch wait (kgo's is 5s, which a partition resumed after
 	// backpressure or restore would wait out when the fetch in flight
@@ -278,6 +300,7 @@ func (w *worker) newGroupClient() error {
 	if w.restore != nil {
 		w.restore.adm = kadm.NewClient(w.client)
 	}
+	bal.scaling.ends = kadm.NewClient(w.client).ListEndOffsets
 	return nil
 }
 
@@ -353,6 +376,7 @@ func (w *worker) run(ctx context.Context) error {
 		w.closeTasksLocked(w.Order, "failure")
 	}
 	w.closing = true
+	w.closeStandbysLocked("shutdown")
 	w.publishStatsLocked()
 	w.mu.Unlock()
 	// Leaving the group runs onRevoked, which takes mu: never hold it here.
@@ -392,6 +416,9 @@ func (w *worker) loopLocked(ctx context.Context) error {
 			return err
 		}
 		w.lookUpLagLocked(ctx)
+		if err := w.standbyRoundLocked(); err != nil {
+			return err
+		}
 		if err := w.punctuateWallClockLocked(); err != nil {
 			return err
 		}
@@ -425,7 +452,8 @@ func (w *worker) stopLocked(ctx context.Context) (bool, error) {
 // it returns.
 func (w *worker) pollLocked(ctx context.Context) (fetches, restored kgo.Fetches) {
 	pollCtx, cancel := w.pollContextLocked(ctx)
-	restoring := w.restore.active()
+	restoring := w.restore.restoringLocked()
+	standbys := w.restore.active()
 	w.mu.Unlock()
 	w.client.AllowRebalance() // rebalance callbacks may run now
 	if restoring {
@@ -439,6 +467,11 @@ func (w *worker) pollLocked(ctx context.Context) (fetches, restored kgo.Fetches)
 		restored = w.restore.poll(rctx)
 	} else {
 		fetches = w.client.PollFetches(pollCtx)
+		if standbys {
+			// Standbys read what the restore consumer has buffered;
+			// processing never waits for them.
+			restored = w.restore.poll(nil)
+		}
 	}
 	w.mu.Lock()
 	cancel()
@@ -690,6 +723,11 @@ func (w *worker) onAssigned(_ context.Context, _ *kgo.Client, assigned map[strin
 	w.proto.Assigned(assigned)
 	if err := w.createTasksLocked(assigned); err != nil {
 		w.setFailureLocked(err)
+		return
+	}
+	w.takeAssignmentInfoLocked()
+	if err := w.syncStandbysLocked(); err != nil {
+		w.setFailureLocked(err)
 	}
 }
 
@@ -716,6 +754,11 @@ func (w *worker) createTasksLocked(parts map[string][]int32) error {
 			id := engine.TaskID{Subtopology: st.ID, Partition: p}
 			if _, ok := w.tasks[id]; ok || !w.allAssignedLocked(st, p) {
 				continue
+			}
+			if sb := w.standbys[id]; sb != nil {
+				// The standby becomes active: its checkpoint says where
+				// the restore starts.
+				w.closeStandbyLocked(sb, "now active here")
 			}
 			t, err := engine.OpenTask(id, st, w.Env)
 			if err != nil {
@@ -808,6 +851,7 @@ func (w *worker) closeTasksLocked(tasks []*task, why string) {
 			w.proto.PartitionClosed(q.Topic, q.Partition)
 		}
 		delete(w.tasks, t.ID)
+		w.app.noteStateLocked(t)
 		removed = append(removed, t.ID.String())
 	}
 	w.reorderLocked()
@@ -872,7 +916,11 @@ func (w *worker) publishStatsLocked() {
 		}
 	}
 	remaining, restoring := w.restore.remainingLocked()
+	w.heldLocked()
+	standbyLag := w.restore.standbyLagLocked()
+	standbys := slices.SortedFunc(maps.Keys(w.standbys), engine.CompareTaskIDs)
 	w.stats.Lock()
+	w.stats.standbys, w.stats.standbyLag = standbys, standbyLag
 	w.stats.tasks, w.stats.lag = ids, lag
 	w.stats.remaining, w.stats.restoring = remaining, restoring
 	w.stats.Unlock()
@@ -885,6 +933,13 @@ func (w *worker) Snapshot(m *engine.Metrics) {
 	m.Tasks = append(m.Tasks, w.stats.tasks...)
 	m.RestoringTasks = append(m.RestoringTasks, w.stats.restoring...)
 	m.RestoreRemaining += w.stats.remaining
+	m.StandbyTasks = append(m.StandbyTasks, w.stats.standbys...)
+	for id, l := range w.stats.standbyLag {
+		if m.StandbyLag == nil {
+			m.StandbyLag = make(map[engine.TaskID]int64)
+		}
+		m.StandbyLag[id] = l
+	}
 	for tp, ps := range w.stats.lag {
 		if m.Lag[tp] == nil {
 			m.Lag[tp] = make(map[int32]int64, len(ps))

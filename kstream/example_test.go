@@ -427,3 +427,29 @@ func ExampleWindowedCount() {
 	// bob [1m0s, 2m0s) 1
 	// late: 1
 }
+
+// StandbyReplicas and the warm-up options configure how an App scales out:
+// one standby copy of each stateful task on another instance, warm-ups of at
+// most 2 tasks at a time, probing rebalances every 5 minutes while they
+// warm up. Options are checked by New.
+func ExampleStandbyReplicas() {
+	b := kstream.NewBuilder()
+	kstream.Count(kstream.GroupByKey(kstream.From(b, "clicks", serde.String, serde.String), serde.String, serde.String)).
+		ToStream().To("click-counts", serde.String, serde.Int64)
+	topo, err := b.Build()
+	if err != nil {
+		fmt.Println("build:", err)
+		return
+	}
+	_, err = kstream.New(topo, kstream.ApplicationID("clicks-app"), kstream.Brokers("localhost:9092"),
+		kstream.StandbyReplicas(1),
+		kstream.MaxWarmupReplicas(2),
+		kstream.AcceptableRecoveryLag(10000),
+		kstream.ProbingRebalanceInterval(5*time.Minute))
+	fmt.Println("valid:", err == nil)
+	_, err = kstream.New(topo, kstream.ApplicationID("clicks-app"), kstream.Brokers("localhost:9092"), kstream.StandbyReplicas(-1))
+	fmt.Println(err)
+	// Output:
+	// valid: true
+	// kstream: invalid configuration: StandbyReplicas(-1) must be between 0 and 16
+}

@@ -108,3 +108,87 @@ func TestStandbyFailoverRestoresOnlyWhatTheStandbyMissed(t *testing.T) {
 	rig.counts.waitCounts(ctx, t, want, s)
 	requireStoreEquals(t, s, wcStore, want)
 }
+
+// Scaling 1 → 3 → 1 instances while records flow, under exactly-once, with
+// warm-ups: new instances first warm up (standbys beyond StandbyReplicas),
+// tasks move at probing rebalances once caught up, no task is ever active
+// on two instances at once, and the counts are exact. The longest pause in
+// processing across the instances is logged.
+func TestScaleOutWithWarmupsKeepsProcessing(t *testing.T) {
+	b := kafkatest.Require(t)
+	ctx := testContext(t)
+	rig := newWordCountRig(t, b, "scaleout")
+	opts := []kstream.Opt{kstream.ApplicationID(rig.appID), kstream.CommitInterval(wcCommit),
+		kstream.Guarantee(kstream.ExactlyOnce), kstream.AcceptableRecoveryLag(10),
+		kstream.MaxWarmupReplicas(1), kstream.ProbingRebalanceInterval(2 * time.Second)}
+	start := func(name string) *runningApp {
+		return startApp(t, b, name, rig.topo, append(opts, kstream.InstanceID(name), kstream.StateDir(t.TempDir()))...)
+	}
+	want := map[string]int64{}
+	next := 0
+	send := func(seed uint64, n int) {
+		lines, _ := wordCorpus(seed, n, 200, want)
+		produce(ctx, t, rig.prod, recentLineRecords(rig.in, lines, next, 4))
+		next += n
+	}
+	apps := []*runningApp{start("s0")}
+	waitAssigned(ctx, t, 8, apps...)
+	send(31, 3000)
+	rig.counts.waitCounts(ctx, t, want, apps...)
+
+	// sample checks that no task is active on two instances and tracks the
+	// longest time the instances' processed total stood still while input
+	// was waiting.
+	var longest time.Duration
+	lastMove, lastTotal := time.Now(), int64(-1)
+	sample := func() {
+		owner := map[kstream.TaskID]string{}
+		var total int64
+		for _, a := range apps {
+			m := a.Metrics()
+			total += m.RecordsProcessed
+			for _, id := range m.Tasks {
+				if o, dup := owner[id]; dup {
+					t.Fatalf("task %s active on %s and %s at once", id, o, a.name)
+				}
+				owner[id] = a.name
+			}
+		}
+		now := time.Now()
+		if total != lastTotal {
+			lastTotal, lastMove = total, now
+		} else if d := now.Sub(lastMove); d > longest {
+			longest = d
+		}
+	}
+	apps = append(apps, start("s1"), start("s2"))
+	seed := uint64(40)
+	waitFor(ctx, t, "three instances share the tasks, warm-ups done", func() bool {
+		seed++
+		send(seed, 20) // records keep flowing
+		sample()
+		standbys := 0
+		for _, a := range apps {
+			m := a.Metrics()
+			if len(m.Tasks) < 2 || len(m.Tasks) > 3 || len(m.RestoringTasks) > 0 {
+				return false
+			}
+			standbys += len(m.StandbyTasks)
+		}
+		return standbys == 0
+	}, apps...)
+	rig.counts.waitCounts(ctx, t, want, apps...)
+	t.Logf("1 → 3 instances: longest pause in processing %v", longest)
+
+	longest = 0
+	for _, a := range apps[1:] {
+		if err := a.stop(t); err != nil {
+			t.Fatalf("%s: Run returned %v", a.name, err)
+		}
+	}
+	apps = apps[:1]
+	send(60, 1000)
+	waitAssigned(ctx, t, 8, apps...)
+	rig.counts.waitCounts(ctx, t, want, apps...)
+	requireStoreEquals(t, apps[0], wcStore, want)
+}

@@ -327,8 +327,11 @@ function updateGraph(m) {
   const lags = lagByTopic(m);
   for (const g of document.querySelectorAll("#graph [data-topic-input='true']")) {
     const t = g.getAttribute("data-topic");
+    // Internal topics are described by their short name and fetched under
+    // "<application id>-<name>".
+    const names = Object.keys(lags).filter(n => n === t || n.endsWith("-" + t));
     const txt = g.querySelector(".topic-lag");
-    txt.textContent = t in lags ? "lag " + fmtInt(lags[t]) : "lag –";
+    txt.textContent = names.length ? "lag " + fmtInt(names.reduce((s, n) => s + lags[n], 0)) : "lag –";
   }
 }
 
@@ -346,7 +349,7 @@ function renderLag(m) {
   if (detailed) head.push({ label: "Buffered", num: true }, { label: "p99 latency", num: true }, { label: "" });
   box.replaceChildren(table(head, rows.map(r => {
     const tr = el("tr", { "data-lag-topic": r.Topic, "data-lag-partition": r.Partition, "data-lag": r.Lag },
-      el("td", {}, r.Topic), el("td", { class: "num" }, r.Partition));
+      el("td", { class: "topic", title: r.Topic }, r.Topic), el("td", { class: "num" }, r.Partition));
     if (detailed) tr.append(el("td", {}, taskID(r.Task)), el("td", { class: "num" }, r.Worker));
     tr.append(el("td", { class: "num" }, r.Lag < 0 ? "unknown" : fmtInt(r.Lag)),
       el("td", {}, el("div", { class: "bar" + (r.Paused ? " paused" : "") }, el("span", { style: `width:${Math.max(0, r.Lag) / maxLag * 100}%` }))));
@@ -452,7 +455,7 @@ function renderCharts() {
   const util = samples.filter(s => s.Utilization >= 0);
   if (!util.length && samples.length) {
     const box = document.getElementById("chart-util");
-    box.replaceChildren(svg("svg", { viewBox: "0 0 280 150" }, svg("text", { x: 140, y: 75, "text-anchor": "middle" }, "not reported by this App")));
+    box.replaceChildren(svg("svg", { viewBox: "0 0 280 150" }, svg("text", { x: 140, y: 75, "text-anchor": "middle" }, "not reported yet")));
   } else {
     lineChart("chart-util", util, s => s.Utilization, fmtPct, 1);
   }

@@ -53,6 +53,7 @@ func ExampleApp_Dashboard() {
 		return
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- app.Run(ctx) }()
 

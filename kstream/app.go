@@ -3,7 +3,10 @@ package kstream
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"sync"
 
+	"github.com/streamwork-go/streamwork/kstream/internal/dashboard"
 	"github.com/streamwork-go/streamwork/kstream/internal/engine"
 	"github.com/streamwork-go/streamwork/kstream/internal/runtime"
 )
@@ -18,6 +21,13 @@ import (
 type App struct {
 	topo *Topology
 	rt   *runtime.App
+
+	// running is closed when Run starts, done when it returned; the
+	// dashboard's history goroutine lives in between.
+	running, done chan struct{}
+	runOnce       sync.Once
+	dashMu        sync.Mutex
+	dash          *dashboard.Handler // made by the first Dashboard call
 }
 
 // New returns an App that runs t with the given options, applied in order
@@ -38,7 +48,7 @@ func New(t *Topology, opts ...Opt) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &App{topo: t, rt: rt}, nil
+	return &App{topo: t, rt: rt, running: make(chan struct{}), done: make(chan struct{})}, nil
 }
 
 // Run runs the App until ctx ends; it may be called once. It first locks
@@ -60,7 +70,60 @@ func New(t *Topology, opts ...Opt) (*App, error) {
 // (an error handler said Fail, a fatal Kafka error), Run stops the other
 // workers the same clean way and returns the failure; the failed worker
 // commits nothing past the failed record.
-func (a *App) Run(ctx context.Context) error { return a.rt.Run(ctx) }
+func (a *App) Run(ctx context.Context) error {
+	first := false
+	a.runOnce.Do(func() { first = true })
+	if !first {
+		return a.rt.Run(ctx) // an error: Run may be called once
+	}
+	close(a.running)
+	defer a.stopDashboard()
+	return a.rt.Run(ctx)
+}
+
+// stopDashboard ends the dashboard's history goroutine, if it started, and
+// waits for it: Run returns only after it ended.
+func (a *App) stopDashboard() {
+	close(a.done)
+	a.dashMu.Lock()
+	d := a.dash
+	a.dashMu.Unlock()
+	if d != nil {
+		d.Wait()
+	}
+}
+
+// Dashboard returns an http.Handler that serves a live dashboard of the
+// App: a page that draws the topology as a graph with each node's
+// records/s, utilization and headroom, the lag of each input partition,
+// the tasks of each worker and charts of the last five minutes (records/s,
+// lag, utilization), refreshed every second. It also serves the JSON the
+// page reads: api/topology (Describe), api/metrics (Metrics) and
+// api/history (one sample a second of the last five minutes).
+//
+// Nothing is served unless the caller mounts the handler; its paths are
+// relative, so it works under any prefix:
+//
+//	mux.Handle("/dashboard/", http.StripPrefix("/dashboard", app.Dashboard()))
+//
+// The page, its script and styles are embedded in the binary and fetch
+// nothing else. Every call returns the same handler. Its history is kept by
+// one goroutine that starts with the first request made while Run runs and
+// ends before Run returns. The handler does not authenticate: bind it to a
+// loopback or otherwise protected address.
+func (a *App) Dashboard() http.Handler {
+	a.dashMu.Lock()
+	defer a.dashMu.Unlock()
+	if a.dash == nil {
+		a.dash = dashboard.New(dashboard.Source{
+			Topology: a.topo.Describe(),
+			Metrics:  a.Metrics,
+			Running:  a.running,
+			Done:     a.done,
+		})
+	}
+	return a.dash
+}
 
 // Metrics returns a snapshot of the App's counters and of its workers'
 // tasks, lag, paused partitions and restores. It is safe to call

@@ -1,6 +1,11 @@
 package engine
 
-import "time"
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
 
 // Record is a key-value pair with its timestamp and headers, as it flows
 // through a topology. Records are values: an operator that changes one passes
@@ -42,6 +47,22 @@ type TaskID struct {
 // String returns the id in the form "0_3".
 func (id TaskID) String() string {
 	return itoa(int64(id.Subtopology)) + "_" + itoa(int64(id.Partition))
+}
+
+// MarshalText encodes the id as String does, so a TaskID can key a JSON
+// object (Metrics.StandbyLag, for one).
+func (id TaskID) MarshalText() ([]byte, error) { return []byte(id.String()), nil }
+
+// UnmarshalText decodes an id written by MarshalText ("0_3").
+func (id *TaskID) UnmarshalText(b []byte) error {
+	sub, part, ok := strings.Cut(string(b), "_")
+	s, err1 := strconv.Atoi(sub)
+	p, err2 := strconv.ParseInt(part, 10, 32)
+	if !ok || err1 != nil || err2 != nil || s < 0 || p < 0 {
+		return fmt.Errorf("kstream: malformed task id %q", b)
+	}
+	id.Subtopology, id.Partition = s, int32(p)
+	return nil
 }
 
 func itoa(v int64) string {

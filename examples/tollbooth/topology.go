@@ -115,7 +115,7 @@ type readStage struct {
 }
 
 func (p *readStage) Init(ctx kstream.ProcessorContext[string, Event]) error { p.ctx = ctx; return nil }
-func (p *readStage) Close() error                                         { return nil }
+func (p *readStage) Close() error                                           { return nil }
 func (p *readStage) Process(r kstream.Record[string, Event]) error {
 	p.tr.add(StageRead, p.ctx.TaskID(), r.Key)
 	p.ctx.Forward(r)

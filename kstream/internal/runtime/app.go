@@ -35,6 +35,9 @@ type App struct {
 	State   *stateEnv
 	Globals *globalUpdater
 	queries queryRegistry
+	// hosts is where the group's tasks run, by query address (its own
+	// lock; see hosts.go).
+	hosts hostMap
 }
 
 // New returns an App that runs t with cfg (DefaultConfig changed by the

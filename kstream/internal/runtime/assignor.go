@@ -36,6 +36,9 @@ type assignor struct {
 	// onError, if set, is told about a balance that failed (a co-partition
 	// mismatch), so the worker can fail rather than retry forever.
 	onError func(error)
+	// onAssignment, if set, is given the assignment user data of each
+	// assignment the member receives (ParseSyncAssignment).
+	onAssignment func(wire.AssignmentInfo)
 }
 
 var _ kgo.GroupBalancer = (*assignor)(nil)
@@ -79,9 +82,28 @@ func (a *assignor) JoinGroupMetadata(interests []string, owned map[string][]int3
 	return meta.AppendTo(nil)
 }
 
-// ParseSyncAssignment implements kgo.GroupBalancer.
-func (*assignor) ParseSyncAssignment(assignment []byte) (map[string][]int32, error) {
-	return kgo.ParseConsumerSyncAssignment(assignment)
+// ParseSyncAssignment implements kgo.GroupBalancer: it returns the
+// member's partitions and hands the assignment user data (the host map of
+// the group's query addresses) to onAssignment. User data that does not
+// decode is logged and taken as empty: routing then knows no host.
+func (a *assignor) ParseSyncAssignment(assignment []byte) (map[string][]int32, error) {
+	var kassn kmsg.ConsumerMemberAssignment
+	if err := kassn.ReadFrom(assignment); err != nil {
+		return nil, err
+	}
+	parts := make(map[string][]int32, len(kassn.Topics))
+	for _, t := range kassn.Topics {
+		parts[t.Topic] = append(parts[t.Topic], t.Partitions...)
+	}
+	info, err := wire.DecodeAssignmentInfo(kassn.UserData)
+	if err != nil {
+		a.Logger.Warn("kstream: group leader sent unreadable assignment user data", "err", err)
+		info = wire.AssignmentInfo{}
+	}
+	if a.onAssignment != nil {
+		a.onAssignment(info)
+	}
+	return parts, nil
 }
 
 // MemberBalancer implements kgo.GroupBalancer.
@@ -105,6 +127,7 @@ func (f balanceFunc) Balance(b *kgo.ConsumerBalancer, topics map[string]int32) k
 // assign.Tasks and turns the result into a cooperative partition plan.
 func (a *assignor) balance(b *kgo.ConsumerBalancer, partitions map[string]int32) kgo.IntoSyncAssignment {
 	var members []assign.Member
+	addrs := make(map[string]string)
 	b.EachMember(func(m *kmsg.JoinGroupResponseMember, meta *kmsg.ConsumerMemberMetadata) {
 		tm := assign.Member{ID: m.MemberID, Generation: meta.Generation, Owned: make(map[string][]int32, len(meta.OwnedPartitions))}
 		for _, op := range meta.OwnedPartitions {
@@ -113,7 +136,8 @@ func (a *assignor) balance(b *kgo.ConsumerBalancer, partitions map[string]int32)
 		if info, err := wire.DecodeMemberInfo(meta.UserData); err != nil {
 			a.Logger.Warn("kstream: group member sent unreadable assignor user data", "member", m.MemberID, "err", err)
 		} else {
-			a.Logger.Debug("kstream: balancing member", "member", m.MemberID, "instance", info.InstanceID, "worker", info.Worker)
+			a.Logger.Debug("kstream: balancing member", "member", m.MemberID, "instance", info.InstanceID, "worker", info.Worker, "query_addr", info.QueryAddr)
+			addrs[m.MemberID] = info.QueryAddr
 		}
 		members = append(members, tm)
 	})
@@ -135,5 +159,57 @@ func (a *assignor) balance(b *kgo.ConsumerBalancer, partitions map[string]int32)
 		}
 	}
 	plan.AdjustCooperative(b)
-	return plan
+	hosts := BuildHosts(addrs, a.activeTasks(plan.AsMemberIDMap()), nil)
+	return &syncAssignment{plan: plan, info: func(string) wire.AssignmentInfo {
+		return wire.AssignmentInfo{Hosts: hosts}
+	}}
+}
+
+// activeTasks returns the tasks of each member in plan (member => topic =>
+// partitions): a task whose source partitions the member all has. A task
+// that moves is in no member's plan until the follow-up rebalance
+// (AdjustCooperative withholds it), so the host map never names two
+// owners of one task.
+func (a *assignor) activeTasks(plan map[string]map[string][]int32) map[string][]wire.Task {
+	out := make(map[string][]wire.Task, len(plan))
+	for member, topics := range plan {
+		tasks := []wire.Task{}
+		for sub, group := range a.groups {
+			if len(group) == 0 {
+				continue
+			}
+			for _, p := range topics[group[0]] {
+				all := true
+				for _, tp := range group[1:] {
+					all = all && slices.Contains(topics[tp], p)
+				}
+				if all {
+					tasks = append(tasks, wire.Task{Sub: int32(sub), Partition: p})
+				}
+			}
+		}
+		out[member] = tasks
+	}
+	return out
+}
+
+// syncAssignment is a balance plan whose member assignments carry
+// assignment user data: info(member) encoded (wire.AssignmentInfo).
+type syncAssignment struct {
+	plan *kgo.BalancePlan
+	info func(member string) wire.AssignmentInfo
+}
+
+// IntoSyncAssignment implements kgo.IntoSyncAssignment.
+func (s *syncAssignment) IntoSyncAssignment() []kmsg.SyncGroupRequestGroupAssignment {
+	out := s.plan.IntoSyncAssignment()
+	for i := range out {
+		var kassn kmsg.ConsumerMemberAssignment
+		if err := kassn.ReadFrom(out[i].MemberAssignment); err != nil {
+			continue // kgo wrote it: cannot happen
+		}
+		kassn.UserData = wire.EncodeAssignmentInfo(s.info(out[i].MemberID))
+		out[i].MemberAssignment = kassn.AppendTo(nil)
+	}
+	return out
 }

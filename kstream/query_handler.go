@@ -102,7 +102,7 @@ type handledStore struct {
 //	/stores/{store}/keys/{key}/windows       a windowed store's windows of key starting
 //	                                         in [?from=ms, ?to=ms] (default: all)
 //	/stores/{store}/all                      every entry of a key-value store
-//	/stores/{store}/range?from=k1&to=k2      its entries with keys in [k1, k2] (the
+//	/stores/{store}/range?from=k1&to=k2      its entries with keys in [k1, k2) (the
 //	                                         serialized keys' order)
 //
 // A key is answered by the instance whose task holds it: this one when it

@@ -182,6 +182,35 @@ func ProductionErrorHandler(h ErrorHandler) Opt {
 // that no other instance uses it meanwhile).
 func InstanceID(id string) Opt { return optFunc(func(c *runtime.Config) { c.InstanceID = id }) }
 
+// StaticMembership makes every worker of the instance a static member of
+// the consumer group (KIP-345), with group instance id
+// "<instance id>-<worker index>" (see InstanceID, which it needs to be
+// stable across restarts: set it, or use ExactlyOnce, whose default id is
+// kept in the state directory). A static member does not leave the group
+// when the App stops, and a restarted instance with the same id takes its
+// tasks back without a rebalance as long as it rejoins within the group
+// session timeout (kgo's default 45 s; ClientOpts(kgo.SessionTimeout(...))
+// sets it): a rolling restart moves no task, and each task restores only
+// what its checkpoint lacks. The cost: an instance that stops for good
+// keeps its tasks unassigned until the session timeout passes. Keep the
+// QueryAddr of an instance the same across restarts too: the group's host
+// map is not recomputed on a static rejoin. Default false. (Kafka Streams:
+// group.instance.id.)
+func StaticMembership(on bool) Opt {
+	return optFunc(func(c *runtime.Config) { c.StaticMembership = on })
+}
+
+// QueryAddr sets this instance's advertised query address, host:port (the
+// address its QueryHandler is served at, reachable by the other instances),
+// sent to the group with each worker's membership. The group leader tells
+// every member which tasks run at which address, so that
+// QueryMetadataForKey, StoreHosts and the QueryHandler can route a key to
+// the instance that holds it. Default "": the instance is not queryable
+// from the others. (Kafka Streams: application.server.)
+func QueryAddr(hostport string) Opt {
+	return optFunc(func(c *runtime.Config) { c.QueryAddr = hostport })
+}
+
 // StateDir sets the directory under which the App keeps its on-disk
 // stores and checkpoints, in <dir>/<application id>/<task id>/<store>. Run
 // locks <dir>/<application id>, so a second instance of the same

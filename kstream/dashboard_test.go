@@ -126,7 +126,9 @@ func TestDashboardHistoryEndsWithRun(t *testing.T) {
 	}
 	srv := httptest.NewServer(app.Dashboard())
 	defer srv.Close()
-	type history struct{ Samples []struct{ Time, Processed int64 } }
+	type history struct {
+		Samples []struct{ Time, Processed int64 }
+	}
 	var h history
 	if err := getJSON(srv.URL+"/api/history", &h); err != nil || len(h.Samples) != 0 {
 		t.Fatalf("before Run: %d samples, %v", len(h.Samples), err)

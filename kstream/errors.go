@@ -40,6 +40,11 @@ var (
 	// interrupted: a task holding part of the store moved away (or the App
 	// stopped) while the scan ran. Retry the query.
 	ErrStoreNotAvailable = engine.ErrStoreNotAvailable
+	// ErrRebalancing reports a query whose routing is not known now: the
+	// group is rebalancing (a worker of this instance gave up partitions
+	// and waits for its next assignment), or the instance has not received
+	// its first assignment yet. It is retryable: retry the query.
+	ErrRebalancing = engine.ErrRebalancing
 	// ErrStateDirLocked reports a state directory already locked by another
 	// App instance (another process, or another App of this one): give
 	// every instance its own StateDir.

@@ -42,6 +42,10 @@ var (
 	// interrupted: a task holding part of the store moved away (or the App
 	// stopped) while the scan ran. Retry the query.
 	ErrStoreNotAvailable = errors.New("kstream: store not available here now")
+	// ErrRebalancing reports a query whose routing is not known now: the
+	// group is rebalancing, or this instance has not received its first
+	// assignment yet. Retry the query.
+	ErrRebalancing = errors.New("kstream: rebalancing, query metadata not available")
 	// ErrStateDirLocked reports a state directory already locked by another
 	// App instance (another process, or another App of this one): give
 	// every instance its own StateDir.

@@ -33,6 +33,8 @@ type Counters struct {
 	// EnforcedProcessing counts records processed while an input partition
 	// of their task was empty after its idle wait (Task.Process).
 	EnforcedProcessing atomic.Int64
+	// Rebalances counts the assignments the workers received.
+	Rebalances atomic.Int64
 }
 
 // addPaused adds d (+1 on pause, -1 on resume) to the paused partitions and
@@ -191,6 +193,7 @@ func (m *Counters) Snapshot() Metrics {
 		LateRecordsWritten:  m.LateWritten.Load(),
 		IdleWindowAdvances:  m.IdleAdvances.Load(),
 		EnforcedProcessing:  m.EnforcedProcessing.Load(),
+		Rebalances:          m.Rebalances.Load(),
 		Paused:              int(m.Paused.Load()),
 		MaxPaused:           int(m.MaxPaused.Load()),
 		Skipped: map[ErrorKind]int64{

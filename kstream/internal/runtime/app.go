@@ -37,6 +37,9 @@ type App struct {
 	queries queryRegistry
 	// disk has the offsets of the task state on disk (standby.go).
 	disk diskState
+	// hosts is where the group's tasks run, by query address (its own
+	// lock; see hosts.go).
+	hosts hostMap
 }
 
 // New returns an App that runs t with cfg (DefaultConfig changed by the

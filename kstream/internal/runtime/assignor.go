@@ -41,6 +41,9 @@ type assignor struct {
 	// scaling is the state-aware side (standby.go): nil assigns by
 	// stickiness and balance alone.
 	scaling *scaling
+	// onAssignment, if set, is given the assignment user data of each
+	// assignment the member receives (ParseSyncAssignment).
+	onAssignment func(wire.AssignmentInfo)
 }
 
 var _ kgo.GroupBalancer = (*assignor)(nil)
@@ -84,10 +87,13 @@ func (a *assignor) JoinGroupMetadata(interests []string, owned map[string][]int3
 	return meta.AppendTo(nil)
 }
 
-// ParseSyncAssignment implements kgo.GroupBalancer. The assignment's user
-// data (wire.AssignmentInfo: standby tasks, the next probing rebalance) is
-// handed to the worker (scaling.received) before kgo calls its
-// OnPartitionsAssigned, which follows every sync.
+// ParseSyncAssignment implements kgo.GroupBalancer: it returns the
+// member's partitions and hands the assignment user data
+// (wire.AssignmentInfo: standby tasks, the next probing rebalance, the host
+// map of the group's query addresses) to the worker (scaling.received) and
+// to the query routing (onAssignment) before kgo calls its
+// OnPartitionsAssigned, which follows every sync. User data that does not
+// decode is logged and taken as empty: no standbys, routing knows no host.
 func (a *assignor) ParseSyncAssignment(assignment []byte) (map[string][]int32, error) {
 	var ka kmsg.ConsumerMemberAssignment
 	if err := ka.ReadFrom(assignment); err != nil {
@@ -125,6 +131,7 @@ func (f balanceFunc) Balance(b *kgo.ConsumerBalancer, topics map[string]int32) k
 func (a *assignor) balance(b *kgo.ConsumerBalancer, partitions map[string]int32) kgo.IntoSyncAssignment {
 	var members []assign.Member
 	var infos []wire.MemberInfo
+	addrs := make(map[string]string)
 	b.EachMember(func(m *kmsg.JoinGroupResponseMember, meta *kmsg.ConsumerMemberMetadata) {
 		tm := assign.Member{ID: m.MemberID, Generation: meta.Generation, Owned: make(map[string][]int32, len(meta.OwnedPartitions))}
 		for _, op := range meta.OwnedPartitions {
@@ -134,7 +141,8 @@ func (a *assignor) balance(b *kgo.ConsumerBalancer, partitions map[string]int32)
 		if err != nil {
 			a.Logger.Warn("kstream: group member sent unreadable assignor user data", "member", m.MemberID, "err", err)
 		} else {
-			a.Logger.Debug("kstream: balancing member", "member", m.MemberID, "instance", info.InstanceID, "worker", info.Worker)
+			a.Logger.Debug("kstream: balancing member", "member", m.MemberID, "instance", info.InstanceID, "worker", info.Worker, "query_addr", info.QueryAddr)
+			addrs[m.MemberID] = info.QueryAddr
 		}
 		members = append(members, tm)
 		infos = append(infos, info)
@@ -157,7 +165,35 @@ func (a *assignor) balance(b *kgo.ConsumerBalancer, partitions map[string]int32)
 		}
 	}
 	plan.AdjustCooperative(b)
-	return withUserData{plan, a.assignmentInfos(b, result)}
+	return withUserData{plan, a.assignmentInfos(b, result, addrs, a.activeTasks(plan.AsMemberIDMap()))}
+}
+
+// activeTasks returns the tasks of each member in plan (member => topic =>
+// partitions): a task whose source partitions the member all has. A task
+// that moves is in no member's plan until the follow-up rebalance
+// (AdjustCooperative withholds it), so the host map never names two
+// owners of one task.
+func (a *assignor) activeTasks(plan map[string]map[string][]int32) map[string][]wire.Task {
+	out := make(map[string][]wire.Task, len(plan))
+	for member, topics := range plan {
+		tasks := []wire.Task{}
+		for sub, group := range a.groups {
+			if len(group) == 0 {
+				continue
+			}
+			for _, p := range topics[group[0]] {
+				all := true
+				for _, tp := range group[1:] {
+					all = all && slices.Contains(topics[tp], p)
+				}
+				if all {
+					tasks = append(tasks, wire.Task{Sub: int32(sub), Partition: p})
+				}
+			}
+		}
+		out[member] = tasks
+	}
+	return out
 }
 
 // withUserData is a partition plan with user data for each member's

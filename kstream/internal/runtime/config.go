@@ -3,8 +3,10 @@ package runtime
 import (
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -43,6 +45,12 @@ type Config struct {
 	OnProcess      engine.ErrorHandler
 	OnProduce      engine.ErrorHandler
 	InstanceID     string
+	// QueryAddr is this instance's advertised query address (host:port),
+	// sent to the group in the member user data ("" : none).
+	QueryAddr string
+	// StaticMembership makes each worker a static group member, with
+	// group instance id GroupInstanceID(InstanceID, worker).
+	StaticMembership bool
 
 	// State (see statedir.go and cache.go).
 	StateDir       string
@@ -102,6 +110,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: error handlers must not be nil", engine.ErrConfig)
 	case c.InstanceID != "" && !engine.LegalName.MatchString(c.InstanceID):
 		return fmt.Errorf("%w: InstanceID %q may only hold letters, digits, '.', '_' and '-'", engine.ErrConfig, c.InstanceID)
+	case c.StaticMembership && c.InstanceID == "" && c.Guarantee != ExactlyOnce:
+		return fmt.Errorf("%w: StaticMembership needs an InstanceID (stable across restarts)", engine.ErrConfig)
+	case c.QueryAddr != "" && !validHostPort(c.QueryAddr):
+		return fmt.Errorf("%w: QueryAddr %q must be host:port with a port number", engine.ErrConfig, c.QueryAddr)
 	case c.StateDir == "":
 		return fmt.Errorf("%w: StateDir must not be empty", engine.ErrConfig)
 	case c.Engine != PebbleEngine && c.Engine != MemoryEngine:
@@ -125,6 +137,23 @@ func (c *Config) Validate() error {
 		c.CommitInterval = 100 * time.Millisecond
 	}
 	return nil
+}
+
+// validHostPort reports whether s is host:port with a non-empty host and
+// a port number.
+func validHostPort(s string) bool {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil || host == "" {
+		return false
+	}
+	n, err := strconv.Atoi(port)
+	return err == nil && n > 0 && n < 65536
+}
+
+// GroupInstanceID returns the static group instance id of worker idx of
+// the instance named instanceID: "<instance id>-<worker>".
+func GroupInstanceID(instanceID string, idx int) string {
+	return fmt.Sprintf("%s-%d", instanceID, idx)
 }
 
 // Engine selects the storage engine of state stores.

@@ -1,6 +1,8 @@
 package runtime
 
 import (
+	"errors"
+	"maps"
 	"slices"
 	"sync"
 
@@ -198,4 +200,105 @@ func (q *queryRegistry) Count(name string, global bool) int64 {
 		n += st.ApproximateCount()
 	}
 	return n
+}
+
+// StorePartitions returns the number of tasks (partitions) of store name,
+// 0 for a store no task holds.
+func (q *queryRegistry) StorePartitions(name string) int32 {
+	q.mu.RLock()
+	defer q.mu.RUnlock()
+	return q.Partitions[name]
+}
+
+// GetOwned reads key from the local instance of store name that owns it
+// (partition p). owned is false when no task of this instance holds p
+// now: then the key was not read, which is not the same as absent. The
+// read lock is held across the read, so the task cannot close under it.
+func (q *queryRegistry) GetOwned(name string, p int32, key []byte) (val []byte, owned bool, err error) {
+	q.mu.RLock()
+	defer q.mu.RUnlock()
+	st := q.local[name][p]
+	if st == nil {
+		return nil, false, nil
+	}
+	val, err = st.Get(key)
+	return val, true, err
+}
+
+// ViewOwned calls fn with the local view of store name in partition p
+// (engine.Task.Views) under the read lock; owned is false, and fn not
+// called, when no task of this instance holds p now.
+func (q *queryRegistry) ViewOwned(name string, p int32, fn func(v any) error) (owned bool, err error) {
+	q.mu.RLock()
+	defer q.mu.RUnlock()
+	v := q.views[name][p]
+	if v == nil {
+		return false, nil
+	}
+	return true, fn(v)
+}
+
+// LocalPart is one partition of a store read by ScanOwned: its entries,
+// in the store's order, copied.
+type LocalPart struct {
+	Partition int32
+	Keys      [][]byte
+	Values    [][]byte
+}
+
+// ScanOwned reads, with open, every local instance of store name, and
+// returns the partitions whose scan completed while their task stayed
+// here: an iterator is opened under the read lock, read without it (so a
+// long scan does not hold up the worker), and the partition is kept only
+// if its task still holds the same store instance afterwards and the scan
+// did not end with state.ErrClosed. Other errors are returned.
+func (q *queryRegistry) ScanOwned(name string, open func(state.Store) state.Iterator) ([]LocalPart, error) {
+	type opened struct {
+		p  int32
+		st state.Store
+		it state.Iterator
+	}
+	q.mu.RLock()
+	m := q.local[name]
+	its := make([]opened, 0, len(m))
+	for _, p := range slices.Sorted(maps.Keys(m)) {
+		its = append(its, opened{p: p, st: m[p], it: open(m[p])})
+	}
+	q.mu.RUnlock()
+	parts := make([]LocalPart, 0, len(its))
+	stores := make([]state.Store, 0, len(its))
+	var firstErr error
+	for _, o := range its {
+		lp := LocalPart{Partition: o.p}
+		for o.it.Next() {
+			lp.Keys = append(lp.Keys, slices.Clone(o.it.Key()))
+			lp.Values = append(lp.Values, slices.Clone(o.it.Value()))
+		}
+		err := o.it.Err()
+		_ = o.it.Close()
+		switch {
+		case errors.Is(err, state.ErrClosed):
+		case err != nil:
+			if firstErr == nil {
+				firstErr = err
+			}
+		default:
+			parts = append(parts, lp)
+			stores = append(stores, o.st)
+		}
+	}
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	// The ownership check after the read: a task closed (and maybe
+	// reopened empty) meanwhile does not count.
+	q.mu.RLock()
+	defer q.mu.RUnlock()
+	kept := parts[:0]
+	for i, lp := range parts {
+		if q.local[name][lp.Partition] == stores[i] {
+			kept = append(kept, lp)
+		}
+	}
+	return kept, nil
 }

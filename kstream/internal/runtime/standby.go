@@ -99,10 +99,13 @@ func (a *assignor) memberInfo() wire.MemberInfo {
 func (a *assignor) receivedInfo(ud []byte) {
 	info, err := wire.DecodeAssignmentInfo(ud)
 	if err != nil {
-		a.Logger.Warn("kstream: unreadable assignment user data; no standby tasks", "err", err)
+		a.Logger.Warn("kstream: unreadable assignment user data; no standby tasks and no query hosts", "err", err)
 	}
 	if a.scaling != nil && a.scaling.received != nil {
 		a.scaling.received(info)
+	}
+	if a.onAssignment != nil {
+		a.onAssignment(info)
 	}
 }
 
@@ -178,19 +181,26 @@ func (a *assignor) lookUpEnds(partitions map[string]int32) map[engine.TaskID]int
 }
 
 // assignmentInfos encodes each member's assignment user data: its standby
-// tasks and, while warm-ups exist, when the next probing rebalance is due.
-func (a *assignor) assignmentInfos(b *kgo.ConsumerBalancer, res assign.Assignment) map[string][]byte {
+// tasks, while warm-ups exist when the next probing rebalance is due, and
+// the group's host map (BuildHosts over the members' query addresses, the
+// active tasks of the partition plan and the standbys of res).
+func (a *assignor) assignmentInfos(b *kgo.ConsumerBalancer, res assign.Assignment, addrs map[string]string, active map[string][]wire.Task) map[string][]byte {
 	var next int64
 	if res.Probe && a.scaling != nil {
 		next = time.Now().Add(a.scaling.probing).UnixMilli()
 	}
+	standby := make(map[string][]wire.Task, len(res.Standby))
+	for i := range res.Active {
+		m, _ := b.MemberAt(i)
+		for _, id := range res.Standby[i] {
+			standby[m.MemberID] = append(standby[m.MemberID], wire.Task{Sub: int32(id.Subtopology), Partition: id.Partition})
+		}
+	}
+	hosts := BuildHosts(addrs, active, standby)
 	out := make(map[string][]byte, len(res.Active))
 	for i := range res.Active {
 		m, _ := b.MemberAt(i)
-		info := wire.AssignmentInfo{NextProbe: next}
-		for _, id := range res.Standby[i] {
-			info.Standby = append(info.Standby, wire.Task{Sub: int32(id.Subtopology), Partition: id.Partition})
-		}
+		info := wire.AssignmentInfo{NextProbe: next, Standby: standby[m.MemberID], Hosts: hosts}
 		out[m.MemberID] = wire.EncodeAssignmentInfo(info)
 	}
 	return out
@@ -355,7 +365,7 @@ func (w *worker) heldOffsets() map[engine.TaskID]int64 {
 // memberInfo is the member's wire.MemberInfo now (group goroutine): the
 // state it holds, and the instance's state on disk that no worker holds.
 func (w *worker) memberInfo() wire.MemberInfo {
-	info := wire.MemberInfo{Version: wire.UserDataVersion, InstanceID: w.cfg.InstanceID, Worker: w.idx}
+	info := wire.MemberInfo{Version: wire.UserDataVersion, InstanceID: w.cfg.InstanceID, Worker: w.idx, QueryAddr: w.cfg.QueryAddr}
 	offs := maps.Clone(w.heldOffsets())
 	if offs == nil {
 		offs = map[engine.TaskID]int64{}

@@ -235,8 +235,9 @@ func newWorker(a *App, idx int) (*worker, error) {
 // callbacks only record what happened (see the commit package).
 func (w *worker) newGroupClient() error {
 	cfg := w.cfg
-	bal := newAssignor(w.Topo, cfg.AppID, wire.MemberInfo{Version: wire.UserDataVersion, InstanceID: cfg.InstanceID, Worker: w.idx}, w.Logger, w.setAsyncErr)
+	bal := newAssignor(w.Topo, cfg.AppID, wire.MemberInfo{Version: wire.UserDataVersion, InstanceID: cfg.InstanceID, Worker: w.idx, QueryAddr: cfg.QueryAddr}, w.Logger, w.setAsyncErr)
 	bal.scaling = newScaling(w)
+	bal.onAssignment = func(info wire.AssignmentInfo) { w.app.hosts.assigned(w.idx, info.Hosts) }
 	// Defaults the user's options may override: Kafka's own consumer
 	// default fetch wait (kgo's is 5s, which a partition resumed after
 	// backpressure or restore would wait out when the fetch in flight
@@ -256,8 +257,14 @@ func (w *worker) newGroupClient() error {
 		kgo.Balancers(bal),
 		kgo.DisableAutoCommit(),
 		kgo.OnPartitionsAssigned(w.onAssigned),
-		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, revoked map[string][]int32) { w.proto.OnRevoked(revoked) }),
-		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, lost map[string][]int32) { w.proto.OnLost(lost) }),
+		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, revoked map[string][]int32) {
+			w.app.hosts.rebalancing(w.idx)
+			w.proto.OnRevoked(revoked)
+		}),
+		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+			w.app.hosts.rebalancing(w.idx)
+			w.proto.OnLost(lost)
+		}),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		// Transaction markers come as control records, so that the
 		// committed offset of a partition can move past the markers
@@ -266,6 +273,12 @@ func (w *worker) newGroupClient() error {
 		kgo.RecordPartitioner(NewPartitioner()),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 	)
+	if cfg.StaticMembership {
+		// A static member does not leave the group when it closes: a
+		// restart within the session timeout takes its tasks back with
+		// no rebalance.
+		opts = append(opts, kgo.InstanceID(GroupInstanceID(cfg.InstanceID, w.idx)))
+	}
 	if !w.txn {
 		// Callbacks run only between polls (they take mu anyway).
 		// Not under exactly-once: the session's End, under mu, may wait
@@ -708,6 +721,7 @@ func (w *worker) resumeRestoredLocked(t *task) {
 func (w *worker) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.Env.Counters.Rebalances.Add(1)
 	w.proto.Assigning()
 	for tp, ps := range assigned {
 		if w.assigned[tp] == nil {

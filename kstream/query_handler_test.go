@@ -1,0 +1,193 @@
+package kstream
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"reflect"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/streamwork-go/streamwork/kstream/internal/runtime"
+	"github.com/streamwork-go/streamwork/kstream/internal/wire"
+	"github.com/streamwork-go/streamwork/serde"
+)
+
+func TestRouteKeyFindsActiveAndStandbys(t *testing.T) {
+	task := wire.Task{Sub: 1, Partition: 3}
+	hosts := []wire.HostTasks{
+		{Addr: "a:1", Active: []wire.Task{{Sub: 0, Partition: 3}}, Standby: []wire.Task{task}},
+		{Addr: "b:1", Active: []wire.Task{task}},
+		{Addr: "c:1", Standby: []wire.Task{task, {Sub: 0, Partition: 3}}},
+	}
+	got := routeKey(hosts, task)
+	want := KeyQueryMetadata{Active: "b:1", Standby: []string{"a:1", "c:1"}, Task: TaskID{Subtopology: 1, Partition: 3}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("routeKey = %+v, want %+v", got, want)
+	}
+	if got := routeKey(hosts, wire.Task{Sub: 1, Partition: 0}); got.Active != "" || got.Standby != nil {
+		t.Fatalf("a task on no host = %+v", got)
+	}
+	sh := storeHosts(hosts, 0)
+	wantSH := []StoreHost{{Addr: "a:1", Active: []int32{3}}, {Addr: "c:1", Standby: []int32{3}}}
+	if !reflect.DeepEqual(sh, wantSH) {
+		t.Fatalf("storeHosts = %+v, want %+v", sh, wantSH)
+	}
+}
+
+// iqInstance is an App with a QueryHandler served at its QueryAddr.
+type iqInstance struct {
+	app  *App
+	addr string
+}
+
+func startIQInstance(t *testing.T, brokers []string, id string) *iqInstance {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	app, err := New(countTopology(t), stOpts(t, brokers, "iq", t.TempDir(), InstanceID(id), QueryAddr(addr))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := app.QueryHandler(Queryable("counts", serde.String, serde.Int64))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: h}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(l) }()
+	t.Cleanup(func() { _ = srv.Close(); <-done })
+	rtRun(t, app)
+	return &iqInstance{app: app, addr: addr}
+}
+
+func iqGet(t *testing.T, addr, path string) (int, map[string]json.RawMessage) {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(body, &m); err != nil {
+		t.Fatalf("GET %s: %d %q: %v", path, resp.StatusCode, body, err)
+	}
+	if resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("GET %s: 503 without Retry-After", path)
+	}
+	return resp.StatusCode, m
+}
+
+// Two instances on the in-process broker: every key is answered exactly
+// from both (forwarded where the other holds it), and a scan from either
+// returns the whole store.
+func TestQueryHandlerTwoInstances(t *testing.T) {
+	brokers := rtCluster(t, map[string]int32{"in": 4, "out": 4})
+	want := map[string]int64{}
+	var recs []*kgo.Record
+	for i := range 60 {
+		k := fmt.Sprintf("k%02d", i%17)
+		want[k]++
+		recs = append(recs, &kgo.Record{Topic: "in", Partition: -1, Key: []byte(k), Value: []byte("x")})
+	}
+	rtProduce(t, brokers, recs)
+	a := startIQInstance(t, brokers, "a")
+	b := startIQInstance(t, brokers, "b")
+	rtWaitFor(t, "both instances hold two tasks each, all records processed", func() bool {
+		ma, mb := a.app.Metrics(), b.app.Metrics()
+		return len(ma.Tasks) == 2 && len(mb.Tasks) == 2 && ma.RecordsProcessed+mb.RecordsProcessed == 60 &&
+			len(ma.RestoringTasks)+len(mb.RestoringTasks) == 0
+	})
+	rtWaitFor(t, "both instances know the group's hosts", func() bool {
+		_, ea := a.app.StoreHosts("counts")
+		_, eb := b.app.StoreHosts("counts")
+		return ea == nil && eb == nil
+	})
+	hosts, err := a.app.StoreHosts("counts")
+	if err != nil || len(hosts) != 2 || len(hosts[0].Active)+len(hosts[1].Active) != 4 {
+		t.Fatalf("StoreHosts = %+v, %v", hosts, err)
+	}
+	forwarded := 0
+	for k, n := range want {
+		md, err := QueryMetadataForKey(a.app, "counts", k, serde.String)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := runtime.PartitionOf([]byte(k), 4); md.Task.Partition != p {
+			t.Fatalf("%s: partition %d, want %d", k, md.Task.Partition, p)
+		}
+		for _, in := range []*iqInstance{a, b} {
+			status, ans := iqGet(t, in.addr, "/stores/counts/keys/"+k)
+			if status != http.StatusOK || string(ans["value"]) != fmt.Sprint(n) || string(ans["found"]) != "true" {
+				t.Fatalf("GET %s at %s = %d %s; want %d", k, in.addr, status, ans, n)
+			}
+			if host := string(ans["host"]); host != fmt.Sprintf("%q", md.Active) {
+				t.Fatalf("%s answered by %s, metadata says %s", k, host, md.Active)
+			}
+			if md.Active != in.addr {
+				forwarded++
+			}
+		}
+	}
+	if forwarded != len(want) {
+		t.Fatalf("%d answers forwarded, want %d (one per key)", forwarded, len(want))
+	}
+	if status, ans := iqGet(t, b.addr, "/stores/counts/keys/absent"); status != http.StatusOK || string(ans["found"]) != "false" {
+		t.Fatalf("absent key = %d %s", status, ans)
+	}
+	if status, _ := iqGet(t, b.addr, "/stores/nope/keys/x"); status != http.StatusNotFound {
+		t.Fatalf("unknown store = %d", status)
+	}
+	for _, in := range []*iqInstance{a, b} {
+		status, ans := iqGet(t, in.addr, "/stores/counts/all")
+		var entries []struct {
+			Key   string
+			Value int64
+		}
+		if err := json.Unmarshal(ans["entries"], &entries); err != nil || status != http.StatusOK {
+			t.Fatalf("all at %s = %d %s: %v", in.addr, status, ans, err)
+		}
+		got := map[string]int64{}
+		for _, e := range entries {
+			got[e.Key] = e.Value
+		}
+		if !reflect.DeepEqual(got, want) || len(entries) != len(want) {
+			t.Fatalf("all at %s = %v, want %v", in.addr, got, want)
+		}
+		status, ans = iqGet(t, in.addr, "/stores/counts/range?from=k01&to=k03")
+		entries = nil
+		if err := json.Unmarshal(ans["entries"], &entries); err != nil || status != http.StatusOK || len(entries) != 2 { // k01, k02
+			t.Fatalf("range at %s = %d %s: %v", in.addr, status, ans, err)
+		}
+	}
+}
+
+func TestQueryMetadataBeforeRunIsRebalancing(t *testing.T) {
+	app, err := New(countTopology(t), ApplicationID("iq"), Brokers("127.0.0.1:1"), QueryAddr("127.0.0.1:8080"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := QueryMetadataForKey(app, "counts", "k", serde.String); !errors.Is(err, ErrRebalancing) {
+		t.Fatalf("before Run: %v", err)
+	}
+	if _, err := QueryMetadataForKey(app, "nope", "k", serde.String); !errors.Is(err, ErrUnknownStore) {
+		t.Fatalf("unknown store: %v", err)
+	}
+	if _, err := New(countTopology(t), ApplicationID("iq"), Brokers("x:1"), QueryAddr("no-port")); !errors.Is(err, ErrConfig) {
+		t.Fatalf("bad QueryAddr: %v", err)
+	}
+	if _, err := New(countTopology(t), ApplicationID("iq"), Brokers("x:1"), StaticMembership(true)); !errors.Is(err, ErrConfig) {
+		t.Fatalf("StaticMembership without InstanceID: %v", err)
+	}
+}

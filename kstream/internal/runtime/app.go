@@ -35,6 +35,9 @@ type App struct {
 	State   *stateEnv
 	Globals *globalUpdater
 	queries queryRegistry
+	// shedLog logs what the sources' load-shedding policies drop, for all
+	// workers.
+	shedLog engine.ShedLog
 }
 
 // New returns an App that runs t with cfg (DefaultConfig changed by the
@@ -249,6 +252,7 @@ func (a *App) Metrics() engine.Metrics {
 	for _, w := range ws {
 		w.Snapshot(&m)
 	}
+	a.addShedPartitions(&m, ws)
 	slices.SortFunc(m.Tasks, engine.CompareTaskIDs)
 	slices.SortFunc(m.RestoringTasks, engine.CompareTaskIDs)
 	return m

@@ -27,7 +27,7 @@ type KeyValue[K, V any] struct {
 }
 
 // From reads topic with the given key and value serdes. Options: Named,
-// WithTimestamps.
+// WithTimestamps, ShedLoad.
 func From[K, V any](b *Builder, topic string, ks serde.Serde[K], vs serde.Serde[V], opts ...NodeOpt) Stream[K, V] {
 	return FromTopics(b, []string{topic}, ks, vs, opts...)
 }
@@ -59,6 +59,7 @@ func FromTopics[K, V any](b *Builder, topics []string, ks serde.Serde[K], vs ser
 		return &engine.SourceNode[K, V]{Ks: ks, Vs: vs, TS: tsFn}
 	})
 	n.Topics = append([]string(nil), topics...)
+	n.Shed = b.shedPolicy(&cfg)
 	return Stream[K, V]{b: b, n: n}
 }
 

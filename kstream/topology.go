@@ -23,6 +23,9 @@ type Builder struct {
 	// unclaimedUseStores counts UseStores options given to operators that
 	// did not take them (only Process does; see Builder.useStores).
 	unclaimedUseStores int
+	// unclaimedShed counts ShedLoad options given to operators other than
+	// sources.
+	unclaimedShed int
 }
 
 // NewBuilder returns an empty Builder.
@@ -71,6 +74,7 @@ type nodeCfg struct {
 	idleClose  time.Duration // CloseWindowsWhenIdle
 	versioned  time.Duration // Versioned
 	joinGrace  time.Duration // JoinGrace
+	shed       *ShedPolicy   // ShedLoad
 }
 
 type nodeOptFunc func(*nodeCfg)
@@ -92,6 +96,9 @@ func (b *Builder) nodeCfg(opts []NodeOpt) nodeCfg {
 	}
 	if len(c.stores) > 0 {
 		b.unclaimedUseStores++
+	}
+	if c.shed != nil {
+		b.unclaimedShed++
 	}
 	return c
 }
@@ -139,6 +146,9 @@ func (b *Builder) Build() (*Topology, error) {
 	}
 	if b.unclaimedUseStores > 0 {
 		return nil, fmt.Errorf("%w: UseStores applies to Process only", ErrOptionNotApplicable)
+	}
+	if b.unclaimedShed > 0 {
+		return nil, fmt.Errorf("%w: ShedLoad applies to From and FromTopics only", ErrOptionNotApplicable)
 	}
 	t, err := engine.Build(&b.g)
 	if err != nil {

@@ -40,6 +40,8 @@ type Node struct {
 	// "<application id>-" by the runtime (repartition topics).
 	Internal bool
 	Stores   []string
+	// Shed is a source's load-shedding policy (nil: none).
+	Shed *ShedPolicy
 	// newInstance makes the per-task instance of this node.
 	NewInstance func() Instance
 }

@@ -35,6 +35,8 @@ type Counters struct {
 	EnforcedProcessing atomic.Int64
 	// Rebalances counts the assignments the workers received.
 	Rebalances atomic.Int64
+	// Shed counts records dropped by the sources' load-shedding policies.
+	Shed atomic.Int64
 }
 
 // addPaused adds d (+1 on pause, -1 on resume) to the paused partitions and
@@ -165,7 +167,8 @@ type Metrics struct {
 	Time time.Time
 	// Rebalances counts the assignments the workers received.
 	Rebalances int64
-	// Shed counts records the load-shedding policies dropped.
+	// Shed counts records the load-shedding policies dropped (ShedLoad):
+	// not processed, so not in RecordsProcessed, but committed.
 	Shed int64
 	// The detailed sections, each sorted by its identity (see
 	// WorkerMetrics, TaskMetrics, NodeMetrics, PartitionMetrics,
@@ -194,6 +197,7 @@ func (m *Counters) Snapshot() Metrics {
 		IdleWindowAdvances:  m.IdleAdvances.Load(),
 		EnforcedProcessing:  m.EnforcedProcessing.Load(),
 		Rebalances:          m.Rebalances.Load(),
+		Shed:                m.Shed.Load(),
 		Paused:              int(m.Paused.Load()),
 		MaxPaused:           int(m.MaxPaused.Load()),
 		Skipped: map[ErrorKind]int64{

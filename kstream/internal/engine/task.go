@@ -49,6 +49,11 @@ type TaskEnv struct {
 	OnProduce   ErrorHandler
 	// globals are the instance's global table stores, read-only for tasks.
 	Globals map[string]state.Store
+	// ShedLog logs the records load shedding drops (nil: not logged);
+	// OnShed, when set, is called with the partition of each (the worker
+	// counts them per partition).
+	ShedLog *ShedLog
+	OnShed  func(topic string, partition int32)
 
 	// State. topo has the store specs; state opens engine stores (nil:
 	// every store in memory, as in the test driver); cache is the record
@@ -138,6 +143,11 @@ type RecordQueue struct {
 	// enforced: the task processed without it since then (logged once).
 	idleDeadline time.Time
 	enforced     bool
+
+	// shed is the source's load-shedding policy (nil: none); sourceName
+	// names the source node.
+	shed       *ShedPolicy
+	sourceName string
 }
 
 func (q *RecordQueue) Len() int { return len(q.recs) - q.head }
@@ -206,7 +216,9 @@ func OpenTask(id TaskID, sub *Subtopology, env *TaskEnv) (*Task, error) {
 			_ = t.CloseStores()
 			return nil, fmt.Errorf("%w: node %q is not a source", ErrTopology, sub.Sources[tp].Name)
 		}
-		q := &RecordQueue{Topic: full[i], Partition: id.Partition, source: src, next: -1, committed: -1, epoch: -1, end: -1, start: -1}
+		sn := sub.Sources[tp]
+		q := &RecordQueue{Topic: full[i], Partition: id.Partition, source: src, shed: sn.Shed, sourceName: sn.Name,
+			next: -1, committed: -1, epoch: -1, end: -1, start: -1}
 		t.Queues = append(t.Queues, q)
 		t.ByTopic[full[i]] = q
 	}
@@ -288,8 +300,10 @@ func (t *Task) TotalBuffered() int {
 // it processes without it ("enforced processing", counted in
 // Counters.EnforcedProcessing). Process is to be called also when nothing
 // is buffered: that is when the wait for a partition that went quiet
-// starts. It returns how many records it processed, and an error only when
-// an error handler decided to fail.
+// starts. A record its source's load-shedding policy drops is taken from
+// the queue and committed without being processed (see ShedPolicy). It
+// returns how many records it took (processed or shed), and an error only
+// when an error handler decided to fail.
 func (t *Task) Process(max int) (int, error) { return t.process(max, false) }
 
 // Drain is Process without the wait for empty partitions: for buffered
@@ -324,6 +338,12 @@ func (t *Task) process(max int, force bool) (int, error) {
 		}
 		r, ts := q.pop()
 		n++
+		if q.shed != nil && !r.Attrs.IsControl() {
+			if why := q.shed.reason(q, r); why != "" {
+				t.shed(q, r, why)
+				continue
+			}
+		}
 		if err := t.processOne(q, r, ts); err != nil {
 			return n, err
 		}

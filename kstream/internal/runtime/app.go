@@ -40,6 +40,9 @@ type App struct {
 	// hosts is where the group's tasks run, by query address (its own
 	// lock; see hosts.go).
 	hosts hostMap
+	// shedLog logs what the sources' load-shedding policies drop, for all
+	// workers.
+	shedLog engine.ShedLog
 }
 
 // New returns an App that runs t with cfg (DefaultConfig changed by the
@@ -257,6 +260,7 @@ func (a *App) Metrics() engine.Metrics {
 	for _, w := range ws {
 		w.Snapshot(&m)
 	}
+	a.addShedPartitions(&m, ws)
 	slices.SortFunc(m.Tasks, engine.CompareTaskIDs)
 	slices.SortFunc(m.RestoringTasks, engine.CompareTaskIDs)
 	slices.SortFunc(m.StandbyTasks, engine.CompareTaskIDs)

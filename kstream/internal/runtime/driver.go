@@ -65,6 +65,7 @@ func NewTestDriver(t *engine.Topology, start time.Time, cfg Config) (*TestDriver
 		OnProcess:   cfg.OnProcess,
 		OnProduce:   cfg.OnProduce,
 		Topo:        t,
+		ShedLog:     new(engine.ShedLog),
 	}
 	if cfg.CacheMaxBytes > 0 {
 		// Caches flush after every record (as Kafka Streams' test driver
@@ -178,6 +179,7 @@ func (d *TestDriver) AdvanceWallClock(dur time.Duration) error {
 		return engine.ErrClosed
 	}
 	d.clock = d.clock.Add(dur)
+	d.Env.ShedLog.Flush(d.Env.Logger, d.clock)
 	for _, st := range d.Topo.Subs {
 		if err := d.tasks[st].PunctuateWallClock(); err != nil {
 			return err

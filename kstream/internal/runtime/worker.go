@@ -151,6 +151,9 @@ type worker struct {
 		// restoring tasks and the changelog records they have left
 		restoring []engine.TaskID
 		remaining int64
+		// shed counts the records load shedding dropped, per partition
+		// (countShed).
+		shed map[topicPartition]int64
 	}
 }
 
@@ -194,7 +197,9 @@ func newWorker(a *App, idx int) (*worker, error) {
 		Topo:        a.Topo,
 		State:       a.State,
 		Globals:     a.globalStores(),
+		ShedLog:     &a.shedLog,
 	}
+	w.Env.OnShed = w.countShed
 	if cfg.CacheMaxBytes > 0 {
 		// One budget per worker, as Kafka Streams splits
 		// statestore.cache.max.bytes between its stream threads.
@@ -913,6 +918,7 @@ func (w *worker) checkFailureLocked() error {
 // publishStatsLocked refreshes the snapshot App.Metrics reads.
 func (w *worker) publishStatsLocked() {
 	w.lastStats = time.Now()
+	w.Env.ShedLog.Flush(w.Logger, w.lastStats)
 	ids := make([]engine.TaskID, 0, len(w.Order))
 	lag := make(map[string]map[int32]int64)
 	for _, t := range w.Order {

@@ -14,7 +14,10 @@
 // processed, the lag left, the partitions paused, and the check that every
 // record written is either processed or still in Kafka (produced =
 // processed + lag, the lag being end offsets minus the offsets the App
-// committed when it stopped).
+// committed when it stopped). With -shed N the source sheds load instead
+// of only pausing: a record taken while its partition lags by more than N
+// records is dropped (ShedLoad), counted in Metrics.Shed and logged in
+// summaries, and the check becomes produced = processed + shed + lag.
 //
 // While it runs, the App's dashboard is served on -dashboard (loopback,
 // 127.0.0.1:8080 by default): open http://127.0.0.1:8080/ to watch the lag
@@ -67,6 +70,11 @@ type Config struct {
 	// Dashboard is the address the dashboard is served on, empty for none
 	// (-dashboard).
 	Dashboard string
+	// Shed, when positive, turns on load shedding at the source: a record
+	// taken for processing while its partition lags by more than Shed
+	// records is dropped, counted and logged instead (-shed; ShedLoad
+	// with MaxLag).
+	Shed int64
 }
 
 func main() {
@@ -78,6 +86,7 @@ func main() {
 	flag.DurationVar(&cfg.Cost, "cost", time.Millisecond, "the slow operator's time per record")
 	flag.IntVar(&cfg.Buffer, "buffer", 100, "records buffered per partition at most (BufferedRecordsPerPartition)")
 	flag.IntVar(&cfg.Partitions, "partitions", 3, "partitions of the input topic")
+	flag.Int64Var(&cfg.Shed, "shed", 0, "drop records while their partition lags by more than this many records (load shedding); 0: pause fetching only")
 	flag.StringVar(&cfg.Dashboard, "dashboard", "127.0.0.1:8080", "address to serve the dashboard on (keep it loopback); empty: none")
 	service.Main("backpressure", &f, func(ctx context.Context, env service.Env) error {
 		return run(ctx, env.Addrs, cfg, env.RunID, env.StateDir, env.Logger, env.Out)
@@ -108,7 +117,11 @@ func run(ctx context.Context, addrs []string, cfg Config, runID, stateDir string
 
 	op := &slowOperator{cost: cfg.Cost}
 	b := kstream.NewBuilder()
-	kstream.From(b, input, serde.String, serde.String).
+	var srcOpts []kstream.NodeOpt
+	if cfg.Shed > 0 {
+		srcOpts = append(srcOpts, kstream.ShedLoad(kstream.ShedPolicy{MaxLag: cfg.Shed}))
+	}
+	kstream.From(b, input, serde.String, serde.String, srcOpts...).
 		Peek(op.process, kstream.Named("slow-operator")).
 		To(output, serde.String, serde.String)
 	topo, err := b.Build()
@@ -304,10 +317,15 @@ func writeSummary(w io.Writer, s summary) {
 	fmt.Fprintf(w, "lag:       %d records left in Kafka (end offsets - committed offsets); the App last saw %d\n",
 		s.lag, lagSum(s.atEnd))
 	check := "holds"
-	if s.produced != processed+s.lag {
+	if s.produced != processed+s.final.Shed+s.lag {
 		check = "DOES NOT HOLD"
 	}
-	fmt.Fprintf(w, "produced = processed + lag: %d = %d + %d (%s)\n", s.produced, processed, s.lag, check)
+	if s.cfg.Shed > 0 {
+		fmt.Fprintf(w, "shed:      %d records dropped by load shedding (partition lag over %d)\n", s.final.Shed, s.cfg.Shed)
+		fmt.Fprintf(w, "produced = processed + shed + lag: %d = %d + %d + %d (%s)\n", s.produced, processed, s.final.Shed, s.lag, check)
+	} else {
+		fmt.Fprintf(w, "produced = processed + lag: %d = %d + %d (%s)\n", s.produced, processed, s.lag, check)
+	}
 	fmt.Fprintf(w, "paused:    %d partitions paused as the source stopped, %d at most (fetching stops while a buffer is full)\n",
 		s.atEnd.Paused, s.final.MaxPaused)
 	fmt.Fprintf(w, "operator:  busy %.0f%% of the App's time (%s in %d records)\n",

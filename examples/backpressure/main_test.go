@@ -74,3 +74,38 @@ func TestBackpressureOnEmbeddedBroker(t *testing.T) {
 		t.Fatalf("at most %d partitions paused, want 1 to 3 (the source outpaces the operator three times)", maxPaused)
 	}
 }
+
+// With -shed, the source drops records while its partition lags by more
+// than the bound: every record written is processed, shed or still in
+// Kafka, exactly.
+func TestBackpressureSheddingOnEmbeddedBroker(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cfg := Config{Duration: 3 * time.Second, Rate: 1500, Cost: 2 * time.Millisecond, Buffer: 20, Partitions: 3, Shed: 50}
+	var out bytes.Buffer
+	if err := run(ctx, c.ListenAddrs(), cfg, "shed", t.TempDir(), slog.New(slog.DiscardHandler), &out); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("output:\n%s", out.String())
+	shedLine := regexp.MustCompile(`(?m)^shed:      (\d+) records dropped by load shedding \(partition lag over 50\)$`).FindStringSubmatch(out.String())
+	sums := regexp.MustCompile(`(?m)^produced = processed \+ shed \+ lag: (\d+) = (\d+) \+ (\d+) \+ (\d+) \(holds\)$`).FindStringSubmatch(out.String())
+	if shedLine == nil || sums == nil {
+		t.Fatalf("no shed summary in the output")
+	}
+	n := func(s string) int64 {
+		v, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	produced, processed, shed, lag := n(sums[1]), n(sums[2]), n(sums[3]), n(sums[4])
+	if shed != n(shedLine[1]) || produced != processed+shed+lag || shed == 0 || processed == 0 {
+		t.Fatalf("produced %d, processed %d, shed %d, lag %d: want produced = processed + shed + lag with records shed and processed", produced, processed, shed, lag)
+	}
+}

@@ -89,6 +89,10 @@ type (
 	RestoreMetrics = engine.RestoreMetrics
 )
 
+// RateWindow is the span over which a Metrics snapshot's rates,
+// utilizations and latency percentiles are computed.
+const RateWindow = engine.RateWindow
+
 // StoredOffsets returns, for application appID under stateDir (the
 // StateDir option), the changelog offsets its on-disk stores hold, by
 // changelog topic and partition: where each store's restore would resume

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"slices"
+	"time"
 	"sync"
 	"sync/atomic"
 
@@ -251,6 +252,8 @@ func (a *App) Metrics() engine.Metrics {
 	}
 	slices.SortFunc(m.Tasks, engine.CompareTaskIDs)
 	slices.SortFunc(m.RestoringTasks, engine.CompareTaskIDs)
+	sortSections(&m)
+	m.Time = time.Now()
 	return m
 }
 

@@ -43,6 +43,9 @@ type Config struct {
 	OnProcess      engine.ErrorHandler
 	OnProduce      engine.ErrorHandler
 	InstanceID     string
+	// RestoreLogInterval is how often a long restore logs its progress
+	// (0: every 10 s).
+	RestoreLogInterval time.Duration
 
 	// State (see statedir.go and cache.go).
 	StateDir       string

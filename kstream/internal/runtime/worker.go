@@ -123,6 +123,10 @@ type worker struct {
 	// Kafka without a bound while the worker runs, not while it stops.
 	stopping <-chan struct{}
 
+	// ws are the worker's counters for the detailed Metrics sections
+	// (stats.go), under mu.
+	ws workerStats
+
 	stats struct {
 		sync.Mutex
 		tasks []engine.TaskID
@@ -130,6 +134,8 @@ type worker struct {
 		// restoring tasks and the changelog records they have left
 		restoring []engine.TaskID
 		remaining int64
+		// the detailed sections (stats.go)
+		detail detailed
 	}
 }
 
@@ -151,6 +157,7 @@ func newWorker(a *App, idx int) (*worker, error) {
 		hwm:           make(map[topicPartition]int64),
 	}
 	w.lag.init()
+	w.ws.init(time.Now())
 	w.repartition = make(map[string]bool)
 	for _, st := range a.Topo.Subs {
 		for i, tp := range st.SourceTopics(cfg.AppID) {
@@ -385,6 +392,8 @@ func (w *worker) loopLocked(ctx context.Context) error {
 		if stop, err := w.stopLocked(ctx); stop {
 			return err // on ctx's end, the records just polled are not processed, nor committed
 		}
+		// Busy from here to the next poll.
+		busyFrom := time.Now()
 		if err := w.ingestLocked(fetches, restored); err != nil {
 			return err
 		}
@@ -404,6 +413,7 @@ func (w *worker) loopLocked(ctx context.Context) error {
 		if time.Since(w.lastStats) >= statsInterval {
 			w.publishStatsLocked()
 		}
+		w.ws.busy += time.Since(busyFrom)
 	}
 }
 
@@ -484,8 +494,14 @@ func (w *worker) punctuateWallClockLocked() error {
 // last commit.
 func (w *worker) commitIfDueLocked() error {
 	if now := time.Now(); now.Sub(w.lastCommit) >= w.cfg.CommitInterval {
+		before := w.ws.commits
 		if err := w.proto.Commit(); err != nil {
 			return err
+		}
+		if w.ws.commits > before {
+			took := time.Since(now)
+			w.ws.commitTime += took
+			w.ws.commitMax = max(w.ws.commitMax, took)
 		}
 		w.lastCommit = now
 	}
@@ -577,6 +593,7 @@ func (w *worker) routeLocked(fs kgo.Fetches) {
 			w.client.PauseFetchPartitions(map[string][]int32{p.Topic: {p.Partition}})
 			w.Paused[tp] = true
 			w.Env.Counters.AddPaused(1)
+			w.pausedLocked(tp)
 			w.Logger.Debug("kstream: paused fetching a full partition", "topic", p.Topic, "partition", p.Partition, "buffered", n)
 		}
 	})
@@ -641,6 +658,7 @@ func (w *worker) unpauseLocked(tp topicPartition) {
 	}
 	delete(w.Paused, tp)
 	w.Env.Counters.AddPaused(-1)
+	w.resumedLocked(tp)
 }
 
 // pauseForRestoreLocked pauses the input partitions of a task that is
@@ -675,6 +693,7 @@ func (w *worker) resumeRestoredLocked(t *task) {
 func (w *worker) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.ws.rebalances++
 	w.proto.Assigning()
 	for tp, ps := range assigned {
 		if w.assigned[tp] == nil {
@@ -807,6 +826,7 @@ func (w *worker) closeTasksLocked(tasks []*task, why string) {
 			delete(w.lag.looked, tp)
 			w.proto.PartitionClosed(q.Topic, q.Partition)
 		}
+		w.taskClosedLocked(t)
 		delete(w.tasks, t.ID)
 		removed = append(removed, t.ID.String())
 	}
@@ -872,9 +892,11 @@ func (w *worker) publishStatsLocked() {
 		}
 	}
 	remaining, restoring := w.restore.remainingLocked()
+	detail := w.detailLocked(w.lastStats)
 	w.stats.Lock()
 	w.stats.tasks, w.stats.lag = ids, lag
 	w.stats.remaining, w.stats.restoring = remaining, restoring
+	w.stats.detail = detail
 	w.stats.Unlock()
 }
 
@@ -885,6 +907,14 @@ func (w *worker) Snapshot(m *engine.Metrics) {
 	m.Tasks = append(m.Tasks, w.stats.tasks...)
 	m.RestoringTasks = append(m.RestoringTasks, w.stats.restoring...)
 	m.RestoreRemaining += w.stats.remaining
+	d := &w.stats.detail
+	m.Rebalances += d.worker.Rebalances
+	m.Workers = append(m.Workers, d.worker)
+	m.TaskStats = append(m.TaskStats, d.tasks...)
+	m.Nodes = append(m.Nodes, d.nodes...)
+	m.Partitions = append(m.Partitions, d.partitions...)
+	m.Stores = append(m.Stores, d.stores...)
+	m.Restores = append(m.Restores, d.restores...)
 	for tp, ps := range w.stats.lag {
 		if m.Lag[tp] == nil {
 			m.Lag[tp] = make(map[int32]int64, len(ps))

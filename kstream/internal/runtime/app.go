@@ -6,9 +6,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"slices"
-	"time"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/streamwork-go/streamwork/kstream/internal/engine"
 	"github.com/streamwork-go/streamwork/state"

@@ -198,7 +198,6 @@ func (d *TestDriver) TakeOutput(topic string) []*kgo.Record {
 	return out
 }
 
-
 func (d *TestDriver) Close() error {
 	if d.Closed {
 		return nil

@@ -67,6 +67,10 @@ func (a *App) Run(ctx context.Context) error { return a.rt.Run(ctx) }
 // concurrently with Run and from any goroutine.
 func (a *App) Metrics() Metrics { return a.rt.Metrics() }
 
+// ApplicationID returns the App's application id (the ApplicationID
+// option): its consumer group and the prefix of its internal topics.
+func (a *App) ApplicationID() string { return a.rt.Config().AppID }
+
 // Metrics is a snapshot of an App's counters since it started, and of its
 // workers' state when the snapshot was taken.
 type Metrics = engine.Metrics

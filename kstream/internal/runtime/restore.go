@@ -204,8 +204,8 @@ func (w *worker) restoreLocked(fs kgo.Fetches) error {
 	}
 	if len(r.entries) > 0 && time.Since(r.lastLog) >= every {
 		r.lastLog = time.Now()
+		w.publishStatsLocked() // Metrics shows what the log says
 		r.logProgressLocked(r.lastLog)
-		w.publishStatsLocked()
 	}
 	return nil
 }

@@ -130,6 +130,10 @@ func (a *App) Dashboard() http.Handler {
 // concurrently with Run and from any goroutine.
 func (a *App) Metrics() Metrics { return a.rt.Metrics() }
 
+// ApplicationID returns the App's application id (the ApplicationID
+// option): its consumer group and the prefix of its internal topics.
+func (a *App) ApplicationID() string { return a.rt.Config().AppID }
+
 // Metrics is a snapshot of an App's counters since it started, and of its
 // workers' state when the snapshot was taken.
 type Metrics = engine.Metrics
@@ -151,6 +155,10 @@ type (
 	// RestoreMetrics are the progress of one store restoring.
 	RestoreMetrics = engine.RestoreMetrics
 )
+
+// RateWindow is the span over which a Metrics snapshot's rates,
+// utilizations and latency percentiles are computed.
+const RateWindow = engine.RateWindow
 
 // StoredOffsets returns, for application appID under stateDir (the
 // StateDir option), the changelog offsets its on-disk stores hold, by

@@ -3,9 +3,11 @@ package kstream
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"maps"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -322,5 +324,104 @@ func writeStoredOffset(t *testing.T, dir, name string, c wire.Checkpoint) {
 	}
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// progressLog keeps the restore progress lines a logger writes, and the
+// Metrics' Restores at each.
+type progressLog struct {
+	mu    sync.Mutex
+	app   *App
+	lines []progressLine
+}
+
+type progressLine struct {
+	task     string
+	restored int64
+	left     int64
+	metrics  []RestoreMetrics
+}
+
+func (l *progressLog) Enabled(context.Context, slog.Level) bool { return true }
+func (l *progressLog) WithAttrs([]slog.Attr) slog.Handler       { return l }
+func (l *progressLog) WithGroup(string) slog.Handler            { return l }
+func (l *progressLog) Handle(_ context.Context, r slog.Record) error {
+	if r.Message != "kstream: restoring" {
+		return nil
+	}
+	var p progressLine
+	r.Attrs(func(a slog.Attr) bool {
+		switch a.Key {
+		case "task":
+			p.task = a.Value.String()
+		case "restored":
+			p.restored = a.Value.Int64()
+		case "left":
+			p.left = a.Value.Int64()
+		}
+		return true
+	})
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	// Logged under the worker's lock, after the stats were published.
+	p.metrics = l.app.Metrics().Restores
+	l.lines = append(l.lines, p)
+	return nil
+}
+
+// A long restore logs its progress per task at the configured pace
+// (records restored, left, rate, ETA), and Metrics' Restores says the same
+// at each line: done grows, done + left stays the changelog's length.
+func TestRestoreLogsProgressAndMetrics(t *testing.T) {
+	brokers := rtCluster(t, map[string]int32{"in": 1, "out": 1, "prog-counts-changelog": 1})
+	const n = 60000 // the restore applies 10,000 records per round at most
+	recs := make([]*kgo.Record, n)
+	for i := range recs {
+		v, _ := serde.Int64.Serialize("", int64(i))
+		recs[i] = &kgo.Record{Topic: "prog-counts-changelog", Partition: 0, Key: fmt.Appendf(nil, "k%d", i%100), Value: v}
+	}
+	rtProduce(t, brokers, recs)
+	rtProduce(t, brokers, []*kgo.Record{stRecord("k1", "x", 0, 5)})
+	log := &progressLog{}
+	opts := append(stOpts(t, brokers, "prog", t.TempDir(), CacheMaxBytes(0)), Logger(slog.New(log)),
+		optFunc(func(c *runtime.Config) { c.RestoreLogInterval = time.Nanosecond }))
+	app, err := New(countTopology(t), opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log.app = app
+	stop := rtRun(t, app)
+	rtWaitFor(t, "the record after the restore", func() bool { return app.Metrics().RecordsProcessed == 1 })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	log.mu.Lock()
+	defer log.mu.Unlock()
+	if len(log.lines) < 2 {
+		t.Fatalf("%d progress lines, want at least 2: %+v", len(log.lines), log.lines)
+	}
+	var last int64 = -1
+	var partial int
+	for _, p := range log.lines {
+		if p.task != "0_0" || p.restored+p.left != n || p.restored < last {
+			t.Fatalf("progress line %+v after restored %d: want task 0_0, restored + left = %d, restored not going back", p, last, n)
+		}
+		last = p.restored
+		if p.restored > 0 && p.restored < n {
+			partial++
+		}
+		if len(p.metrics) != 1 {
+			t.Fatalf("Restores at %+v: %+v, want one store", p, p.metrics)
+		}
+		m := p.metrics[0]
+		if m.Task.String() != "0_0" || m.Store != "counts" || m.Done != p.restored || m.Left != p.left || m.RecordsPerSecond < 0 || m.ETA < 0 {
+			t.Fatalf("Restores %+v at log line %+v", m, p)
+		}
+	}
+	if partial == 0 {
+		t.Fatalf("no progress line in the middle of the restore: %+v", log.lines)
+	}
+	if m := app.Metrics(); len(m.Restores) != 0 || m.RestoredRecords != n {
+		t.Fatalf("after the restore: Restores %+v, RestoredRecords %d", m.Restores, m.RestoredRecords)
 	}
 }

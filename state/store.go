@@ -96,6 +96,16 @@ type Store interface {
 	Close() error
 }
 
+// Sizer is a Store that can estimate how many bytes it holds. Both engines
+// implement it: the memory engine counts the bytes of its keys and values,
+// Pebble reports its live tables and memtables. The runtime reads it for
+// Metrics (StoreMetrics.ApproxBytes).
+type Sizer interface {
+	// ApproximateBytes returns an estimate of the store's size in bytes,
+	// cheap enough to call every second, not per record.
+	ApproximateBytes() int64
+}
+
 // Iterator walks key-value pairs in ascending key order. It is pull style,
 // like Pebble's:
 //

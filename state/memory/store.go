@@ -30,13 +30,18 @@ type Store struct {
 		sync.RWMutex
 		meta map[string][]byte
 		tree *btree.BTreeG[item] // nil after Close
+		// bytes is the length of every key and value in tree.
+		bytes int64
 		// snap is a read-only clone of tree shared by the iterators created
 		// since the last write; nil when a write has made it stale.
 		snap *btree.BTreeG[item]
 	}
 }
 
-var _ state.Store = (*Store)(nil)
+var (
+	_ state.Store = (*Store)(nil)
+	_ state.Sizer = (*Store)(nil)
+)
 
 // New returns an empty store named name.
 func New(name string) *Store {
@@ -73,7 +78,10 @@ func (s *Store) Put(key, value []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.checkLocked()
-	s.mu.tree.ReplaceOrInsert(it)
+	if old, ok := s.mu.tree.ReplaceOrInsert(it); ok {
+		s.mu.bytes -= int64(len(old.key) + len(old.value))
+	}
+	s.mu.bytes += int64(len(buf))
 	s.mu.snap = nil
 	return nil
 }
@@ -83,7 +91,8 @@ func (s *Store) Delete(key []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.checkLocked()
-	if _, ok := s.mu.tree.Delete(item{key: key}); ok {
+	if old, ok := s.mu.tree.Delete(item{key: key}); ok {
+		s.mu.bytes -= int64(len(old.key) + len(old.value))
 		s.mu.snap = nil
 	}
 	return nil
@@ -117,7 +126,9 @@ func (s *Store) DeleteRange(from, to []byte) error {
 		return nil
 	}
 	for _, k := range doomed {
-		s.mu.tree.Delete(item{key: k})
+		if old, ok := s.mu.tree.Delete(item{key: k}); ok {
+			s.mu.bytes -= int64(len(old.key) + len(old.value))
+		}
 	}
 	s.mu.snap = nil
 	return nil
@@ -172,6 +183,15 @@ func (s *Store) ApproximateCount() int64 {
 	defer s.mu.RUnlock()
 	s.checkLocked()
 	return int64(s.mu.tree.Len())
+}
+
+// ApproximateBytes returns the bytes of every key and value the store
+// holds, exactly (the tree's own overhead is not counted).
+func (s *Store) ApproximateBytes() int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	s.checkLocked()
+	return s.mu.bytes
 }
 
 // Flush does nothing: a memory store has no disk to make writes durable on.

@@ -57,7 +57,10 @@ type Store struct {
 	}
 }
 
-var _ state.Store = (*Store)(nil)
+var (
+	_ state.Store = (*Store)(nil)
+	_ state.Sizer = (*Store)(nil)
+)
 
 // Name returns the store's name.
 func (s *Store) Name() string { return s.name }
@@ -205,6 +208,16 @@ func (s *Store) Prefix(prefix []byte) state.Iterator {
 // All returns an iterator over every key.
 func (s *Store) All() state.Iterator {
 	return s.newIterator(nil, nil)
+}
+
+// ApproximateBytes returns Pebble's own measure of the store's size: the
+// bytes of its live tables (and blob files) on disk plus the memory of its
+// memtables, which hold the writes not flushed yet.
+func (s *Store) ApproximateBytes() int64 {
+	s.rlock()
+	defer s.mu.RUnlock()
+	m := s.db.Metrics()
+	return int64(m.Table.Local.LiveSize + m.BlobFiles.Local.LiveSize + m.MemTable.Size)
 }
 
 // ApproximateCount estimates the number of keys as RocksDB's

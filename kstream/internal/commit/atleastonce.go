@@ -114,7 +114,7 @@ func (p *atLeastOnce) commit(tasks []*engine.Task) error {
 			t.MarkCommitted(o)
 		}
 		if len(failed) == 0 {
-			p.h.Counters().Commits.Add(1)
+			p.h.Committed()
 			p.h.Logger().Debug("kstream: committed", "offsets", offsets)
 		}
 		purgeRepartition(p.h, offsets, failed)

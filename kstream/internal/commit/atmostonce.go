@@ -107,7 +107,7 @@ func (p *atMostOnce) commitFetched() error {
 	if len(failed) > 0 {
 		return nil
 	}
-	p.h.Counters().Commits.Add(1)
+	p.h.Committed()
 	p.h.Logger().Debug("kstream: committed fetched offsets before processing (at-most-once)", "offsets", p.pending)
 	clear(p.pending)
 	return nil

@@ -85,6 +85,9 @@ type Host interface {
 	// Logger and Counters are the worker's.
 	Logger() *slog.Logger
 	Counters() *engine.Counters
+	// Committed counts one commit (or committed transaction) of the
+	// worker, in Counters and in the worker's own metrics.
+	Committed()
 	// Tasks returns the worker's tasks in their processing order.
 	Tasks() []*engine.Task
 	// Client is the worker's group client; Session its transact session

@@ -33,6 +33,7 @@ func newFakeHost() *fakeHost { return &fakeHost{stopping: make(chan struct{})} }
 
 func (h *fakeHost) Logger() *slog.Logger               { return slog.New(slog.DiscardHandler) }
 func (h *fakeHost) Counters() *engine.Counters         { return &h.counters }
+func (h *fakeHost) Committed()                         { h.counters.Commits.Add(1) }
 func (h *fakeHost) Tasks() []*engine.Task              { return h.tasks }
 func (h *fakeHost) Client() *kgo.Client                { return nil }
 func (h *fakeHost) Session() *kgo.GroupTransactSession { return nil }

@@ -283,7 +283,7 @@ func (p *exactlyOnce) Commit() error {
 	for _, t := range tasks {
 		t.TxnDirty = false
 	}
-	p.h.Counters().Commits.Add(1)
+	p.h.Committed()
 	p.h.Logger().Debug("kstream: committed a transaction", "offsets", offsets)
 	purgeRepartition(p.h, offsets, nil)
 	return nil

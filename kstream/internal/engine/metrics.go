@@ -33,8 +33,6 @@ type Counters struct {
 	// EnforcedProcessing counts records processed while an input partition
 	// of their task was empty after its idle wait (Task.Process).
 	EnforcedProcessing atomic.Int64
-	// Rebalances counts the assignments the workers received.
-	Rebalances atomic.Int64
 	// Shed counts records dropped by the sources' load-shedding policies.
 	Shed atomic.Int64
 }
@@ -196,7 +194,6 @@ func (m *Counters) Snapshot() Metrics {
 		LateRecordsWritten:  m.LateWritten.Load(),
 		IdleWindowAdvances:  m.IdleAdvances.Load(),
 		EnforcedProcessing:  m.EnforcedProcessing.Load(),
-		Rebalances:          m.Rebalances.Load(),
 		Shed:                m.Shed.Load(),
 		Paused:              int(m.Paused.Load()),
 		MaxPaused:           int(m.MaxPaused.Load()),

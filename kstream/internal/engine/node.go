@@ -20,12 +20,18 @@ type Downstream[K, V any] struct {
 	t        *Task
 	Children []Receiver[K, V]
 	names    []string
+	// self and kids are the statistics of the node and of its children
+	// (see stats.go).
+	self *NodeStats
+	kids []*NodeStats
 }
 
 func (d *Downstream[K, V]) Wire(t *Task, n *Node, children []Instance) error {
 	d.t = t
 	d.Children = make([]Receiver[K, V], len(children))
 	d.names = make([]string, len(children))
+	d.self = t.NodeStat(n)
+	d.kids = make([]*NodeStats, len(children))
 	for i, c := range children {
 		rc, ok := c.(Receiver[K, V])
 		if !ok {
@@ -33,6 +39,7 @@ func (d *Downstream[K, V]) Wire(t *Task, n *Node, children []Instance) error {
 		}
 		d.Children[i] = rc
 		d.names[i] = n.Children[i].Name
+		d.kids[i] = t.NodeStat(n.Children[i])
 	}
 	return nil
 }
@@ -44,29 +51,52 @@ func (d *Downstream[K, V]) Task() *Task { return d.t }
 // record has not failed).
 func (d *Downstream[K, V]) ForwardIndex(i int, r Record[K, V]) {
 	if i < len(d.Children) && d.t.Failure == nil {
-		d.Children[i].Receive(r)
+		d.self.Out++
+		d.deliver(i, r)
 	}
 }
 
 func (d *Downstream[K, V]) Forward(r Record[K, V]) {
-	for _, c := range d.Children {
+	if d.t.Failure != nil {
+		return
+	}
+	d.self.Out++
+	for i := range d.Children {
 		if d.t.Failure != nil {
 			return
 		}
-		c.Receive(r)
+		d.deliver(i, r)
 	}
 }
 
 func (d *Downstream[K, V]) ForwardTo(from, name string, r Record[K, V]) {
-	for i, c := range d.Children {
+	for i := range d.Children {
 		if d.names[i] == name {
 			if d.t.Failure == nil {
-				c.Receive(r)
+				d.self.Out++
+				d.deliver(i, r)
 			}
 			return
 		}
 	}
 	d.t.Fail(from, ProcessingErrorKind, fmt.Errorf("%w: %q has no child %q", ErrUnknownChild, from, name))
+}
+
+// deliver hands r to child i, counting it in; on a timed record (see
+// stats.go) it charges the child's time to the child and takes it out of
+// this node's own time.
+func (d *Downstream[K, V]) deliver(i int, r Record[K, V]) {
+	k := d.kids[i]
+	k.In++
+	if !d.t.timing {
+		d.Children[i].Receive(r)
+		return
+	}
+	start := time.Now()
+	d.Children[i].Receive(r)
+	el := time.Since(start)
+	k.Time += el
+	d.self.Time -= el
 }
 
 // --- source ---
@@ -156,10 +186,12 @@ type SinkNode[K, V any] struct {
 	TopicFn    func(Record[K, V]) string
 	Ks         serde.Serde[K]
 	Vs         serde.Serde[V]
+	stats      *NodeStats
 }
 
 func (s *SinkNode[K, V]) Init(t *Task, n *Node, _ []Instance) error {
 	s.t, s.Name = t, n.Name
+	s.stats = t.NodeStat(n)
 	s.Topic = ResolveTopic(t.Env.AppID, s.Internal, s.Topic)
 	return nil
 }
@@ -202,4 +234,5 @@ func (s *SinkNode[K, V]) Receive(r Record[K, V]) {
 		Topic: topic, Partition: part, Key: k, Value: v,
 		Timestamp: r.Timestamp, Headers: ToKgoHeaders(r.Headers),
 	})
+	s.stats.Out++
 }

@@ -119,6 +119,17 @@ type Task struct {
 	// effects (outputs, store and changelog writes). When the transaction
 	// aborts, a dirty task is closed dirty and made again.
 	TxnDirty bool
+
+	// Statistics (stats.go): the task's counters, and its nodes' by index
+	// in Sub.Nodes. timing: the current record is timed node by node;
+	// sampleIn: records until the next timed one; nowMs: the wall clock
+	// (Env.Now) of the running Process call.
+	Stats    TaskStats
+	Nodes    []NodeStats
+	nodeIdx  map[*Node]int
+	timing   bool
+	sampleIn int
+	nowMs    int64
 }
 
 // recordQueue buffers the fetched records of one input partition.
@@ -148,6 +159,10 @@ type RecordQueue struct {
 	// names the source node.
 	shed       *ShedPolicy
 	sourceName string
+	// Latency is the end-to-end latency of the partition's records;
+	// srcStats the statistics of its source node.
+	Latency  LatencyHist
+	srcStats *NodeStats
 }
 
 func (q *RecordQueue) Len() int { return len(q.recs) - q.head }
@@ -204,7 +219,11 @@ func OpenTask(id TaskID, sub *Subtopology, env *TaskEnv) (*Task, error) {
 		return nil, err
 	}
 	t.ByNode = make(map[*Node]Instance, len(sub.Nodes))
-	for _, n := range sub.Nodes {
+	t.Nodes = make([]NodeStats, len(sub.Nodes))
+	t.nodeIdx = make(map[*Node]int, len(sub.Nodes))
+	t.sampleIn = 1 // time the first record
+	for i, n := range sub.Nodes {
+		t.nodeIdx[n] = i
 		i := n.NewInstance()
 		t.ByNode[n] = i
 		t.Instances = append(t.Instances, i)
@@ -218,7 +237,7 @@ func OpenTask(id TaskID, sub *Subtopology, env *TaskEnv) (*Task, error) {
 		}
 		sn := sub.Sources[tp]
 		q := &RecordQueue{Topic: full[i], Partition: id.Partition, source: src, shed: sn.Shed, sourceName: sn.Name,
-			next: -1, committed: -1, epoch: -1, end: -1, start: -1}
+			next: -1, committed: -1, epoch: -1, end: -1, start: -1, srcStats: t.NodeStat(sn)}
 		t.Queues = append(t.Queues, q)
 		t.ByTopic[full[i]] = q
 	}
@@ -311,9 +330,14 @@ func (t *Task) Process(max int) (int, error) { return t.process(max, false) }
 // offsets it committed before a revoke or a shutdown).
 func (t *Task) Drain(max int) (int, error) { return t.process(max, true) }
 
-func (t *Task) process(max int, force bool) (int, error) {
+func (t *Task) process(max int, force bool) (n int, err error) {
 	now := t.Env.Now()
-	n := 0
+	t.nowMs = Millis(now)
+	if t.TotalBuffered() > 0 {
+		// Processing time is wall time, whatever clock Env.Now is.
+		start := time.Now()
+		defer func() { t.Stats.ProcTime += time.Since(start) }()
+	}
 	for n < max {
 		if !force {
 			r := t.readiness(now)
@@ -361,14 +385,28 @@ func (t *Task) processOne(q *RecordQueue, r *rawRecord, ts int64) error {
 	t.Cur = r
 	t.CurTs = ts
 	t.Failure = nil
+	t.Stats.Processed++
+	q.srcStats.In++
+	if t.sampleIn--; t.sampleIn <= 0 {
+		t.sampleIn, t.timing = SampleEvery, true
+		t.Stats.Sampled++
+	}
 	if ts < 0 {
 		t.Fail("", DeserializationErrorKind, fmt.Errorf("%w: %d", ErrInvalidTimestamp, ts))
 	} else {
 		if ts > t.StreamTime {
 			t.StreamTime = ts
 		}
-		t.GuardRecord(func() { q.source.ReceiveRaw(r, ts) })
+		q.Latency.Observe(t.nowMs, ts)
+		if t.timing {
+			start := time.Now()
+			t.GuardRecord(func() { q.source.ReceiveRaw(r, ts) })
+			q.srcStats.Time += time.Since(start)
+		} else {
+			t.GuardRecord(func() { q.source.ReceiveRaw(r, ts) })
+		}
 	}
+	t.timing = false
 	q.next = r.Offset + 1
 	q.epoch = r.LeaderEpoch
 	t.Env.Counters.Processed.Add(1)

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/streamwork-go/streamwork/kstream/internal/engine"
 	"github.com/streamwork-go/streamwork/state"
@@ -264,6 +265,8 @@ func (a *App) Metrics() engine.Metrics {
 	slices.SortFunc(m.Tasks, engine.CompareTaskIDs)
 	slices.SortFunc(m.RestoringTasks, engine.CompareTaskIDs)
 	slices.SortFunc(m.StandbyTasks, engine.CompareTaskIDs)
+	sortSections(&m)
+	m.Time = time.Now()
 	return m
 }
 

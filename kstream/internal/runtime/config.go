@@ -51,6 +51,9 @@ type Config struct {
 	// StaticMembership makes each worker a static group member, with
 	// group instance id GroupInstanceID(InstanceID, worker).
 	StaticMembership bool
+	// RestoreLogInterval is how often a long restore logs its progress
+	// (0: every 10 s).
+	RestoreLogInterval time.Duration
 
 	// State (see statedir.go and cache.go).
 	StateDir       string

@@ -200,8 +200,6 @@ func (d *TestDriver) TakeOutput(topic string) []*kgo.Record {
 	return out
 }
 
-func (d *TestDriver) Metrics() any { return d.Env.Counters.Snapshot() }
-
 func (d *TestDriver) Close() error {
 	if d.Closed {
 		return nil

@@ -17,8 +17,12 @@ type host struct{ w *worker }
 
 var _ commit.Host = (*host)(nil)
 
-func (h *host) Logger() *slog.Logger               { return h.w.Logger }
-func (h *host) Counters() *engine.Counters         { return h.w.Env.Counters }
+func (h *host) Logger() *slog.Logger       { return h.w.Logger }
+func (h *host) Counters() *engine.Counters { return h.w.Env.Counters }
+func (h *host) Committed() {
+	h.w.ws.commits++
+	h.w.Env.Counters.Commits.Add(1)
+}
 func (h *host) Tasks() []*engine.Task              { return h.w.Order }
 func (h *host) Client() *kgo.Client                { return h.w.client }
 func (h *host) Session() *kgo.GroupTransactSession { return h.w.sess }

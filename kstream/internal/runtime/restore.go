@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -20,8 +21,9 @@ const (
 	// restoreBatch bounds the changelog records one restore step applies,
 	// so tasks that already run keep being processed between steps.
 	restoreBatch = 10000
-	// restoreLogInterval is how often restore progress is logged.
-	restoreLogInterval = 5 * time.Second
+	// defaultRestoreLogInterval is how often restore progress is logged
+	// (Config.RestoreLogInterval).
+	defaultRestoreLogInterval = 10 * time.Second
 	// restoreRetry is how long restore waits before asking for the
 	// offsets of changelogs that were not ready (just created, no leader).
 	restoreRetry = 200 * time.Millisecond
@@ -86,6 +88,8 @@ type restoreEntry struct {
 	// partition's end as of the latest fetch (-1: unknown).
 	standby bool
 	hwm     int64
+	// hist is Restored over time, for the rate.
+	hist history
 }
 
 func newRestorer(w *worker, client *kgo.Client) *restorer {
@@ -241,15 +245,81 @@ func (w *worker) restoreLocked(fs kgo.Fetches) error {
 			}
 		}
 	}
-	if len(r.entries) > 0 && time.Since(r.lastLog) >= restoreLogInterval {
+	every := w.cfg.RestoreLogInterval
+	if every <= 0 {
+		every = defaultRestoreLogInterval
+	}
+	if len(r.entries) > 0 && time.Since(r.lastLog) >= every {
 		r.lastLog = time.Now()
-		for _, e := range r.entries {
-			el := time.Since(e.Started).Seconds()
-			w.Logger.Info("kstream: restoring", "task", e.t.ID.String(), "store", e.ts.Spec.Name,
-				"restored", e.Restored, "left", max(0, e.end-e.next), "records_per_sec", int64(float64(e.Restored)/max(el, 1e-3)))
-		}
+		w.publishStatsLocked() // Metrics shows what the log says
+		r.logProgressLocked(r.lastLog)
 	}
 	return nil
+}
+
+// logProgressLocked logs, for each task restoring, the changelog records
+// restored so far and left, the rate over RateWindow and the time left at
+// that rate.
+func (r *restorer) logProgressLocked(now time.Time) {
+	type progress struct {
+		done, left int64
+		rate       float64
+	}
+	byTask := map[engine.TaskID]*progress{}
+	var ids []engine.TaskID
+	for _, m := range r.metricsLocked(now) {
+		p := byTask[m.Task]
+		if p == nil {
+			p = new(progress)
+			byTask[m.Task] = p
+			ids = append(ids, m.Task)
+		}
+		p.done += m.Done
+		p.left += m.Left
+		p.rate += m.RecordsPerSecond
+	}
+	for _, id := range ids {
+		p := byTask[id]
+		r.w.Logger.Info("kstream: restoring", "task", id.String(), "restored", p.done, "left", p.left,
+			"records_per_sec", int64(p.rate), "eta", eta(p.left, p.rate).Round(time.Second))
+	}
+}
+
+// eta returns how long left records take at rate per second (0 when the
+// rate is unknown).
+func eta(left int64, rate float64) time.Duration {
+	if rate <= 0 {
+		return 0
+	}
+	return time.Duration(float64(left) / rate * float64(time.Second))
+}
+
+// metricsLocked returns the progress of each store restoring now, sorted by
+// task and store.
+func (r *restorer) metricsLocked(now time.Time) []engine.RestoreMetrics {
+	if r == nil {
+		return nil
+	}
+	var out []engine.RestoreMetrics
+	for t, es := range r.byTask {
+		for _, e := range es {
+			if e.done {
+				continue
+			}
+			e.hist.add(now, e.Restored)
+			rate := e.hist.rate(now, e.Restored)
+			left := max(0, e.end-e.next)
+			out = append(out, engine.RestoreMetrics{Store: e.ts.Spec.Name, Task: t.ID, Done: e.Restored, Left: left,
+				RecordsPerSecond: rate, ETA: eta(left, rate)})
+		}
+	}
+	slices.SortFunc(out, func(a, b engine.RestoreMetrics) int {
+		if c := engine.CompareTaskIDs(a.Task, b.Task); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Store, b.Store)
+	})
+	return out
 }
 
 // applyLocked applies one changelog record to the engine store of its
@@ -360,6 +430,7 @@ func (r *restorer) planLocked(t *task, starts, ends kadm.ListedOffsets, add map[
 		}
 		ts.RestoredTo = from
 		e := &restoreEntry{t: t, ts: ts, tp: ts.Changelog, from: from, next: from, end: end.Offset, Started: time.Now(), hwm: end.Offset}
+		e.hist.add(e.Started, 0)
 		es = append(es, e)
 		if standby {
 			// A standby reads on, without end.

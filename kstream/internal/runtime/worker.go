@@ -141,6 +141,9 @@ type worker struct {
 	wantStandby   []engine.TaskID
 	standbysDirty bool
 	nextProbe     time.Time
+	// ws are the worker's counters for the detailed Metrics sections
+	// (stats.go), under mu.
+	ws workerStats
 
 	stats struct {
 		sync.Mutex
@@ -154,6 +157,8 @@ type worker struct {
 		// shed counts the records load shedding dropped, per partition
 		// (countShed).
 		shed map[topicPartition]int64
+		// the detailed sections (stats.go)
+		detail detailed
 	}
 }
 
@@ -175,6 +180,7 @@ func newWorker(a *App, idx int) (*worker, error) {
 		hwm:           make(map[topicPartition]int64),
 	}
 	w.lag.init()
+	w.ws.init(time.Now())
 	w.repartition = make(map[string]bool)
 	for _, st := range a.Topo.Subs {
 		for i, tp := range st.SourceTopics(cfg.AppID) {
@@ -427,6 +433,8 @@ func (w *worker) loopLocked(ctx context.Context) error {
 		if stop, err := w.stopLocked(ctx); stop {
 			return err // on ctx's end, the records just polled are not processed, nor committed
 		}
+		// Busy from here to the next poll.
+		busyFrom := time.Now()
 		if err := w.ingestLocked(fetches, restored); err != nil {
 			return err
 		}
@@ -449,6 +457,7 @@ func (w *worker) loopLocked(ctx context.Context) error {
 		if time.Since(w.lastStats) >= statsInterval {
 			w.publishStatsLocked()
 		}
+		w.ws.busy += time.Since(busyFrom)
 	}
 }
 
@@ -535,8 +544,14 @@ func (w *worker) punctuateWallClockLocked() error {
 // last commit.
 func (w *worker) commitIfDueLocked() error {
 	if now := time.Now(); now.Sub(w.lastCommit) >= w.cfg.CommitInterval {
+		before := w.ws.commits
 		if err := w.proto.Commit(); err != nil {
 			return err
+		}
+		if w.ws.commits > before {
+			took := time.Since(now)
+			w.ws.commitTime += took
+			w.ws.commitMax = max(w.ws.commitMax, took)
 		}
 		w.lastCommit = now
 	}
@@ -628,6 +643,7 @@ func (w *worker) routeLocked(fs kgo.Fetches) {
 			w.client.PauseFetchPartitions(map[string][]int32{p.Topic: {p.Partition}})
 			w.Paused[tp] = true
 			w.Env.Counters.AddPaused(1)
+			w.pausedLocked(tp)
 			w.Logger.Debug("kstream: paused fetching a full partition", "topic", p.Topic, "partition", p.Partition, "buffered", n)
 		}
 	})
@@ -692,6 +708,7 @@ func (w *worker) unpauseLocked(tp topicPartition) {
 	}
 	delete(w.Paused, tp)
 	w.Env.Counters.AddPaused(-1)
+	w.resumedLocked(tp)
 }
 
 // pauseForRestoreLocked pauses the input partitions of a task that is
@@ -726,7 +743,7 @@ func (w *worker) resumeRestoredLocked(t *task) {
 func (w *worker) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.Env.Counters.Rebalances.Add(1)
+	w.ws.rebalances++
 	w.proto.Assigning()
 	for tp, ps := range assigned {
 		if w.assigned[tp] == nil {
@@ -869,6 +886,7 @@ func (w *worker) closeTasksLocked(tasks []*task, why string) {
 			delete(w.lag.looked, tp)
 			w.proto.PartitionClosed(q.Topic, q.Partition)
 		}
+		w.taskClosedLocked(t)
 		delete(w.tasks, t.ID)
 		w.app.noteStateLocked(t)
 		removed = append(removed, t.ID.String())
@@ -939,10 +957,12 @@ func (w *worker) publishStatsLocked() {
 	w.heldLocked()
 	standbyLag := w.restore.standbyLagLocked()
 	standbys := slices.SortedFunc(maps.Keys(w.standbys), engine.CompareTaskIDs)
+	detail := w.detailLocked(w.lastStats)
 	w.stats.Lock()
 	w.stats.standbys, w.stats.standbyLag = standbys, standbyLag
 	w.stats.tasks, w.stats.lag = ids, lag
 	w.stats.remaining, w.stats.restoring = remaining, restoring
+	w.stats.detail = detail
 	w.stats.Unlock()
 }
 
@@ -960,6 +980,14 @@ func (w *worker) Snapshot(m *engine.Metrics) {
 		}
 		m.StandbyLag[id] = l
 	}
+	d := &w.stats.detail
+	m.Rebalances += d.worker.Rebalances
+	m.Workers = append(m.Workers, d.worker)
+	m.TaskStats = append(m.TaskStats, d.tasks...)
+	m.Nodes = append(m.Nodes, d.nodes...)
+	m.Partitions = append(m.Partitions, d.partitions...)
+	m.Stores = append(m.Stores, d.stores...)
+	m.Restores = append(m.Restores, d.restores...)
 	for tp, ps := range w.stats.lag {
 		if m.Lag[tp] == nil {
 			m.Lag[tp] = make(map[int32]int64, len(ps))

@@ -35,7 +35,7 @@ func TestBackpressureOnEmbeddedBroker(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	want := []string{
 		`^dashboard: http://127\.0\.0\.1:\d+/$`,
-		`^source: 3 partitions, written at 1500 records/s for 3\.\d+s; slow operator: 2ms a record; buffer: 20 records a partition$`,
+		`^source: 3 partitions, written at 1500 records/s for 3(\.\d+)?s; slow operator: 2ms a record; buffer: 20 records a partition$`,
 		`^produced:  \d+ records \(\d+/s\)$`,
 		`^processed: \d+ records \(\d+/s over the App's \d+\.\d+s\)$`,
 		`^lag:       \d+ records left in Kafka \(end offsets - committed offsets\); the App last saw \d+$`,

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -62,6 +63,19 @@ type scaling struct {
 	info     func() wire.MemberInfo
 	ends     func(ctx context.Context, topics ...string) (kadm.ListedOffsets, error)
 	received func(wire.AssignmentInfo)
+	// client is the member's client, set once it exists: kgo may start
+	// joining the group, and so call the balancer, before NewClient
+	// returns.
+	client atomic.Pointer[kgo.Client]
+}
+
+// listEnds looks up end offsets through the member's client (ends' default).
+func (s *scaling) listEnds(ctx context.Context, topics ...string) (kadm.ListedOffsets, error) {
+	cl := s.client.Load()
+	if cl == nil {
+		return nil, errors.New("kstream: the member's client is not ready")
+	}
+	return kadm.NewClient(cl).ListEndOffsets(ctx, topics...)
 }
 
 // newScaling returns the scaling side of worker w's assignor.
@@ -72,6 +86,7 @@ func newScaling(w *worker) *scaling {
 		acceptableLag: cfg.AcceptableRecoveryLag, probing: cfg.ProbingInterval,
 		info: w.memberInfo, received: w.receiveAssignmentInfo,
 	}
+	s.ends = s.listEnds
 	for _, st := range w.Topo.Subs {
 		var cls []string
 		for _, name := range w.Topo.StoreOrder {

@@ -324,7 +324,7 @@ func (w *worker) newGroupClient() error {
 	if w.restore != nil {
 		w.restore.adm = kadm.NewClient(w.client)
 	}
-	bal.scaling.ends = kadm.NewClient(w.client).ListEndOffsets
+	bal.scaling.client.Store(w.client)
 	return nil
 }
 

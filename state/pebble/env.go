@@ -62,13 +62,18 @@ func NewEnv(opts ...EnvOpt) (*Env, error) {
 const fileCacheShards = 8
 
 // Open opens (creating if needed) the store named name in directory dir on
-// the Env's filesystem. The store runs without a write-ahead log, because
-// the runtime writes every change to the store's changelog topic first; see
-// Store.Flush. dir must not be open in another store of this Env
+// the Env's filesystem, configured by opts. The store runs without a
+// write-ahead log, because the runtime writes every change to the store's
+// changelog topic first (see Store.Flush), unless it is Transactional: its
+// commits then go to the log (see Store.Commit). dir must not be open in another store of this Env
 // (ErrStoreOpen) or another process (Pebble's own lock). Open fails with
 // ErrMemTableBudget when the Env's MemTableBudget is used up. It panics with
 // state.ErrClosed after Env.Close.
-func (e *Env) Open(dir, name string) (*Store, error) {
+func (e *Env) Open(dir, name string, opts ...StoreOpt) (*Store, error) {
+	var cfg storeCfg
+	for _, o := range opts {
+		o.applyStore(&cfg)
+	}
 	key := filepath.Clean(dir)
 	need := memTablesPerStore * e.cfg.memTableSize
 
@@ -90,6 +95,7 @@ func (e *Env) Open(dir, name string) (*Store, error) {
 	// Reserve the directory and the memory before the slow open, so that
 	// concurrent Opens see them.
 	s := &Store{name: name, dir: key, env: e, reserved: need}
+	s.tx.on = cfg.transactional
 	e.mu.stores[key] = s
 	e.mu.reserved += need
 	e.mu.Unlock()
@@ -110,6 +116,9 @@ func (e *Env) Open(dir, name string) (*Store, error) {
 		_ = db.Close()
 		e.release(s)
 		return nil, err
+	}
+	if s.tx.on {
+		s.tx.b = &txnBatch{b: db.NewIndexedBatch()}
 	}
 	return s, nil
 }
@@ -180,7 +189,7 @@ func (e *Env) options(s *Store) *pdb.Options {
 		FileCache:          e.fileCache,
 		MaxOpenFiles:       e.cfg.maxOpenFiles,
 		MemTableSize:       e.cfg.memTableSize,
-		DisableWAL:         true,
+		DisableWAL:         !s.tx.on,
 		FS:                 e.cfg.fs,
 		FormatMajorVersion: pdb.FormatNewest,
 		Logger:             slogLogger{logger},

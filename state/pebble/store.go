@@ -55,6 +55,15 @@ type Store struct {
 		sync.Mutex
 		m map[*iterator]struct{}
 	}
+
+	// tx is the open transaction of a Transactional store (see txn.go).
+	// on is set at Open and never changes; b is nil before Open finishes
+	// and after Close.
+	tx struct {
+		on bool
+		mu sync.Mutex
+		b  *txnBatch
+	}
 }
 
 var _ state.Store = (*Store)(nil)
@@ -81,7 +90,16 @@ func (s *Store) Get(key []byte) ([]byte, error) {
 	kb := getKeyBuf()
 	defer putKeyBuf(kb)
 	*kb = append(append((*kb)[:0], dataPrefix), key...)
-	return s.getLocked(*kb, "get")
+	return s.readLocked(*kb, "get")
+}
+
+// readLocked reads the raw key k, through the open transaction of a
+// transactional store; s.mu is read-locked.
+func (s *Store) readLocked(k []byte, op string) ([]byte, error) {
+	if s.tx.b != nil {
+		return s.txnGet(k, op)
+	}
+	return s.getLocked(k, op)
 }
 
 // getLocked reads the raw key k (prefix included); s.mu is read-locked.
@@ -109,6 +127,9 @@ func (s *Store) Put(key, value []byte) error {
 	s.rlock()
 	defer s.mu.RUnlock()
 	s.wbuf = append(append(s.wbuf[:0], dataPrefix), key...)
+	if s.tx.b != nil {
+		return s.txnWrite("put", 1, func(b *pdb.Batch) error { return b.Set(s.wbuf, value, nil) })
+	}
 	if err := s.db.Set(s.wbuf, value, pdb.NoSync); err != nil {
 		return s.wrap("put", err)
 	}
@@ -121,6 +142,9 @@ func (s *Store) Delete(key []byte) error {
 	s.rlock()
 	defer s.mu.RUnlock()
 	s.wbuf = append(append(s.wbuf[:0], dataPrefix), key...)
+	if s.tx.b != nil {
+		return s.txnWrite("delete", -1, func(b *pdb.Batch) error { return b.Delete(s.wbuf, nil) })
+	}
 	if err := s.db.Delete(s.wbuf, pdb.NoSync); err != nil {
 		return s.wrap("delete", err)
 	}
@@ -136,6 +160,9 @@ func (s *Store) DeleteRange(from, to []byte) error {
 		return nil
 	}
 	lo, hi := dataBounds(from, to)
+	if s.tx.b != nil {
+		return s.txnWrite("delete range", 0, func(b *pdb.Batch) error { return b.DeleteRange(lo, hi, nil) })
+	}
 	if err := s.db.DeleteRange(lo, hi, pdb.NoSync); err != nil {
 		return s.wrap("delete range", err)
 	}
@@ -152,6 +179,9 @@ func (s *Store) PutMeta(name string, value []byte) error {
 
 func (s *Store) putMetaLocked(name string, value []byte) error {
 	k := metaKey(name)
+	if s.tx.b != nil {
+		return s.txnPutMeta(k, value)
+	}
 	old, err := s.getLocked(k, "put meta")
 	if err != nil {
 		return err
@@ -179,7 +209,7 @@ func (s *Store) putMetaLocked(name string, value []byte) error {
 func (s *Store) GetMeta(name string) ([]byte, error) {
 	s.rlock()
 	defer s.mu.RUnlock()
-	return s.getLocked(metaKey(name), "get meta")
+	return s.readLocked(metaKey(name), "get meta")
 }
 
 // wrap adds the store and the operation to err, and state.ErrCorrupt when
@@ -211,12 +241,18 @@ func (s *Store) All() state.Iterator {
 // estimate-num-keys does: the entries of the flushed tables less twice
 // their deletions (a deletion hides an older entry), plus puts less deletes
 // not yet flushed. Overwrites count twice until compaction merges them, and
-// so on: it is an estimate. It reads table properties, which are usually
+// so on: it is an estimate. A transactional store counts its open
+// transaction's puts less deletes too. It reads table properties, which are usually
 // cached; call it for metrics and queries, not per record.
 func (s *Store) ApproximateCount() int64 {
 	s.rlock()
 	defer s.mu.RUnlock()
 	n := s.unflushed.Load() - s.metaRecords.Load()
+	if s.tx.b != nil {
+		s.tx.mu.Lock()
+		n += s.tx.b.delta - s.tx.b.metaDelta
+		s.tx.mu.Unlock()
+	}
 	levels, err := s.db.SSTables(pdb.WithProperties())
 	if err == nil {
 		for _, tables := range levels {
@@ -266,6 +302,7 @@ func (s *Store) Close() error {
 		it.closeLocked(stopped)
 		it.mu.Unlock()
 	}
+	s.closeTxnLocked()
 
 	err := s.db.Flush()
 	if cerr := s.db.Close(); err == nil {
@@ -296,11 +333,22 @@ func (s *Store) newIterator(from, to []byte) state.Iterator {
 	// Pebble keeps the bounds for the iterator's life: dataBounds makes
 	// them in one new allocation.
 	lo, hi := dataBounds(from, to)
-	pi, err := s.db.NewIter(&pdb.IterOptions{LowerBound: lo, UpperBound: hi})
+	o := &pdb.IterOptions{LowerBound: lo, UpperBound: hi}
+	var (
+		pi  *pdb.Iterator
+		tb  *txnBatch
+		err error
+	)
+	if s.tx.b != nil {
+		pi, tb, err = s.txnIter(o)
+	} else {
+		pi, err = s.db.NewIter(o)
+	}
 	if err != nil {
 		return state.Empty(s.wrap("new iterator", err))
 	}
 	it := wrapIterator(s, pi)
+	it.tb = tb
 	s.iters.Lock()
 	s.iters.m[it] = struct{}{}
 	s.iters.Unlock()

@@ -95,13 +95,12 @@ func (e *Env) Open(dir, name string, opts ...StoreOpt) (*Store, error) {
 	// Reserve the directory and the memory before the slow open, so that
 	// concurrent Opens see them.
 	s := &Store{name: name, dir: key, env: e, reserved: need}
-	s.tx.on = cfg.transactional
 	e.mu.stores[key] = s
 	e.mu.reserved += need
 	e.mu.Unlock()
 
 	s.iters.m = make(map[*iterator]struct{})
-	s.opts = e.options(s)
+	s.opts = e.options(s, cfg)
 	if err := e.checkMarker(dir, name); err != nil {
 		e.release(s)
 		return nil, err
@@ -117,7 +116,8 @@ func (e *Env) Open(dir, name string, opts ...StoreOpt) (*Store, error) {
 		e.release(s)
 		return nil, err
 	}
-	if s.tx.on {
+	if cfg.transactional {
+		s.tx.on = true
 		s.tx.b = &txnBatch{b: db.NewIndexedBatch()}
 	}
 	return s, nil
@@ -181,15 +181,15 @@ func (s *Store) isEmpty() (bool, error) {
 	return !any, nil
 }
 
-// options returns the Pebble options of store s.
-func (e *Env) options(s *Store) *pdb.Options {
+// options returns the Pebble options of store s, opened with cfg.
+func (e *Env) options(s *Store, cfg storeCfg) *pdb.Options {
 	logger := e.logger.With("store", s.name)
 	o := &pdb.Options{
 		Cache:              e.cache,
 		FileCache:          e.fileCache,
 		MaxOpenFiles:       e.cfg.maxOpenFiles,
 		MemTableSize:       e.cfg.memTableSize,
-		DisableWAL:         !s.tx.on,
+		DisableWAL:         !cfg.transactional,
 		FS:                 e.cfg.fs,
 		FormatMajorVersion: pdb.FormatNewest,
 		Logger:             slogLogger{logger},

@@ -57,8 +57,8 @@ type Store struct {
 	}
 
 	// tx is the open transaction of a Transactional store (see txn.go).
-	// on is set at Open and never changes; b is nil before Open finishes
-	// and after Close.
+	// on is set by Open before it returns the store and never changes
+	// after; b, under mu, is nil after Close.
 	tx struct {
 		on bool
 		mu sync.Mutex
@@ -96,7 +96,7 @@ func (s *Store) Get(key []byte) ([]byte, error) {
 // readLocked reads the raw key k, through the open transaction of a
 // transactional store; s.mu is read-locked.
 func (s *Store) readLocked(k []byte, op string) ([]byte, error) {
-	if s.tx.b != nil {
+	if s.tx.on {
 		return s.txnGet(k, op)
 	}
 	return s.getLocked(k, op)
@@ -127,7 +127,7 @@ func (s *Store) Put(key, value []byte) error {
 	s.rlock()
 	defer s.mu.RUnlock()
 	s.wbuf = append(append(s.wbuf[:0], dataPrefix), key...)
-	if s.tx.b != nil {
+	if s.tx.on {
 		return s.txnWrite("put", 1, func(b *pdb.Batch) error { return b.Set(s.wbuf, value, nil) })
 	}
 	if err := s.db.Set(s.wbuf, value, pdb.NoSync); err != nil {
@@ -142,7 +142,7 @@ func (s *Store) Delete(key []byte) error {
 	s.rlock()
 	defer s.mu.RUnlock()
 	s.wbuf = append(append(s.wbuf[:0], dataPrefix), key...)
-	if s.tx.b != nil {
+	if s.tx.on {
 		return s.txnWrite("delete", -1, func(b *pdb.Batch) error { return b.Delete(s.wbuf, nil) })
 	}
 	if err := s.db.Delete(s.wbuf, pdb.NoSync); err != nil {
@@ -160,7 +160,7 @@ func (s *Store) DeleteRange(from, to []byte) error {
 		return nil
 	}
 	lo, hi := dataBounds(from, to)
-	if s.tx.b != nil {
+	if s.tx.on {
 		return s.txnWrite("delete range", 0, func(b *pdb.Batch) error { return b.DeleteRange(lo, hi, nil) })
 	}
 	if err := s.db.DeleteRange(lo, hi, pdb.NoSync); err != nil {
@@ -179,7 +179,7 @@ func (s *Store) PutMeta(name string, value []byte) error {
 
 func (s *Store) putMetaLocked(name string, value []byte) error {
 	k := metaKey(name)
-	if s.tx.b != nil {
+	if s.tx.on {
 		return s.txnPutMeta(k, value)
 	}
 	old, err := s.getLocked(k, "put meta")
@@ -248,7 +248,7 @@ func (s *Store) ApproximateCount() int64 {
 	s.rlock()
 	defer s.mu.RUnlock()
 	n := s.unflushed.Load() - s.metaRecords.Load()
-	if s.tx.b != nil {
+	if s.tx.on {
 		s.tx.mu.Lock()
 		n += s.tx.b.delta - s.tx.b.metaDelta
 		s.tx.mu.Unlock()
@@ -339,7 +339,7 @@ func (s *Store) newIterator(from, to []byte) state.Iterator {
 		tb  *txnBatch
 		err error
 	)
-	if s.tx.b != nil {
+	if s.tx.on {
 		pi, tb, err = s.txnIter(o)
 	} else {
 		pi, err = s.db.NewIter(o)

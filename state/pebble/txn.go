@@ -238,7 +238,7 @@ func (s *Store) txnIter(o *pdb.IterOptions) (*pdb.Iterator, *txnBatch, error) {
 // closeTxnLocked drops the open transaction when the store closes (every
 // iterator is closed by then). Store.mu is write-locked.
 func (s *Store) closeTxnLocked() {
-	if !s.tx.on || s.tx.b == nil {
+	if !s.tx.on {
 		return
 	}
 	s.tx.mu.Lock()

@@ -71,10 +71,12 @@ func (c *committing) wrote(err error) error {
 	return nil
 }
 
-func (c *committing) Put(k, v []byte) error             { return c.wrote(c.Store.Put(k, v)) }
-func (c *committing) Delete(k []byte) error             { return c.wrote(c.Store.Delete(k)) }
-func (c *committing) DeleteRange(from, to []byte) error { return c.wrote(c.Store.DeleteRange(from, to)) }
-func (c *committing) PutMeta(n string, v []byte) error  { return c.wrote(c.Store.PutMeta(n, v)) }
+func (c *committing) Put(k, v []byte) error { return c.wrote(c.Store.Put(k, v)) }
+func (c *committing) Delete(k []byte) error { return c.wrote(c.Store.Delete(k)) }
+func (c *committing) DeleteRange(from, to []byte) error {
+	return c.wrote(c.Store.DeleteRange(from, to))
+}
+func (c *committing) PutMeta(n string, v []byte) error { return c.wrote(c.Store.PutMeta(n, v)) }
 func (c *committing) Flush() error {
 	if err := c.Commit(); err != nil {
 		return err

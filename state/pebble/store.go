@@ -20,8 +20,8 @@ import (
 // Durability: the store has no write-ahead log. Writes sit in memtables
 // until Pebble flushes them when they fill, or until Flush or Close; after a
 // crash the unflushed writes are gone and the runtime restores them from the
-// changelog, from the offset in the checkpoint it wrote after the last
-// Flush.
+// changelog, from the offset in the checkpoint it wrote before the last
+// Flush. A Transactional store is the exception: see txn.go and Commit.
 type Store struct {
 	name     string
 	dir      string // cleaned; the key in env.mu.stores

@@ -42,8 +42,8 @@ type stateEnv struct {
 	appDir  string      // "" when nothing is on disk
 	Env     *pebble.Env // nil when nothing is on disk
 	unlock  func() error
-	// txn: tasks' on-disk stores are opened pebble.Transactional (under
-	// exactly-once; see checkpoint.go).
+	// txn: tasks' on-disk changelogged stores are opened
+	// pebble.Transactional (under exactly-once; see checkpoint.go).
 	txn bool
 }
 
@@ -149,7 +149,8 @@ func (e *stateEnv) taskDir(id engine.TaskID) string { return filepath.Join(e.app
 
 // Open opens task id's instance of spec on disk and returns it with its
 // directory (see openStore for damaged stores): transactional under
-// exactly-once.
+// exactly-once when it has a changelog (a store without one writes
+// through, as under the other guarantees).
 func (e *stateEnv) Open(id engine.TaskID, spec *storeSpec) (state.Store, string, error) {
 	taskDir := e.taskDir(id)
 	if err := os.MkdirAll(taskDir, 0o755); err != nil {
@@ -160,7 +161,7 @@ func (e *stateEnv) Open(id engine.TaskID, spec *storeSpec) (state.Store, string,
 	_ = os.Remove(filepath.Join(taskDir, ".checkpoint"))
 	dir := filepath.Join(taskDir, spec.Name)
 	var opts []pebble.StoreOpt
-	if e.txn {
+	if e.txn && spec.Changelog {
 		opts = append(opts, pebble.Transactional())
 	}
 	st, err := e.openStore(dir, spec.Name, opts...)

@@ -521,3 +521,57 @@ func FuzzTxn(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkTxnCommit measures a transaction of 100 puts committed to a
+// store on disk (the write-ahead log synced), as a task's store commits
+// after each Kafka transaction.
+func BenchmarkTxnCommit(b *testing.B) {
+	e := newEnv(b)
+	s := mustOpenTxn(b, e, b.TempDir(), "bench")
+	defer s.Close()
+	v := make([]byte, 100)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		for j := range 100 {
+			if err := s.Put(fmt.Appendf(nil, "k%06d", (i*100+j)%100000), v); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := s.Commit(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkTxnPutGet measures a put and a read of it through the open
+// transaction, over a store of 10,000 committed keys.
+func BenchmarkTxnPutGet(b *testing.B) {
+	e := newEnv(b, FS(vfs.NewMem()))
+	s := mustOpenTxn(b, e, "/bench", "bench")
+	defer s.Close()
+	v := make([]byte, 100)
+	for i := range 10000 {
+		if err := s.Put(fmt.Appendf(nil, "k%06d", i), v); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := s.Commit(); err != nil {
+		b.Fatal(err)
+	}
+	k := make([]byte, 0, 16)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		k = fmt.Appendf(k[:0], "k%06d", i%10000)
+		if err := s.Put(k, v); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.Get(k); err != nil {
+			b.Fatal(err)
+		}
+		if i%1000 == 999 {
+			if err := s.Commit(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}

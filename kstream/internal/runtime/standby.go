@@ -179,15 +179,27 @@ func (a *assignor) lookUpEnds(partitions map[string]int32) map[engine.TaskID]int
 
 // assignmentInfos encodes each member's assignment user data: its standby
 // tasks and, while warm-ups exist, when the next probing rebalance is due.
+// One member only, the first by member id, is told when to probe (Kafka
+// Streams has the leader schedule it): a rebalance any member triggers
+// moves the tasks of the whole group, so one per interval is enough.
 func (a *assignor) assignmentInfos(b *kgo.ConsumerBalancer, res assign.Assignment) map[string][]byte {
 	var next int64
 	if res.Probe && a.scaling != nil {
 		next = time.Now().Add(a.scaling.probing).UnixMilli()
 	}
+	prober := ""
+	for i := range res.Active {
+		if m, _ := b.MemberAt(i); prober == "" || m.MemberID < prober {
+			prober = m.MemberID
+		}
+	}
 	out := make(map[string][]byte, len(res.Active))
 	for i := range res.Active {
 		m, _ := b.MemberAt(i)
-		info := wire.AssignmentInfo{NextProbe: next}
+		info := wire.AssignmentInfo{}
+		if m.MemberID == prober {
+			info.NextProbe = next
+		}
 		for _, id := range res.Standby[i] {
 			info.Standby = append(info.Standby, wire.Task{Sub: int32(id.Subtopology), Partition: id.Partition})
 		}

@@ -179,31 +179,70 @@ func (c *gatedConn) Close() error {
 	return c.Conn.Close()
 }
 
-// restoreLog is a slog.Handler that keeps the "restoring store" lines of
-// an App (where the restore of each store starts and ends) and passes
-// every record its inner handler wants on to it.
-type restoreLog struct {
+// logTap is a slog.Handler that keeps the records with the messages it
+// watches (at info level or above, whatever the inner handler's level)
+// and passes every record its inner handler wants on to it.
+type logTap struct {
 	inner slog.Handler
+	msgs  []string
 	mu    *sync.Mutex
-	lines *[]restoreLine
+	recs  *[]slog.Record
 }
 
-// restoreLine is one "kstream: restoring store" line.
+func tapLogs(inner slog.Handler, msgs ...string) *logTap {
+	return &logTap{inner: inner, msgs: msgs, mu: new(sync.Mutex), recs: new([]slog.Record)}
+}
+
+func (h *logTap) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= slog.LevelInfo || h.inner.Enabled(ctx, l)
+}
+
+func (h *logTap) Handle(ctx context.Context, r slog.Record) error {
+	if slices.Contains(h.msgs, r.Message) {
+		h.mu.Lock()
+		*h.recs = append(*h.recs, r.Clone())
+		h.mu.Unlock()
+	}
+	if h.inner.Enabled(ctx, r.Level) {
+		return h.inner.Handle(ctx, r)
+	}
+	return nil
+}
+
+func (h *logTap) WithAttrs(as []slog.Attr) slog.Handler {
+	return &logTap{inner: h.inner.WithAttrs(as), msgs: h.msgs, mu: h.mu, recs: h.recs}
+}
+
+func (h *logTap) WithGroup(name string) slog.Handler {
+	return &logTap{inner: h.inner.WithGroup(name), msgs: h.msgs, mu: h.mu, recs: h.recs}
+}
+
+// records returns the records kept with message msg, in order.
+func (h *logTap) records(msg string) []slog.Record {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []slog.Record
+	for _, r := range *h.recs {
+		if r.Message == msg {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// restoreLine is one "kstream: restoring store" line: where the restore of
+// one store starts and ends.
 type restoreLine struct {
 	task, store string
 	from, to    int64
 }
 
-func newRestoreLog(inner slog.Handler) *restoreLog {
-	return &restoreLog{inner: inner, mu: new(sync.Mutex), lines: new([]restoreLine)}
-}
+const restoringStore = "kstream: restoring store"
 
-func (h *restoreLog) Enabled(ctx context.Context, l slog.Level) bool {
-	return l >= slog.LevelInfo || h.inner.Enabled(ctx, l)
-}
-
-func (h *restoreLog) Handle(ctx context.Context, r slog.Record) error {
-	if r.Message == "kstream: restoring store" {
+// restoreLines returns the restoring-store lines h kept.
+func restoreLines(h *logTap) []restoreLine {
+	var out []restoreLine
+	for _, r := range h.records(restoringStore) {
 		var line restoreLine
 		r.Attrs(func(a slog.Attr) bool {
 			switch a.Key {
@@ -218,28 +257,9 @@ func (h *restoreLog) Handle(ctx context.Context, r slog.Record) error {
 			}
 			return true
 		})
-		h.mu.Lock()
-		*h.lines = append(*h.lines, line)
-		h.mu.Unlock()
+		out = append(out, line)
 	}
-	if h.inner.Enabled(ctx, r.Level) {
-		return h.inner.Handle(ctx, r)
-	}
-	return nil
-}
-
-func (h *restoreLog) WithAttrs(as []slog.Attr) slog.Handler {
-	return &restoreLog{inner: h.inner.WithAttrs(as), mu: h.mu, lines: h.lines}
-}
-
-func (h *restoreLog) WithGroup(name string) slog.Handler {
-	return &restoreLog{inner: h.inner.WithGroup(name), mu: h.mu, lines: h.lines}
-}
-
-func (h *restoreLog) restored() []restoreLine {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return slices.Clone(*h.lines)
+	return out
 }
 
 // committedRecords counts the committed data records of partition p of
@@ -318,7 +338,7 @@ func TestStandbyFailoverAfterCrashRestoresWhatTheStandbyMissed(t *testing.T) {
 		t.Fatal(err)
 	}
 	gate := newFetchGate("-restore")
-	logs := newRestoreLog(testLogger(t, "b").Handler())
+	logs := tapLogs(testLogger(t, "b").Handler(), restoringStore)
 	s := startApp(t, b, "b", topo, kstream.ApplicationID(group), kstream.Guarantee(kstream.ExactlyOnce),
 		kstream.CommitInterval(100*time.Millisecond), kstream.StandbyReplicas(1), kstream.InstanceID("b"),
 		kstream.StateDir(t.TempDir()), kstream.Logger(slog.New(logs)), kstream.ClientOpts(kgo.Dialer(gate.dial)))
@@ -405,7 +425,7 @@ func TestStandbyFailoverAfterCrashRestoresWhatTheStandbyMissed(t *testing.T) {
 
 	// The restores of a's counting tasks started where b's standbys
 	// stood, and went to the end of the committed changelogs.
-	lines := logs.restored()
+	lines := restoreLines(logs)
 	var want, total int64
 	var seen []string
 	for _, l := range lines {

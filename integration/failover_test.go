@@ -327,12 +327,6 @@ func TestStandbyFailoverAfterCrashRestoresWhatTheStandbyMissed(t *testing.T) {
 	inputs, exp := ledgerInputs(plan, tp.Input)
 	phase1, phase2, burst := inputs[:3000], inputs[3000:6000], inputs[6000:]
 
-	a := startCrashApp(ctx, t, bin, "a",
-		"-brokers", strings.Join(b.Addrs, ","), "-app", group,
-		"-input", tp.Input, "-passthrough", tp.Passthrough, "-counts", tp.Counts, "-sums", tp.Sums,
-		"-groups", strconv.Itoa(plan.groups), "-state-dir", filepath.Join(t.TempDir(), "a"),
-		"-guarantee", "exactly-once", "-instance", "a", "-standby-replicas", "1",
-		"-commit-interval", "100ms", "-session-timeout", "6s", "-log-level", "info")
 	topo, err := ledger.Topology(tp, plan.groups, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -343,14 +337,28 @@ func TestStandbyFailoverAfterCrashRestoresWhatTheStandbyMissed(t *testing.T) {
 		kstream.CommitInterval(100*time.Millisecond), kstream.StandbyReplicas(1), kstream.InstanceID("b"),
 		kstream.StateDir(t.TempDir()), kstream.Logger(slog.New(logs)), kstream.ClientOpts(kgo.Dialer(gate.dial)))
 
-	// b runs half the tasks and keeps standbys of the counting tasks of a.
+	// b runs every task, then a joins: b runs half the tasks and keeps a
+	// standby of each counting task a runs (a runs at least one: b keeps
+	// at most half the tasks).
+	waitAssigned(ctx, t, 8, s)
+	a := startCrashApp(ctx, t, bin, "a",
+		"-brokers", strings.Join(b.Addrs, ","), "-app", group,
+		"-input", tp.Input, "-passthrough", tp.Passthrough, "-counts", tp.Counts, "-sums", tp.Sums,
+		"-groups", strconv.Itoa(plan.groups), "-state-dir", filepath.Join(t.TempDir(), "a"),
+		"-guarantee", "exactly-once", "-instance", "a", "-standby-replicas", "1",
+		"-commit-interval", "100ms", "-session-timeout", "6s", "-log-level", "info")
 	var standbys []kstream.TaskID
 	waitFor(ctx, t, "b runs half the tasks and keeps standbys of a's counting tasks", func() bool {
 		a.running(t)
 		m := s.Metrics()
+		var others []kstream.TaskID
+		for p := range int32(partitions) {
+			if id := (kstream.TaskID{Subtopology: 1, Partition: p}); !slices.Contains(m.Tasks, id) {
+				others = append(others, id)
+			}
+		}
 		standbys = m.StandbyTasks
-		return len(m.Tasks) == 4 && len(m.RestoringTasks) == 0 && len(statefulTasks(m.Tasks)) == 2 &&
-			len(standbys) == 2 && !slices.ContainsFunc(standbys, func(id kstream.TaskID) bool { return slices.Contains(m.Tasks, id) })
+		return len(m.Tasks) == 4 && len(m.RestoringTasks) == 0 && len(others) > 0 && slices.Equal(standbys, others)
 	}, s)
 
 	cl := producer(t, b)
@@ -459,14 +467,14 @@ func TestStandbyFailoverAfterCrashRestoresWhatTheStandbyMissed(t *testing.T) {
 		t.Fatalf("b restored %d changelog records; want more than none and fewer than the changelogs' %d", restored, total)
 	}
 
-	waitCommitted("b to commit the whole input")
-	t.Logf("b committed the whole input %v after the kill", time.Since(killed).Round(time.Millisecond))
-	// a's last transaction, open when it was killed, holds the outputs'
-	// last stable offsets back until it times out and is aborted.
+	// a's last transaction, open when it was killed, holds the last stable
+	// offsets of the topics it wrote back until it times out and is
+	// aborted: only then can b read and commit what lies beyond.
 	outputs := []string{tp.Passthrough, tp.Counts, tp.Sums}
-	waitFor(ctx, t, "no transaction open on the outputs", func() bool {
-		lso := lastStableOffsets(ctx, t, adm, outputs...)
-		hw, err := adm.ListEndOffsets(ctx, outputs...)
+	written := append([]string{ledger.RepartitionTopic(group)}, outputs...)
+	waitFor(ctx, t, "no transaction of a left open", func() bool {
+		lso := lastStableOffsets(ctx, t, adm, written...)
+		hw, err := adm.ListEndOffsets(ctx, written...)
 		if err != nil || hw.Error() != nil {
 			return false
 		}
@@ -474,7 +482,9 @@ func TestStandbyFailoverAfterCrashRestoresWhatTheStandbyMissed(t *testing.T) {
 		hw.Each(func(o kadm.ListedOffset) { open = open || lso[o.Topic][o.Partition] != o.Offset })
 		return !open
 	}, s)
-	t.Logf("the outputs are stable %v after the kill", time.Since(killed).Round(time.Millisecond))
+	t.Logf("a's transactions are all ended %v after the kill", time.Since(killed).Round(time.Millisecond))
+	waitCommitted("b to commit the whole input")
+	t.Logf("b committed the whole input %v after the kill", time.Since(killed).Round(time.Millisecond))
 	rd := newReader(t, b, outputs...)
 	rd.readToEnd(ctx)
 	v := judgeLedger(exp, rd.records(tp.Passthrough), rd.records(tp.Counts), rd.records(tp.Sums))

@@ -301,7 +301,8 @@ func eta(left int64, rate float64) time.Duration {
 }
 
 // metricsLocked returns the progress of each store restoring now, sorted by
-// task and store.
+// task and store. Standby entries read on without end: they are not
+// restores (their lag is Metrics.StandbyLag).
 func (r *restorer) metricsLocked(now time.Time) []engine.RestoreMetrics {
 	if r == nil {
 		return nil
@@ -309,7 +310,7 @@ func (r *restorer) metricsLocked(now time.Time) []engine.RestoreMetrics {
 	var out []engine.RestoreMetrics
 	for t, es := range r.byTask {
 		for _, e := range es {
-			if e.done {
+			if e.done || e.standby {
 				continue
 			}
 			e.hist.add(now, e.Restored)

@@ -20,17 +20,19 @@ import org.apache.kafka.streams.kstream.TimeWindows;
 /**
  * Runs one benchmark workload with Kafka Streams until it is killed:
  *
- *   java streamwork.bench.Main WORKLOAD GUARANTEE BROKERS APP_ID STATE_DIR INPUT TABLE OUTPUT
+ *   java streamwork.bench.Main WORKLOAD GUARANTEE BROKERS APP_ID STATE_DIR INPUT TABLE OUTPUT COMMIT_MS
  *
  * WORKLOAD is W1 (filter + map), W2 (count by a re-keyed field), W3
  * (tumbling one-minute windowed count) or W4 (stream-table join);
- * GUARANTEE is at_least_once or exactly_once_v2. The topologies are the
+ * GUARANTEE is at_least_once or exactly_once_v2; COMMIT_MS 0 keeps the
+ * default commit interval. The topologies are the
  * ones bench/workload.go builds with Streamwork.
  */
 public final class Main {
     public static void main(String[] args) throws Exception {
         String workload = args[0], guarantee = args[1], brokers = args[2], appId = args[3], stateDir = args[4];
         String input = args[5], table = args[6], output = args[7];
+        long commitMs = Long.parseLong(args[8]);
 
         StreamsBuilder b = new StreamsBuilder();
         KStream<String, String> in = b.stream(input, Consumed.with(Serdes.String(), Serdes.String()));
@@ -69,6 +71,9 @@ public final class Main {
         p.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, guarantee);
         p.put(StreamsConfig.NUM_STREAM_THREADS_CONFIG, 1);
         p.put(StreamsConfig.STATE_DIR_CONFIG, stateDir);
+        if (commitMs > 0) {
+            p.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, commitMs);
+        }
         p.put(StreamsConfig.consumerPrefix(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG), "earliest");
 
         KafkaStreams ks = new KafkaStreams(b.build(), p);

@@ -64,7 +64,8 @@ func guaranteeName(eos bool) string {
 // times, then writes the report.
 func run(ctx context.Context, cfg config) error {
 	// A short metadata age: each run's topics are listed right after it.
-	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.brokers...), kgo.ProducerLinger(5*time.Millisecond), kgo.MetadataMinAge(10*time.Millisecond))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.brokers...), kgo.ProducerLinger(5*time.Millisecond), kgo.MetadataMinAge(10*time.Millisecond),
+		kgo.UnknownTopicRetries(-1))
 	if err != nil {
 		return err
 	}
@@ -157,7 +158,29 @@ func createTopic(ctx context.Context, adm *kadm.Client, t string) error {
 	if err != nil {
 		return fmt.Errorf("create topic %s: %w", t, err)
 	}
-	return nil
+	// Wait until every partition has a leader, so the first produce to it
+	// does not fail.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		d, err := adm.ListTopics(ctx, t)
+		if err == nil && d.Error() == nil {
+			ready := len(d[t].Partitions) == partitions
+			for _, p := range d[t].Partitions {
+				ready = ready && p.Err == nil && p.Leader >= 0
+			}
+			if ready {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("topic %s has no leaders after 30s (%v)", t, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // runOne runs one system on one workload in a child process until a

@@ -59,6 +59,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"slices"
 	"strconv"
 	"time"
@@ -80,8 +81,23 @@ func main() {
 	var f service.Flags
 	f.Register(flag.CommandLine, service.WithEmbeddedBroker())
 	seed := flag.Uint64("seed", DefaultSeed, "seed of the generated transactions")
+	windows := flag.Bool("windows", false, "run the three windowed aggregations with their per-window alerts instead of the DAG")
+	mermaid := flag.Bool("mermaid", false, "print the DAG's topology as a Mermaid flowchart and exit")
+	flag.Parse()
+	if *mermaid {
+		topo, err := DAG(dagTopics("<run>"))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		fmt.Print(topo.Describe().Mermaid())
+		return
+	}
 	service.Main("frauddetection", &f, func(ctx context.Context, env service.Env) error {
-		return run(ctx, env.Addrs, *seed, env.RunID, env.StateDir, env.Logger, env.Out)
+		if *windows {
+			return run(ctx, env.Addrs, *seed, env.RunID, env.StateDir, env.Logger, env.Out)
+		}
+		return runDAG(ctx, env.Addrs, *seed, env.RunID, env.StateDir, env.Logger, env.Out)
 	})
 }
 

@@ -1,8 +1,17 @@
 // Command frauddetection is the fraud-detection example of stream
-// processing books, as three windowed aggregations over one stream of card
-// transactions (key: the card id; value: JSON {card, amount_cents,
-// merchant, lat, lon, ts}), each emitting its final result per window
-// (EmitFinal) and flagging the suspicious ones:
+// processing books, over one stream of card transactions (key: the card id;
+// value: JSON {id, card, amount_cents, merchant, lat, lon, ts}).
+//
+// By default it runs the job as a DAG (see DAG): the transactions fan out
+// to four analyzers — spend per card per minute, travel between a card's
+// consecutive transactions, the merchant's risk in a merchants table, and
+// merchants per session — each giving a verdict per transaction; the
+// verdicts fan in, by transaction id, to a scorer that sums them once all
+// four reported, and transactions scoring AlertScore or more go to an
+// alerts topic. It prints each alert with its verdicts, and totals.
+//
+// With -windows it runs three windowed aggregations instead, each emitting
+// its final result per window (EmitFinal) and flagging the suspicious ones:
 //
 //   - high-spend: each card's spending per minute, in tumbling windows of
 //     one minute with 10s of grace (WindowedAggregate); a minute over
@@ -46,6 +55,8 @@
 // With no flags it starts an embedded in-process Kafka broker:
 //
 //	go run ./examples/frauddetection
+//	go run ./examples/frauddetection -windows
+//	go run ./examples/frauddetection -mermaid  # the DAG's topology
 //
 // With -brokers (or KAFKA_BROKERS) it uses that cluster instead. Topic and
 // application names end with a run id, so that runs do not see each

@@ -111,3 +111,26 @@ func TestScoringOrderIndependent(t *testing.T) {
 	}
 	perm(0)
 }
+
+// The README shows the DAG's topology as -mermaid prints it, and its run
+// as the golden file holds it.
+func TestREADMEShowsTheDAG(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	topo, err := DAG(dagTopics("<run>"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := "```mermaid\n" + topo.Describe().Mermaid() + "```\n"; !strings.Contains(string(readme), m) {
+		t.Errorf("README.md does not show the topology:\n%s", m)
+	}
+	g, err := os.ReadFile(filepath.Join("testdata", "default.golden"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run := "$ go run ./examples/frauddetection\n" + string(g) + "```\n"; !strings.Contains(string(readme), run) {
+		t.Errorf("README.md does not show the run of testdata/default.golden")
+	}
+}

@@ -89,6 +89,18 @@ func TestTollboothExampleOnRealBroker(t *testing.T) {
 	}
 }
 
+// The fraud-detection DAG on the real broker prints what it prints on the
+// embedded one (its golden file): the same alerts with the same verdicts
+// and totals. The run itself fails unless every transaction was scored
+// once with a verdict of each analyzer.
+func TestFraudDetectionExampleOnRealBroker(t *testing.T) {
+	b := kafkatest.Require(t)
+	ctx := testContext(t)
+	if out, want := runExample(ctx, t, buildExample(ctx, t, "frauddetection"), b), readGolden(t, "frauddetection"); out != want {
+		t.Fatalf("output:\n%s\nwant:\n%s", out, want)
+	}
+}
+
 // The usage counter on the real broker: with no crash its output is the
 // embedded run's (its golden file); through the crash demo (separate
 // processes killed with SIGKILL), exactly-once loses and doubles nothing

@@ -8,8 +8,10 @@ import (
 	"time"
 )
 
-// Txn is one card transaction, the input's value (its key is Card).
+// Txn is one card transaction, the input's value (its key is Card). ID
+// names it uniquely: the DAG's verdicts are keyed by it.
 type Txn struct {
+	ID          string    `json:"id"`
 	Card        string    `json:"card"`
 	AmountCents int64     `json:"amount_cents"`
 	Merchant    string    `json:"merchant"`
@@ -81,9 +83,21 @@ var cards = []struct {
 }
 
 // Generated is the input: the transactions in the order they are written
-// to the topic (which is not their event-time order).
+// to the topic (which is not their event-time order), and the merchants
+// they were made at.
 type Generated struct {
 	Txns []Txn
+	// Merchants: every merchant of every city, in city order. The
+	// merchants table holds those of the European cities only (see
+	// MerchantTable).
+	Merchants []Merchant
+}
+
+// Merchant is a shop: its name, kind and city.
+type Merchant struct {
+	Name string `json:"name"`
+	Kind string `json:"kind"`
+	City string `json:"city"`
 }
 
 // Generate returns the day of transactions for seed: ordinary shopping for
@@ -97,8 +111,10 @@ type Generated struct {
 func Generate(seed uint64) Generated {
 	rng := rand.New(rand.NewPCG(seed, 0x5eed_f4a0d))
 	shops := make([][]merchant, len(cities))
+	var known []Merchant
 	for i, c := range cities {
 		for _, kind := range merchantKinds {
+			known = append(known, Merchant{Name: c.name + "-" + kind, Kind: kind, City: c.name})
 			shops[i] = append(shops[i], merchant{
 				name: c.name + "-" + kind,
 				lat:  c.lat + (rng.Float64()-0.5)*0.04,
@@ -227,7 +243,19 @@ func Generate(seed uint64) Generated {
 	slices.SortStableFunc(all, func(a, b written) int {
 		return cmp.Or(a.txn.TS.Add(a.delay).Compare(b.txn.TS.Add(b.delay)), a.txn.TS.Compare(b.txn.TS), cmp.Compare(a.txn.Card, b.txn.Card))
 	})
-	g := Generated{Txns: make([]Txn, len(all))}
+	// IDs in event-time order (ties by card): tx-001 is the first
+	// transaction of the day.
+	order := make([]int, len(all))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int {
+		return cmp.Or(all[a].txn.TS.Compare(all[b].txn.TS), cmp.Compare(all[a].txn.Card, all[b].txn.Card))
+	})
+	for n, i := range order {
+		all[i].txn.ID = fmt.Sprintf("tx-%03d", n+1)
+	}
+	g := Generated{Txns: make([]Txn, len(all)), Merchants: known}
 	for i, w := range all {
 		g.Txns[i] = w.txn
 	}

@@ -1,8 +1,17 @@
 // Command frauddetection is the fraud-detection example of stream
-// processing books, as three windowed aggregations over one stream of card
-// transactions (key: the card id; value: JSON {card, amount_cents,
-// merchant, lat, lon, ts}), each emitting its final result per window
-// (EmitFinal) and flagging the suspicious ones:
+// processing books, over one stream of card transactions (key: the card id;
+// value: JSON {id, card, amount_cents, merchant, lat, lon, ts}).
+//
+// By default it runs the job as a DAG (see DAG): the transactions fan out
+// to four analyzers — spend per card per minute, travel between a card's
+// consecutive transactions, the merchant's risk in a merchants table, and
+// merchants per session — each giving a verdict per transaction; the
+// verdicts fan in, by transaction id, to a scorer that sums them once all
+// four reported, and transactions scoring AlertScore or more go to an
+// alerts topic. It prints each alert with its verdicts, and totals.
+//
+// With -windows it runs three windowed aggregations instead, each emitting
+// its final result per window (EmitFinal) and flagging the suspicious ones:
 //
 //   - high-spend: each card's spending per minute, in tumbling windows of
 //     one minute with 10s of grace (WindowedAggregate); a minute over
@@ -46,6 +55,8 @@
 // With no flags it starts an embedded in-process Kafka broker:
 //
 //	go run ./examples/frauddetection
+//	go run ./examples/frauddetection -windows
+//	go run ./examples/frauddetection -mermaid  # the DAG's topology
 //
 // With -brokers (or KAFKA_BROKERS) it uses that cluster instead. Topic and
 // application names end with a run id, so that runs do not see each
@@ -59,6 +70,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"slices"
 	"strconv"
 	"time"
@@ -80,8 +92,23 @@ func main() {
 	var f service.Flags
 	f.Register(flag.CommandLine, service.WithEmbeddedBroker())
 	seed := flag.Uint64("seed", DefaultSeed, "seed of the generated transactions")
+	windows := flag.Bool("windows", false, "run the three windowed aggregations with their per-window alerts instead of the DAG")
+	mermaid := flag.Bool("mermaid", false, "print the DAG's topology as a Mermaid flowchart and exit")
+	flag.Parse()
+	if *mermaid {
+		topo, err := DAG(dagTopics("<run>"))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		fmt.Print(topo.Describe().Mermaid())
+		return
+	}
 	service.Main("frauddetection", &f, func(ctx context.Context, env service.Env) error {
-		return run(ctx, env.Addrs, *seed, env.RunID, env.StateDir, env.Logger, env.Out)
+		if *windows {
+			return run(ctx, env.Addrs, *seed, env.RunID, env.StateDir, env.Logger, env.Out)
+		}
+		return runDAG(ctx, env.Addrs, *seed, env.RunID, env.StateDir, env.Logger, env.Out)
 	})
 }
 

@@ -58,6 +58,8 @@ type Spend struct {
 
 // Point is where and when a card was used.
 type Point struct {
+	// ID: the transaction's (the DAG's travel analyzer finds it by it).
+	ID       string    `json:"id,omitempty"`
 	TS       time.Time `json:"ts"`
 	Merchant string    `json:"merchant"`
 	Lat      float64   `json:"lat"`

@@ -7,7 +7,10 @@ import (
 
 // Counters are the counters of one App, shared by its workers and tasks.
 type Counters struct {
-	Processed       atomic.Int64
+	Processed atomic.Int64
+	// Input counts the records of Processed read from the App's own input
+	// topics (not from its repartition topics).
+	Input           atomic.Int64
 	Punctuations    atomic.Int64
 	SkippedDeser    atomic.Int64
 	SkippedProcess  atomic.Int64
@@ -73,11 +76,17 @@ func (m *Counters) DeadLettered(k ErrorKind) {
 
 // Metrics is a snapshot of an App's counters since it started.
 type Metrics struct {
-	// RecordsProcessed counts input records taken through the topology
-	// (including ones that failed and were skipped or dead-lettered), each
-	// once: where it enters the application, not again when it comes back
-	// from a repartition topic.
+	// RecordsProcessed counts records the tasks took from their input
+	// partitions and through the topology (including ones that failed and
+	// were skipped or dead-lettered), once per sub-topology they pass: a
+	// record that comes back from a repartition topic counts again, as in
+	// Kafka Streams' process-total. InputRecords counts each record of the
+	// App's own input topics once.
 	RecordsProcessed int64
+	// InputRecords counts the records of RecordsProcessed read from the
+	// App's input topics, not from its repartition topics: each input
+	// record once, where it enters the application.
+	InputRecords int64
 	// RecordsProduced counts output records (sinks, repartition topics,
 	// dead letters) written to Kafka and acknowledged; changelog records
 	// are counted in ChangelogRecords.
@@ -184,6 +193,7 @@ type Metrics struct {
 func (m *Counters) Snapshot() Metrics {
 	return Metrics{
 		RecordsProcessed:    m.Processed.Load(),
+		InputRecords:        m.Input.Load(),
 		RecordsProduced:     m.Produced.Load(),
 		ChangelogRecords:    m.ChangelogProduced.Load(),
 		RestoredRecords:     m.Restored.Load(),

@@ -131,8 +131,9 @@ type Task struct {
 	sampleIn int
 	nowMs    int64
 	// Processed counts the records the task took from its queues, those
-	// of internal topics included (Counters.Processed counts each input
-	// record once, where it enters the application). Task goroutine only.
+	// of internal topics included (as Counters.Processed; Counters.Input
+	// counts each input record once, where it enters the application).
+	// Task goroutine only.
 	Processed int64
 }
 
@@ -418,8 +419,9 @@ func (t *Task) processOne(q *RecordQueue, r *rawRecord, ts int64) error {
 	q.next = r.Offset + 1
 	q.epoch = r.LeaderEpoch
 	t.Processed++
+	t.Env.Counters.Processed.Add(1)
 	if !q.internal {
-		t.Env.Counters.Processed.Add(1)
+		t.Env.Counters.Input.Add(1)
 	}
 	var err error
 	if t.Failure != nil {

@@ -110,8 +110,8 @@ func TestSecurity(t *testing.T) {
 		wc.produce(ctx, t)
 		err := a.wait(t)
 		logs.requireNoSecret(t, secrets, err)
-		if !errors.Is(err, kerr.TopicAuthorizationFailed) || !strings.Contains(err.Error(), wc.out) {
-			t.Fatalf("Run returned %v, want TOPIC_AUTHORIZATION_FAILED naming topic %s", err, wc.out)
+		if want := `needs WRITE and DESCRIBE on TOPIC "` + wc.out + `"`; !errors.Is(err, kerr.TopicAuthorizationFailed) || !strings.Contains(err.Error(), want) {
+			t.Fatalf("Run returned %v, want TOPIC_AUTHORIZATION_FAILED saying %s", err, want)
 		}
 	})
 
@@ -123,8 +123,8 @@ func TestSecurity(t *testing.T) {
 		wc.produce(ctx, t)
 		err := a.wait(t)
 		logs.requireNoSecret(t, secrets, err)
-		if !errors.Is(err, kerr.GroupAuthorizationFailed) || !strings.Contains(err.Error(), wc.appID) {
-			t.Fatalf("Run returned %v, want GROUP_AUTHORIZATION_FAILED naming group %s", err, wc.appID)
+		if want := `needs READ and DESCRIBE on GROUP "` + wc.appID + `"`; !errors.Is(err, kerr.GroupAuthorizationFailed) || !strings.Contains(err.Error(), want) {
+			t.Fatalf("Run returned %v, want GROUP_AUTHORIZATION_FAILED saying %s", err, want)
 		}
 	})
 }

@@ -1,10 +1,12 @@
 package kstream
 
 import (
+	"crypto/tls"
 	"log/slog"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl"
 
 	"github.com/streamwork-go/streamwork/kstream/internal/runtime"
 )
@@ -103,6 +105,27 @@ func Logger(l *slog.Logger) Opt { return optFunc(func(c *runtime.Config) { c.Log
 // behaviour) are overridden.
 func ClientOpts(opts ...kgo.Opt) Opt {
 	return optFunc(func(c *runtime.Config) { c.ClientOpts = append(c.ClientOpts, opts...) })
+}
+
+// TLS makes every client the App creates (workers, restore consumers, the
+// global tables' updater, admin clients) connect over TLS with a clone of
+// cfg: set RootCAs to trust a private CA, Certificates for client
+// authentication. The server name defaults to each broker's host. A nil
+// cfg is an error; so is combining TLS with a kgo.Dialer in ClientOpts.
+// (security.protocol=SSL, or SASL_SSL with SASL.)
+func TLS(cfg *tls.Config) Opt {
+	return optFunc(func(c *runtime.Config) { c.TLS, c.TLSSet = cfg, true })
+}
+
+// SASL makes every client the App creates authenticate with the first of
+// mechs that the broker supports, such as
+// scram.Auth{User: u, Pass: p}.AsSha512Mechanism() or
+// plain.Auth{User: u, Pass: p}.AsMechanism() (franz-go's pkg/sasl). No
+// mechanism, or a nil one, is an error. Without TLS the credentials cross
+// the network in the clear under PLAIN. (security.protocol=SASL_PLAINTEXT
+// or SASL_SSL, sasl.mechanism, sasl.jaas.config.)
+func SASL(mechs ...sasl.Mechanism) Opt {
+	return optFunc(func(c *runtime.Config) { c.SASL, c.SASLSet = append([]sasl.Mechanism(nil), mechs...), true })
 }
 
 // BufferedRecordsPerPartition bounds the records buffered for one input

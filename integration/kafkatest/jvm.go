@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -105,8 +106,26 @@ type jvmBroker struct {
 	stopBroker func()
 }
 
+// brokerSpec is what a broker of its own adds to the plain configuration:
+// ports beyond the plain listener's and the controller's, and configure,
+// which is given every port (the plain listener's, the controller's, then
+// the extra ones), writes its files into the data dir and returns
+// server.properties lines (java.util.Properties keeps the last value of a
+// key, so they override the plain lines) and arguments for the storage
+// format.
+type brokerSpec struct {
+	extraPorts int
+	configure  func(dir string, ports []int) (props, formatArgs []string, err error)
+}
+
 // newJVMBroker makes and formats a data dir for a broker on free ports.
 func newJVMBroker(ctx context.Context, java, libs string) (*jvmBroker, error) {
+	return newJVMBrokerSpec(ctx, java, libs, brokerSpec{})
+}
+
+// newJVMBrokerSpec makes and formats a data dir for a broker on free
+// ports, configured as spec says.
+func newJVMBrokerSpec(ctx context.Context, java, libs string, spec brokerSpec) (*jvmBroker, error) {
 	dir, err := os.MkdirTemp("", dataDirPrefix)
 	if err != nil {
 		return nil, err
@@ -125,13 +144,22 @@ func newJVMBroker(ctx context.Context, java, libs string) (*jvmBroker, error) {
 	if err := writePID(filepath.Join(dir, ownerPIDFile), os.Getpid()); err != nil {
 		return nil, err
 	}
-	ports, err := freePorts(2)
+	ports, err := freePorts(2 + spec.extraPorts)
 	if err != nil {
 		return nil, err
 	}
 	jb.brokerPort = ports[0]
 	jb.props = filepath.Join(dir, "server.properties")
-	if err := os.WriteFile(jb.props, []byte(serverProperties(dir, ports[0], ports[1])), 0o644); err != nil {
+	props := serverProperties(dir, ports[0], ports[1])
+	var formatArgs []string
+	if spec.configure != nil {
+		var extra []string
+		if extra, formatArgs, err = spec.configure(dir, ports); err != nil {
+			return nil, err
+		}
+		props += strings.Join(extra, "\n") + "\n"
+	}
+	if err := os.WriteFile(jb.props, []byte(props), 0o600); err != nil {
 		return nil, err
 	}
 	log4j := filepath.Join(dir, "log4j2.properties")
@@ -147,8 +175,9 @@ func newJVMBroker(ctx context.Context, java, libs string) (*jvmBroker, error) {
 	}
 	fctx, cancel := context.WithTimeout(ctx, formatTimeout)
 	defer cancel()
-	format := exec.Command(java, append(jb.jvmArgs, "-cp", jb.classpath, "kafka.tools.StorageTool",
-		"format", "-t", clusterID, "-c", jb.props, "--standalone")...)
+	args := append(slices.Clone(jb.jvmArgs), "-cp", jb.classpath, "kafka.tools.StorageTool",
+		"format", "-t", clusterID, "-c", jb.props, "--standalone")
+	format := exec.Command(java, append(args, formatArgs...)...)
 	format.Dir = dir
 	if out, err := runProcess(fctx, format); err != nil {
 		return nil, fmt.Errorf("format broker storage in %s: %w\n%s", dir, err, tail(out, 40))

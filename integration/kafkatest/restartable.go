@@ -22,31 +22,7 @@ type Restartable struct {
 // Maven is missing (./integration/run installs them).
 func StartRestartable(t testing.TB) *Restartable {
 	t.Helper()
-	java, err := exec.LookPath("java")
-	if err != nil {
-		t.Fatalf("kafkatest: a restartable broker needs java on PATH: %v (install with: %s)", err, installHint)
-	}
-	mvn, err := exec.LookPath("mvn")
-	if err != nil {
-		t.Fatalf("kafkatest: a restartable broker needs mvn on PATH: %v (install with: %s)", err, installHint)
-	}
-	ctx := life.ctx
-	libs, err := resolveKafka(ctx, mvn)
-	if err != nil {
-		t.Fatalf("kafkatest: resolve the broker's jars: %v", err)
-	}
-	var jb *jvmBroker
-	for attempt := 1; ; attempt++ {
-		if jb, err = newJVMBroker(ctx, java, libs); err == nil {
-			if err = jb.start(ctx); err == nil {
-				break
-			}
-			jb.remove()
-		}
-		if attempt == launchAttempts {
-			t.Fatalf("kafkatest: start a restartable broker: %v", err)
-		}
-	}
+	jb := startOwn(t, "restartable", brokerSpec{})
 	r := &Restartable{Broker: jb.broker(), jb: jb}
 	t.Cleanup(func() {
 		r.mu.Lock()
@@ -55,6 +31,37 @@ func StartRestartable(t testing.TB) *Restartable {
 	})
 	t.Logf("kafkatest: restartable broker Apache Kafka %s at %s", kafkaVersion, r.Addrs[0])
 	return r
+}
+
+// startOwn starts a Java broker for t alone, configured as spec says; the
+// caller removes it. kind names it in failures.
+func startOwn(t testing.TB, kind string, spec brokerSpec) *jvmBroker {
+	t.Helper()
+	java, err := exec.LookPath("java")
+	if err != nil {
+		t.Fatalf("kafkatest: a %s broker needs java on PATH: %v (install with: %s)", kind, err, installHint)
+	}
+	mvn, err := exec.LookPath("mvn")
+	if err != nil {
+		t.Fatalf("kafkatest: a %s broker needs mvn on PATH: %v (install with: %s)", kind, err, installHint)
+	}
+	ctx := life.ctx
+	libs, err := resolveKafka(ctx, mvn)
+	if err != nil {
+		t.Fatalf("kafkatest: resolve the broker's jars: %v", err)
+	}
+	var jb *jvmBroker
+	for attempt := 1; ; attempt++ {
+		if jb, err = newJVMBrokerSpec(ctx, java, libs, spec); err == nil {
+			if err = jb.start(ctx); err == nil {
+				return jb
+			}
+			jb.remove()
+		}
+		if attempt == launchAttempts {
+			t.Fatalf("kafkatest: start a %s broker: %v", kind, err)
+		}
+	}
 }
 
 // Stop stops the broker (a clean shutdown) and returns once its process

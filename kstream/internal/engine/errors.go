@@ -3,6 +3,8 @@ package engine
 import (
 	"errors"
 	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 var (
@@ -85,8 +87,12 @@ type ProductionError struct {
 	Err       error
 }
 
-// Error formats the error with its topic and partition.
+// Error formats the error with its topic and partition, and for an
+// authorization failure the permission that is missing.
 func (e *ProductionError) Error() string {
+	if errors.Is(e.Err, kerr.TopicAuthorizationFailed) {
+		return fmt.Sprintf("kstream: produce to topic %q partition %d: not authorized (the principal needs WRITE and DESCRIBE on TOPIC %q): %v", e.Topic, e.Partition, e.Topic, e.Err)
+	}
 	return fmt.Sprintf("kstream: produce to topic %q partition %d: %v", e.Topic, e.Partition, e.Err)
 }
 

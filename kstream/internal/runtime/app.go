@@ -63,6 +63,7 @@ func New(t *engine.Topology, cfg Config) (*App, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = DefaultConfig().Logger
 	}
+	cfg.ClientOpts = securityOpts(cfg)
 	a := &App{Topo: t, cfg: cfg, counters: new(metrics)}
 	if err := checkClientOpts(&cfg); err != nil {
 		return nil, err

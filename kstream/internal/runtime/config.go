@@ -1,15 +1,18 @@
 package runtime
 
 import (
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl"
 
 	"github.com/streamwork-go/streamwork/kstream/internal/commit"
 	"github.com/streamwork-go/streamwork/kstream/internal/engine"
@@ -67,6 +70,14 @@ type Config struct {
 	MaxWarmupReplicas     int
 	AcceptableRecoveryLag int64
 	ProbingInterval       time.Duration
+
+	// Security: TLS and SASL are the typed options; New adds them to
+	// ClientOpts, so every client gets them. TLSSet and SASLSet say the
+	// option was given (so that nil is an error, not a no-op).
+	TLS     *tls.Config
+	TLSSet  bool
+	SASL    []sasl.Mechanism
+	SASLSet bool
 }
 
 func DefaultConfig() Config {
@@ -109,6 +120,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: MaxTaskIdle(%v) must be at least 0, or NoTaskIdle to never wait", engine.ErrConfig, c.MaxTaskIdle)
 	case c.Guarantee < AtLeastOnce || c.Guarantee > ExactlyOnce:
 		return fmt.Errorf("%w: unknown guarantee %d", engine.ErrConfig, c.Guarantee)
+	case c.TLSSet && c.TLS == nil:
+		return fmt.Errorf("%w: TLS needs a *tls.Config", engine.ErrConfig)
+	case c.SASLSet && (len(c.SASL) == 0 || slices.Contains(c.SASL, nil)):
+		return fmt.Errorf("%w: SASL needs at least one mechanism and no nil one", engine.ErrConfig)
 	case c.OnDeser == nil || c.OnProcess == nil || c.OnProduce == nil:
 		return fmt.Errorf("%w: error handlers must not be nil", engine.ErrConfig)
 	case c.InstanceID != "" && !engine.LegalName.MatchString(c.InstanceID):
@@ -199,3 +214,16 @@ const (
 	minMemTableSize = 64 << 10
 	maxMemTableSize = 1 << 30
 )
+
+// securityOpts returns cfg's ClientOpts with the TLS and SASL options
+// added (a new slice: the caller's stays as it was).
+func securityOpts(cfg Config) []kgo.Opt {
+	opts := slices.Clone(cfg.ClientOpts)
+	if cfg.TLS != nil {
+		opts = append(opts, kgo.DialTLSConfig(cfg.TLS.Clone()))
+	}
+	if len(cfg.SASL) > 0 {
+		opts = append(opts, kgo.SASL(cfg.SASL...))
+	}
+	return opts
+}

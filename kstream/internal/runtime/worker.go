@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/streamwork-go/streamwork/kstream/internal/cache"
@@ -603,6 +604,13 @@ func (w *worker) fetchErrors(fs kgo.Fetches) error {
 		switch {
 		case errors.Is(fe.Err, context.Canceled), errors.Is(fe.Err, context.DeadlineExceeded):
 			// our own poll deadline
+		case commit.IsFatal(fe.Err) && fe.Topic == "":
+			// Not a partition's: kgo reports the group's failures (joining,
+			// syncing, fetching offsets) as a fetch error without a topic.
+			if errors.Is(fe.Err, kerr.GroupAuthorizationFailed) {
+				return fmt.Errorf("kstream: consumer group %q: not authorized (the principal needs READ and DESCRIBE on GROUP %q): %w", w.cfg.AppID, w.cfg.AppID, fe.Err)
+			}
+			return fmt.Errorf("kstream: consumer group %q: %w", w.cfg.AppID, fe.Err)
 		case commit.IsFatal(fe.Err):
 			return fmt.Errorf("kstream: fetch topic %q partition %d: %w", fe.Topic, fe.Partition, fe.Err)
 		default:

@@ -149,7 +149,7 @@ func Example_testDriver() {
 	in := kstreamtest.Input(d, "pageviews", serde.String, serde.JSON[PageView]())
 	out := kstreamtest.Output(d, "summaries", serde.String, serde.String)
 	in.Pipe("alice", PageView{User: "alice", Page: "/home", Device: "phone"}, time.UnixMilli(1000))
-	fmt.Println(out.KeyValues()) // [{alice alice viewed /home on mobile (phone)}]
+	fmt.Println(out.KeyValues())    // [{alice alice viewed /home on mobile (phone)}]
 	d.AdvanceWallClock(time.Minute) // fires wall-clock punctuators
 	// snippet:end driver
 

@@ -45,14 +45,14 @@ type iqInstance struct {
 	addr string
 }
 
-func startIQInstance(t *testing.T, brokers []string, id string) *iqInstance {
+func startIQInstance(t *testing.T, brokers []string, id string, more ...Opt) *iqInstance {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := l.Addr().String()
-	app, err := New(countTopology(t), stOpts(t, brokers, "iq", t.TempDir(), InstanceID(id), QueryAddr(addr))...)
+	app, err := New(countTopology(t), stOpts(t, brokers, "iq", t.TempDir(), append([]Opt{InstanceID(id), QueryAddr(addr)}, more...)...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,6 +170,86 @@ func TestQueryHandlerTwoInstances(t *testing.T) {
 		if err := json.Unmarshal(ans["entries"], &entries); err != nil || status != http.StatusOK || len(entries) != 2 { // k01, k02
 			t.Fatalf("range at %s = %d %s: %v", in.addr, status, ans, err)
 		}
+	}
+}
+
+// Two instances with StandbyReplicas(1): each keeps a standby of the
+// other's two tasks. Once the standbys caught up, a stale read at the
+// standby's instance is answered there, from the standby, with the exact
+// value, "stale": true and "lag": 0; the same key without ?stale is
+// forwarded to the active instance, and a stale read at the active
+// instance is answered by its active task (not stale).
+func TestQueryHandlerStaleReadsFromStandby(t *testing.T) {
+	brokers := rtCluster(t, map[string]int32{"in": 4, "out": 4})
+	a := startIQInstance(t, brokers, "a", StandbyReplicas(1))
+	b := startIQInstance(t, brokers, "b", StandbyReplicas(1))
+	byAddr := map[string]*iqInstance{a.addr: a, b.addr: b}
+	rtWaitFor(t, "two tasks and two standbys on each instance", func() bool {
+		ma, mb := a.app.Metrics(), b.app.Metrics()
+		return len(ma.Tasks) == 2 && len(mb.Tasks) == 2 && len(ma.StandbyTasks) == 2 && len(mb.StandbyTasks) == 2 &&
+			len(ma.RestoringTasks)+len(mb.RestoringTasks) == 0
+	})
+	want := map[string]int64{}
+	var recs []*kgo.Record
+	for i := range 60 {
+		k := fmt.Sprintf("k%02d", i%17)
+		want[k]++
+		recs = append(recs, &kgo.Record{Topic: "in", Partition: -1, Key: []byte(k), Value: []byte("x")})
+	}
+	rtProduce(t, brokers, recs)
+	rtWaitFor(t, "all records processed and both instances knowing the hosts", func() bool {
+		_, ea := a.app.StoreHosts("counts")
+		_, eb := b.app.StoreHosts("counts")
+		return ea == nil && eb == nil && a.app.Metrics().RecordsProcessed+b.app.Metrics().RecordsProcessed == 60
+	})
+	md := map[string]KeyQueryMetadata{}
+	for k := range want {
+		m, err := QueryMetadataForKey(a.app, "counts", k, serde.String)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(m.Standby) != 1 || m.Standby[0] == m.Active || byAddr[m.Active] == nil || byAddr[m.Standby[0]] == nil {
+			t.Fatalf("key %s: metadata %+v, want one standby on the other instance", k, m)
+		}
+		md[k] = m
+	}
+	// The standbys read the changelogs on their own schedule: wait until
+	// every key's stale answer is the exact count, caught up.
+	rtWaitFor(t, "every stale read answered by a caught-up standby with the exact count", func() bool {
+		for k, n := range want {
+			status, ans := iqGet(t, md[k].Standby[0], "/stores/counts/keys/"+k+"?stale=true")
+			if status != http.StatusOK || string(ans["value"]) != fmt.Sprint(n) || string(ans["lag"]) != "0" {
+				return false
+			}
+		}
+		return true
+	})
+	for k, n := range want {
+		standby, active := md[k].Standby[0], md[k].Active
+		status, ans := iqGet(t, standby, "/stores/counts/keys/"+k+"?stale=true")
+		if status != http.StatusOK || string(ans["value"]) != fmt.Sprint(n) || string(ans["found"]) != "true" ||
+			string(ans["stale"]) != "true" || string(ans["lag"]) != "0" || string(ans["host"]) != fmt.Sprintf("%q", standby) {
+			t.Fatalf("stale GET %s at its standby %s = %d %s; want %d, stale, lag 0, read there", k, standby, status, ans, n)
+		}
+		status, ans = iqGet(t, standby, "/stores/counts/keys/"+k)
+		if status != http.StatusOK || string(ans["value"]) != fmt.Sprint(n) || string(ans["stale"]) != "false" ||
+			ans["lag"] != nil || string(ans["host"]) != fmt.Sprintf("%q", active) {
+			t.Fatalf("GET %s at its standby %s = %d %s; want %d read at the active %s", k, standby, status, ans, n, active)
+		}
+		status, ans = iqGet(t, active, "/stores/counts/keys/"+k+"?stale=true")
+		if status != http.StatusOK || string(ans["value"]) != fmt.Sprint(n) || string(ans["stale"]) != "false" ||
+			ans["lag"] != nil || string(ans["host"]) != fmt.Sprintf("%q", active) {
+			t.Fatalf("stale GET %s at its active %s = %d %s; want %d from the active task", k, active, status, ans, n)
+		}
+	}
+	// A key that is in no store: a stale read of its standby finds nothing.
+	m, err := QueryMetadataForKey(a.app, "counts", "absent", serde.String)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, ans := iqGet(t, m.Standby[0], "/stores/counts/keys/absent?stale=true"); status != http.StatusOK ||
+		string(ans["found"]) != "false" || string(ans["stale"]) != "true" {
+		t.Fatalf("stale GET absent = %d %s", status, ans)
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"reflect"
+	"strconv"
+	"sync"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -43,6 +45,7 @@ func TestRouteKeyFindsActiveAndStandbys(t *testing.T) {
 type iqInstance struct {
 	app  *App
 	addr string
+	stop func() error
 }
 
 func startIQInstance(t *testing.T, brokers []string, id string, more ...Opt) *iqInstance {
@@ -64,8 +67,8 @@ func startIQInstance(t *testing.T, brokers []string, id string, more ...Opt) *iq
 	done := make(chan struct{})
 	go func() { defer close(done); _ = srv.Serve(l) }()
 	t.Cleanup(func() { _ = srv.Close(); <-done })
-	rtRun(t, app)
-	return &iqInstance{app: app, addr: addr}
+	stop := rtRun(t, app)
+	return &iqInstance{app: app, addr: addr, stop: stop}
 }
 
 func iqGet(t *testing.T, addr, path string) (int, map[string]json.RawMessage) {
@@ -251,6 +254,151 @@ func TestQueryHandlerStaleReadsFromStandby(t *testing.T) {
 		string(ans["found"]) != "false" || string(ans["stale"]) != "true" {
 		t.Fatalf("stale GET absent = %d %s", status, ans)
 	}
+}
+
+// Stale reads in a loop at b of the keys whose task a runs and b keeps a
+// standby of, while a processes and then stops (b takes its tasks over:
+// each standby is closed and its task opened again as active). Every
+// answer is a retryable 503 or a count that never goes back and never
+// passes the key's final count; at the end, b answers every key exactly.
+func TestQueryHandlerStaleReadsThroughPromotion(t *testing.T) {
+	brokers := rtCluster(t, map[string]int32{"in": 4, "out": 4})
+	a := startIQInstance(t, brokers, "a", StandbyReplicas(1))
+	b := startIQInstance(t, brokers, "b", StandbyReplicas(1))
+	rtWaitFor(t, "two tasks and two standbys on each instance, hosts known", func() bool {
+		ma, mb := a.app.Metrics(), b.app.Metrics()
+		_, ea := a.app.StoreHosts("counts")
+		_, eb := b.app.StoreHosts("counts")
+		return ea == nil && eb == nil && len(ma.Tasks) == 2 && len(mb.Tasks) == 2 && len(ma.StandbyTasks) == 2 && len(mb.StandbyTasks) == 2 &&
+			len(ma.RestoringTasks)+len(mb.RestoringTasks) == 0
+	})
+	want := map[string]int64{}
+	var keys []string
+	for i := range 40 {
+		k := fmt.Sprintf("k%02d", i)
+		md, err := QueryMetadataForKey(b.app, "counts", k, serde.String)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if md.Active == a.addr {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) == 0 {
+		t.Fatal("a holds none of 40 keys")
+	}
+	// Every key of a answered stale by b's standby before the loop.
+	rtWaitFor(t, "b's standbys answering", func() bool {
+		for _, k := range keys {
+			if status, ans := iqGet(t, b.addr, "/stores/counts/keys/"+k+"?stale=true"); status != http.StatusOK || string(ans["stale"]) != "true" {
+				return false
+			}
+		}
+		return true
+	})
+	var recs []*kgo.Record
+	for i := range 2000 {
+		k := keys[i%len(keys)]
+		want[k]++
+		recs = append(recs, &kgo.Record{Topic: "in", Partition: -1, Key: []byte(k), Value: []byte("x")})
+	}
+	var (
+		wg           sync.WaitGroup
+		done         = make(chan struct{})
+		mu           sync.Mutex // loopErr, stale, fresh
+		loopErr      error
+		stale, fresh int
+	)
+	fail := func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		loopErr = err
+	}
+	wg.Go(func() {
+		seen := map[string]int64{}
+		for i := 0; ; i++ {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			k := keys[i%len(keys)]
+			resp, err := http.Get("http://" + b.addr + "/stores/counts/keys/" + k + "?stale=true")
+			if err != nil {
+				fail(err)
+				return
+			}
+			var ans map[string]json.RawMessage
+			err = json.NewDecoder(resp.Body).Decode(&ans)
+			resp.Body.Close()
+			switch {
+			case err != nil:
+				fail(err)
+				return
+			case resp.StatusCode == http.StatusServiceUnavailable && string(ans["retryable"]) == "true":
+				continue
+			case resp.StatusCode != http.StatusOK:
+				fail(fmt.Errorf("key %s: %d %s", k, resp.StatusCode, ans))
+				return
+			}
+			var n int64
+			if string(ans["found"]) == "true" {
+				if n, err = strconv.ParseInt(string(ans["value"]), 10, 64); err != nil {
+					fail(fmt.Errorf("key %s: %s", k, ans))
+					return
+				}
+			}
+			if n < seen[k] || n > want[k] {
+				fail(fmt.Errorf("key %s: count %d after %d, final %d: %s", k, n, seen[k], want[k], ans))
+				return
+			}
+			seen[k] = n
+			mu.Lock()
+			if string(ans["stale"]) == "true" {
+				stale++
+			} else {
+				fresh++
+			}
+			mu.Unlock()
+		}
+	})
+	rtProduce(t, brokers, recs)
+	rtWaitFor(t, "a processed every record", func() bool { return a.app.Metrics().RecordsProcessed == 2000 })
+	if err := a.stop(); err != nil {
+		t.Fatalf("a: Run returned %v", err)
+	}
+	rtWaitFor(t, "b running all four tasks, no standbys", func() bool {
+		m := b.app.Metrics()
+		return len(m.Tasks) == 4 && len(m.RestoringTasks) == 0 && len(m.StandbyTasks) == 0
+	})
+	rtWaitFor(t, "b answering every key", func() bool {
+		for _, k := range keys {
+			if status, _ := iqGet(t, b.addr, "/stores/counts/keys/"+k); status != http.StatusOK {
+				return false
+			}
+		}
+		return true
+	})
+	rtWaitFor(t, "the loop reading b's active tasks (or failing)", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return fresh > 0 || loopErr != nil
+	})
+	close(done)
+	wg.Wait()
+	if loopErr != nil {
+		t.Fatal(loopErr)
+	}
+	for _, k := range keys {
+		status, ans := iqGet(t, b.addr, "/stores/counts/keys/"+k+"?stale=true")
+		if status != http.StatusOK || string(ans["value"]) != fmt.Sprint(want[k]) || string(ans["stale"]) != "false" {
+			t.Fatalf("after the takeover, key %s at b = %d %s; want %d from its active task", k, status, ans, want[k])
+		}
+	}
+	if stale == 0 {
+		t.Fatalf("no stale answer in the loop (%d from active tasks)", fresh)
+	}
+	t.Logf("answers in the loop: %d stale, %d from active tasks", stale, fresh)
 }
 
 func TestQueryMetadataBeforeRunIsRebalancing(t *testing.T) {

@@ -181,11 +181,19 @@ func TestQueryHandlerTwoInstances(t *testing.T) {
 // standby's instance is answered there, from the standby, with the exact
 // value, "stale": true and "lag": 0; the same key without ?stale is
 // forwarded to the active instance, and a stale read at the active
-// instance is answered by its active task (not stale).
+// instance is answered by its active task (not stale). Under both
+// at-least-once and exactly-once (where restore writes the standby's
+// stores through their open transactions).
 func TestQueryHandlerStaleReadsFromStandby(t *testing.T) {
+	for _, g := range []DeliveryGuarantee{AtLeastOnce, ExactlyOnce} {
+		t.Run(g.String(), func(t *testing.T) { testStaleReadsFromStandby(t, g) })
+	}
+}
+
+func testStaleReadsFromStandby(t *testing.T, g DeliveryGuarantee) {
 	brokers := rtCluster(t, map[string]int32{"in": 4, "out": 4})
-	a := startIQInstance(t, brokers, "a", StandbyReplicas(1))
-	b := startIQInstance(t, brokers, "b", StandbyReplicas(1))
+	a := startIQInstance(t, brokers, "a", StandbyReplicas(1), Guarantee(g))
+	b := startIQInstance(t, brokers, "b", StandbyReplicas(1), Guarantee(g))
 	byAddr := map[string]*iqInstance{a.addr: a, b.addr: b}
 	rtWaitFor(t, "two tasks and two standbys on each instance", func() bool {
 		ma, mb := a.app.Metrics(), b.app.Metrics()

@@ -1,7 +1,12 @@
 package integration
 
 import (
+	"cmp"
+	"fmt"
+	"log/slog"
+	"maps"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -109,20 +114,37 @@ func TestStandbyFailoverRestoresOnlyWhatTheStandbyMissed(t *testing.T) {
 	requireStoreEquals(t, s, wcStore, want)
 }
 
+// probingRebalance is what a member logs when it triggers a probing
+// rebalance.
+const probingRebalance = "kstream: probing rebalance: moving tasks whose warm-ups caught up"
+
 // Scaling 1 → 3 → 1 instances while records flow, under exactly-once, with
-// warm-ups: new instances first warm up (standbys beyond StandbyReplicas),
-// tasks move at probing rebalances once caught up, no task is ever active
-// on two instances at once, and the counts are exact. The longest pause in
-// processing across the instances is logged.
+// warm-ups: the new instances first hold warm-up replicas (standbys beyond
+// StandbyReplicas) of the counting tasks they are to run, and run none of
+// them before it warmed up there; probing rebalances fire, with no member
+// joining or leaving, and move the tasks; the tasks end balanced (3, 3 and
+// 2 tasks, at most 2 counting ones per instance). No task is ever active
+// on two instances at once and the counts are exact. The longest pause in
+// processing across the instances is logged for both moves.
 func TestScaleOutWithWarmupsKeepsProcessing(t *testing.T) {
 	b := kafkatest.Require(t)
 	ctx := testContext(t)
 	rig := newWordCountRig(t, b, "scaleout")
 	opts := []kstream.Opt{kstream.ApplicationID(rig.appID), kstream.CommitInterval(wcCommit),
-		kstream.Guarantee(kstream.ExactlyOnce), kstream.AcceptableRecoveryLag(10),
-		kstream.MaxWarmupReplicas(1), kstream.ProbingRebalanceInterval(2 * time.Second)}
+		kstream.Guarantee(kstream.ExactlyOnce), kstream.AcceptableRecoveryLag(200),
+		kstream.MaxWarmupReplicas(1), kstream.ProbingRebalanceInterval(time.Second)}
+	var taps []*logTap
 	start := func(name string) *runningApp {
-		return startApp(t, b, name, rig.topo, append(opts, kstream.InstanceID(name), kstream.StateDir(t.TempDir()))...)
+		tap := tapLogs(testLogger(t, name).Handler(), probingRebalance)
+		taps = append(taps, tap)
+		return startApp(t, b, name, rig.topo, append(opts, kstream.InstanceID(name), kstream.StateDir(t.TempDir()), kstream.Logger(slog.New(tap)))...)
+	}
+	probes := func() int {
+		n := 0
+		for _, tap := range taps {
+			n += len(tap.records(probingRebalance))
+		}
+		return n
 	}
 	want := map[string]int64{}
 	next := 0
@@ -133,25 +155,46 @@ func TestScaleOutWithWarmupsKeepsProcessing(t *testing.T) {
 	}
 	apps := []*runningApp{start("s0")}
 	waitAssigned(ctx, t, 8, apps...)
-	send(31, 3000)
-	rig.counts.waitCounts(ctx, t, want, apps...)
+	// In batches, each counted before the next, so that each counting
+	// task's changelog holds far more than AcceptableRecoveryLag records:
+	// new instances must warm up.
+	for i := range 15 {
+		send(31+uint64(i), 200)
+		rig.counts.waitCounts(ctx, t, want, apps...)
+	}
 
-	// sample checks that no task is active on two instances and tracks the
-	// longest time the instances' processed total stood still while input
-	// was waiting.
+	// sample checks that no task is active on two of the running
+	// instances, notes the warm-ups (standbys) each instance held and
+	// fails if an instance other than s0 runs a counting task it did not
+	// warm up first, and tracks the longest time the instances' processed
+	// total stood still while input was waiting.
 	var longest time.Duration
 	lastMove, lastTotal := time.Now(), int64(-1)
+	running := map[string]bool{}
+	warmed := map[string]map[kstream.TaskID]bool{}
 	sample := func() {
 		owner := map[kstream.TaskID]string{}
 		var total int64
 		for _, a := range apps {
 			m := a.Metrics()
 			total += m.RecordsProcessed
+			if !running[a.name] {
+				continue
+			}
+			if warmed[a.name] == nil {
+				warmed[a.name] = map[kstream.TaskID]bool{}
+			}
+			for _, id := range m.StandbyTasks {
+				warmed[a.name][id] = true
+			}
 			for _, id := range m.Tasks {
 				if o, dup := owner[id]; dup {
 					t.Fatalf("task %s active on %s and %s at once", id, o, a.name)
 				}
 				owner[id] = a.name
+				if a.name != "s0" && id.Subtopology == 1 && !warmed[a.name][id] {
+					t.Fatalf("%s runs counting task %s that it did not warm up first (standbys seen: %v)", a.name, id, warmed[a.name])
+				}
 			}
 		}
 		now := time.Now()
@@ -161,34 +204,108 @@ func TestScaleOutWithWarmupsKeepsProcessing(t *testing.T) {
 			longest = d
 		}
 	}
+	began := time.Now()
 	apps = append(apps, start("s1"), start("s2"))
-	seed := uint64(40)
+	for _, a := range apps {
+		running[a.name] = true
+	}
+	seed := uint64(100)
+	// settled: the three members are in the group and every instance got
+	// an assignment; the rebalances from there on change no membership.
+	settled, probesSettled := false, 0
+	var movedSettled []kstream.TaskID
 	waitFor(ctx, t, "three instances share the tasks, warm-ups done", func() bool {
 		seed++
-		send(seed, 20) // records keep flowing
+		send(seed, 5) // records keep flowing
 		sample()
-		standbys := 0
-		for _, a := range apps {
-			m := a.Metrics()
-			if len(m.Tasks) < 2 || len(m.Tasks) > 3 || len(m.RestoringTasks) > 0 {
+		if !settled {
+			gs, err := rig.adm.DescribeGroups(ctx, rig.appID)
+			g, ok := gs[rig.appID]
+			if err != nil || !ok || len(g.Members) != 3 {
 				return false
 			}
-			standbys += len(m.StandbyTasks)
+			var moved []kstream.TaskID
+			for _, a := range apps {
+				m := a.Metrics()
+				if len(m.Tasks)+len(m.StandbyTasks) == 0 {
+					return false
+				}
+				if a.name != "s0" {
+					moved = append(moved, statefulTasks(m.Tasks)...)
+				}
+			}
+			settled, movedSettled, probesSettled = true, moved, probes()
 		}
-		return standbys == 0
+		var counts, stateful []int
+		for _, a := range apps {
+			m := a.Metrics()
+			if len(m.RestoringTasks) > 0 || len(m.StandbyTasks) > 0 {
+				return false
+			}
+			counts = append(counts, len(m.Tasks))
+			stateful = append(stateful, len(statefulTasks(m.Tasks)))
+		}
+		slices.Sort(counts)
+		return slices.Equal(counts, []int{2, 3, 3}) && slices.Max(stateful) <= 2 && probes() > probesSettled
 	}, apps...)
 	rig.counts.waitCounts(ctx, t, want, apps...)
-	t.Logf("1 → 3 instances: longest pause in processing %v", longest)
+	scaleOut, pauseOut := time.Since(began), longest
+	var summary []string
+	moved := 0
+	for _, a := range apps {
+		m := a.Metrics()
+		if a.name != "s0" {
+			moved += len(statefulTasks(m.Tasks))
+		}
+		summary = append(summary, fmt.Sprintf("%s: tasks %v, warmed up %v",
+			a.name, m.Tasks, slices.SortedFunc(maps.Keys(warmed[a.name]), compareTaskIDs)))
+	}
+	t.Logf("1 → 3 instances in %v, %d probing rebalances (%d once the group had three members); counting tasks on s1 and s2 then %v, now %d; longest pause in processing %v\n%s",
+		scaleOut.Round(time.Millisecond), probes(), probes()-probesSettled, movedSettled, moved, pauseOut, strings.Join(summary, "\n"))
+	for _, a := range apps[1:] {
+		if len(warmed[a.name]) == 0 {
+			t.Fatalf("%s never held a warm-up replica", a.name)
+		}
+	}
+	// Counting tasks moved with no member joining or leaving: at probing
+	// rebalances.
+	if moved <= len(movedSettled) {
+		t.Fatalf("s1 and s2 ran %v counting tasks once the group had three members, and %d at the end: none moved at a probing rebalance", movedSettled, moved)
+	}
 
-	longest = 0
+	// 3 → 1: both stop at once while records keep flowing.
+	longest, lastTotal = 0, -1
+	began = time.Now()
+	for _, a := range apps[1:] {
+		running[a.name] = false
+		a.cancel()
+	}
+	waitFor(ctx, t, "s0 runs every task again", func() bool {
+		seed++
+		send(seed, 5)
+		sample()
+		m := apps[0].Metrics()
+		return len(m.Tasks) == 8 && len(m.RestoringTasks) == 0
+	}, apps[0])
+	rig.counts.waitCounts(ctx, t, want, apps[0])
+	scaleIn, pauseIn := time.Since(began), longest
 	for _, a := range apps[1:] {
 		if err := a.stop(t); err != nil {
 			t.Fatalf("%s: Run returned %v", a.name, err)
 		}
 	}
+	t.Logf("3 → 1 instances in %v; longest pause in processing %v; s0 restored %d changelog records in all",
+		scaleIn.Round(time.Millisecond), pauseIn, apps[0].Metrics().RestoredRecords)
 	apps = apps[:1]
 	send(60, 1000)
-	waitAssigned(ctx, t, 8, apps...)
 	rig.counts.waitCounts(ctx, t, want, apps...)
 	requireStoreEquals(t, apps[0], wcStore, want)
+}
+
+// compareTaskIDs orders task ids by sub-topology, then partition.
+func compareTaskIDs(a, b kstream.TaskID) int {
+	if c := cmp.Compare(a.Subtopology, b.Subtopology); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.Partition, b.Partition)
 }

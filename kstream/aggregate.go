@@ -91,7 +91,7 @@ func (a *aggNode[K, V, A]) Init(t *task, n *node, children []nodeInstance) error
 		return fmt.Errorf("%w: store %q is not open in task %s", ErrTopology, a.storeName, t.ID)
 	}
 	a.kv = state.Typed(st, a.ks, serde.Serde[stampedAgg[A]](stampedSerde[A]{a.as}))
-	a.cached = t.OnFlush(a.storeName, a.flushed)
+	a.cached = t.OnFlush(a.storeName, needsOldValues(children), a.flushed)
 	return a.down.Wire(t, n, children)
 }
 

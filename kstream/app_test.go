@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -433,6 +434,29 @@ func TestAppBackpressurePausesAndKeepsOutputExact(t *testing.T) {
 	}
 }
 
+// errorLogs is a slog handler that keeps the messages of error-level
+// records.
+type errorLogs struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (h *errorLogs) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelError }
+func (h *errorLogs) WithAttrs([]slog.Attr) slog.Handler           { return h }
+func (h *errorLogs) WithGroup(string) slog.Handler                { return h }
+func (h *errorLogs) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	h.msgs = append(h.msgs, r.Message)
+	h.mu.Unlock()
+	return nil
+}
+
+func (h *errorLogs) messages() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.msgs)
+}
+
 func TestAppMissingTopic(t *testing.T) {
 	brokers := rtCluster(t, map[string]int32{"in": 2})
 	b := NewBuilder()
@@ -442,13 +466,18 @@ func TestAppMissingTopic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	app, err := New(topo, rtOpts(t, brokers, "missing")...)
+	errs := &errorLogs{}
+	app, err := New(topo, rtOpts(t, brokers, "missing", Logger(slog.New(errs)))...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	err = rtWaitRun(t, app)
 	if !errors.Is(err, ErrMissingTopic) {
 		t.Fatalf("err = %v, want ErrMissingTopic", err)
+	}
+	// Returned, not also logged: the caller reports it once.
+	if got := errs.messages(); len(got) != 0 {
+		t.Errorf("the start-up error was also logged at error level: %q", got)
 	}
 	for _, name := range []string{`"absent"`, `"nowhere"`} {
 		if !strings.Contains(err.Error(), name) {

@@ -27,7 +27,7 @@ type cachedCounter struct {
 func (c *cachedCounter) Init(t *task, n *node, children []nodeInstance) error {
 	c.t, c.name = t, n.Name
 	c.kv = state.Typed(t.Store("agg"), serde.String, serde.Int64)
-	c.cached = t.OnFlush("agg", func(key, newB, oldB []byte, ts int64) {
+	c.cached = t.OnFlush("agg", true, func(key, newB, oldB []byte, ts int64) {
 		if t.CurNode != c.name || t.CurTs != ts {
 			t.Fail(c.name, ProcessingErrorKind, fmt.Errorf("listener called as node %q at %d", t.CurNode, t.CurTs))
 			return

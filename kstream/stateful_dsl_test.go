@@ -30,6 +30,9 @@ func TestWordCount(t *testing.T) {
 	if counts.StoreName() != "word-counts" {
 		t.Fatalf("store name = %q", counts.StoreName())
 	}
+	// Three lines in; the six words that come back through the
+	// repartition topic are not input records again.
+	equal(t, "processed", d.Metrics().RecordsProcessed, int64(3))
 }
 
 // GroupByKey without a key change does not repartition; Reduce and

@@ -125,7 +125,7 @@ func (s *tableSourceNode[K, V]) Init(t *task, n *node, children []nodeInstance) 
 	}
 	stamped := serde.Serde[stampedAgg[V]](stampedSerde[V]{s.vs})
 	s.kv = state.Typed(st, s.ks, stamped)
-	s.cached = t.OnFlush(s.storeName, func(key, newB, oldB []byte, ts int64) {
+	s.cached = t.OnFlush(s.storeName, needsOldValues(children), func(key, newB, oldB []byte, ts int64) {
 		rec, err := decodeChange(s.storeName, s.ks, stamped, key, newB, oldB, ts)
 		if err != nil {
 			s.t.Fail(s.name, ProcessingErrorKind, err)
@@ -222,16 +222,45 @@ func TableMapValues[K, V, V2 any](t Table[K, V], fn func(K, V) V2, opts ...NodeO
 // ToStream returns the table's updates as a stream: one record per update
 // with the key's new value, or a tombstone when the key was deleted.
 func (t Table[K, V]) ToStream(opts ...NodeOpt) Stream[K, V] {
-	n := tableOp(t, "TOSTREAM", opts, func(r Record[K, change[V]], d *downstream[K, V]) {
-		out := Record[K, V]{Key: r.Key, Timestamp: r.Timestamp, Headers: r.Headers}
-		if r.Value.hasNew {
-			out.Value = r.Value.newV
-		} else {
-			out.Tombstone = true
-		}
-		d.Forward(out)
+	t.valid("TOSTREAM")
+	cfg := t.b.nodeCfg(opts)
+	n := t.b.addNode("TOSTREAM", cfg.name, engine.KindProcessor, []*node{t.n}, func() nodeInstance {
+		return &toStreamNode[K, V]{statelessNode[K, change[V], K, V]{fn: func(r Record[K, change[V]], d *downstream[K, V]) {
+			out := Record[K, V]{Key: r.Key, Timestamp: r.Timestamp, Headers: r.Headers}
+			if r.Value.hasNew {
+				out.Value = r.Value.newV
+			} else {
+				out.Tombstone = true
+			}
+			d.Forward(out)
+		}}}
 	})
 	return Stream[K, V]{b: t.b, n: n}
+}
+
+// toStreamNode is ToStream's node: it forwards new values only, so the
+// table above it need not read old ones.
+type toStreamNode[K, V any] struct {
+	statelessNode[K, change[V], K, V]
+}
+
+func (*toStreamNode[K, V]) ignoresOldValues() {}
+
+// oldValuesIgnorer is a node under a table that never reads the old values
+// of the changes it receives.
+type oldValuesIgnorer interface{ ignoresOldValues() }
+
+// needsOldValues reports whether some child of a table node reads old
+// values (Kafka Streams' sendOldValues): then the record cache reads each
+// flushed key's value before the update from the store. Nodes not known
+// to ignore them are taken to read them.
+func needsOldValues(children []nodeInstance) bool {
+	for _, c := range children {
+		if _, ok := c.(oldValuesIgnorer); !ok {
+			return true
+		}
+	}
+	return false
 }
 
 // flagged is a value travelling through a table GroupBy's repartition topic:

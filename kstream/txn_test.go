@@ -235,11 +235,12 @@ func TestTaskControlRecordsMoveTheCommittedOffset(t *testing.T) {
 	}
 }
 
-// Under exactly-once a task's checkpoint exists only after a clean close:
-// none while the App runs (its stores hold writes of transactions that may
-// yet abort), one per stateful task after a clean shutdown, so that the
-// next run restores nothing and goes on with the same state.
-func TestExactlyOnceCheckpointOnlyOnCleanClose(t *testing.T) {
+// Under exactly-once a task's on-disk stores hold the changelog offset of
+// their last committed transaction while the App runs (their uncommitted
+// writes are in the stores' open transactions, not on disk), and after a
+// clean shutdown, so that the next run restores nothing and goes on with
+// the same state.
+func TestExactlyOnceStoresHoldTheirCommittedOffset(t *testing.T) {
 	brokers := rtCluster(t, map[string]int32{"in": 3, "pass": 1, "counts": 1})
 	topo := eosTopology(t, 0)
 	dir := t.TempDir()
@@ -295,8 +296,8 @@ func TestExactlyOnceCheckpointOnlyOnCleanClose(t *testing.T) {
 	}
 	stop := rtRun(t, app)
 	eosRead(t, brokers, reached(300), "counts")
-	if c := checkpoints(app); len(c) != 0 {
-		t.Fatalf("checkpoints while running under exactly-once: %v", c)
+	if c := checkpoints(app); len(c) != 3 {
+		t.Fatalf("checkpoints while running under exactly-once: %v, want one per counting task (3)", c)
 	}
 	if err := stop(); err != nil {
 		t.Fatal(err)

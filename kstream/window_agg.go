@@ -226,6 +226,9 @@ type winBase[K, A any] struct {
 	// cached: a record cache sits in front of the store; updates go
 	// downstream when it flushes them (flushed), not when written.
 	cached bool
+	// oldValues: a child reads the old values of updates (needsOldValues),
+	// so a cache flush reads them.
+	oldValues bool
 	// lateSent is the record last written to the late-records topic, so a
 	// record late for several windows is written once.
 	lateSent *kgo.Record
@@ -288,6 +291,7 @@ func (b *winBase[K, A]) init(t *task, n *node, children []nodeInstance) (state.S
 			}
 		}
 	}
+	b.oldValues = needsOldValues(children)
 	return st, b.down.Wire(t, n, children)
 }
 
@@ -313,7 +317,7 @@ func (b *winBase[K, A]) started(floor int64, all func() state.WindowIterator, du
 	window func(raw []byte) (key []byte, start, end int64, ok bool), view any, emitClosed func(closeTime int64)) error {
 	b.resumeStreamTime(floor)
 	if !b.emitFinal {
-		b.cached = b.t.OnFlush(b.storeName, func(raw, newB, oldB []byte, _ int64) {
+		b.cached = b.t.OnFlush(b.storeName, b.oldValues, func(raw, newB, oldB []byte, _ int64) {
 			b.flushed(window, raw, newB, oldB)
 		})
 	}

@@ -14,9 +14,16 @@
 //
 // Stores run without Pebble's write-ahead log: the runtime writes every
 // change to the store's Kafka changelog, which is the log. [Store.Flush]
-// makes the writes so far durable; the runtime flushes, then writes the
-// task's checkpoint. A store that was not closed cleanly under exactly-once
-// is removed with [Env.Destroy] and restored from its changelog.
+// makes the writes so far durable; the runtime writes the task's checkpoint
+// into the store, then flushes.
+//
+// A store opened [Transactional] (the runtime's, under exactly-once) holds
+// its writes in an open transaction that its reads see, until
+// [Store.Commit] applies them to the database in one atomic write, synced
+// to a write-ahead log, or [Store.Abort] drops them: the database only ever
+// holds committed transactions, whole, and the checkpoint written in a
+// transaction commits with its data. A damaged store is removed with
+// [Env.Destroy] and restored from its changelog.
 //
 // Tests use an in-memory filesystem: pebble.NewEnv(pebble.FS(vfs.NewMem())).
 package pebble

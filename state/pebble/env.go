@@ -62,13 +62,18 @@ func NewEnv(opts ...EnvOpt) (*Env, error) {
 const fileCacheShards = 8
 
 // Open opens (creating if needed) the store named name in directory dir on
-// the Env's filesystem. The store runs without a write-ahead log, because
-// the runtime writes every change to the store's changelog topic first; see
-// Store.Flush. dir must not be open in another store of this Env
+// the Env's filesystem, configured by opts. The store runs without a
+// write-ahead log, because the runtime writes every change to the store's
+// changelog topic first (see Store.Flush), unless it is Transactional: its
+// commits then go to the log (see Store.Commit). dir must not be open in another store of this Env
 // (ErrStoreOpen) or another process (Pebble's own lock). Open fails with
 // ErrMemTableBudget when the Env's MemTableBudget is used up. It panics with
 // state.ErrClosed after Env.Close.
-func (e *Env) Open(dir, name string) (*Store, error) {
+func (e *Env) Open(dir, name string, opts ...StoreOpt) (*Store, error) {
+	var cfg storeCfg
+	for _, o := range opts {
+		o.applyStore(&cfg)
+	}
 	key := filepath.Clean(dir)
 	need := memTablesPerStore * e.cfg.memTableSize
 
@@ -95,7 +100,7 @@ func (e *Env) Open(dir, name string) (*Store, error) {
 	e.mu.Unlock()
 
 	s.iters.m = make(map[*iterator]struct{})
-	s.opts = e.options(s)
+	s.opts = e.options(s, cfg)
 	if err := e.checkMarker(dir, name); err != nil {
 		e.release(s)
 		return nil, err
@@ -110,6 +115,10 @@ func (e *Env) Open(dir, name string) (*Store, error) {
 		_ = db.Close()
 		e.release(s)
 		return nil, err
+	}
+	if cfg.transactional {
+		s.tx.on = true
+		s.tx.b = &txnBatch{b: db.NewIndexedBatch()}
 	}
 	return s, nil
 }
@@ -172,15 +181,15 @@ func (s *Store) isEmpty() (bool, error) {
 	return !any, nil
 }
 
-// options returns the Pebble options of store s.
-func (e *Env) options(s *Store) *pdb.Options {
+// options returns the Pebble options of store s, opened with cfg.
+func (e *Env) options(s *Store, cfg storeCfg) *pdb.Options {
 	logger := e.logger.With("store", s.name)
 	o := &pdb.Options{
 		Cache:              e.cache,
 		FileCache:          e.fileCache,
 		MaxOpenFiles:       e.cfg.maxOpenFiles,
 		MemTableSize:       e.cfg.memTableSize,
-		DisableWAL:         true,
+		DisableWAL:         !cfg.transactional,
 		FS:                 e.cfg.fs,
 		FormatMajorVersion: pdb.FormatNewest,
 		Logger:             slogLogger{logger},

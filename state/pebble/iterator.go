@@ -15,6 +15,10 @@ import (
 type iterator struct {
 	s        *Store
 	key, val []byte
+	// tb is the transaction the iterator reads over the database (a
+	// transactional store's), nil otherwise: each step then holds the
+	// store's tx.mu, since the writer may be adding to the batch.
+	tb *txnBatch
 
 	mu struct {
 		sync.Mutex
@@ -40,7 +44,27 @@ func (it *iterator) Next() bool {
 	if pi == nil {
 		return false
 	}
-	var ok bool
+	if it.tb != nil {
+		it.s.tx.mu.Lock()
+	}
+	ok, err := it.stepLocked(pi)
+	if it.tb != nil {
+		it.s.tx.mu.Unlock()
+	}
+	if err != nil {
+		it.mu.err = it.s.wrap("iterate", err)
+		if ok {
+			it.closeLocked(it.mu.err)
+		}
+		return false
+	}
+	return ok
+}
+
+// stepLocked moves pi to its next pair and copies it out. On an error, ok
+// tells whether pi stopped on a pair whose value failed (the iterator is
+// then closed).
+func (it *iterator) stepLocked(pi *pdb.Iterator) (ok bool, err error) {
 	if it.mu.started {
 		ok = pi.Next()
 	} else {
@@ -48,21 +72,16 @@ func (it *iterator) Next() bool {
 		ok = pi.First()
 	}
 	if !ok {
-		if err := pi.Error(); err != nil {
-			it.mu.err = it.s.wrap("iterate", err)
-		}
 		it.key, it.val = it.key[:0], it.val[:0]
-		return false
+		return false, pi.Error()
 	}
 	v, err := pi.ValueAndErr()
 	if err != nil {
-		it.mu.err = it.s.wrap("iterate", err)
-		it.closeLocked(it.mu.err)
-		return false
+		return true, err
 	}
 	it.key = append(it.key[:0], pi.Key()[1:]...) // drop dataPrefix
 	it.val = append(it.val[:0], v...)
-	return true
+	return true, nil
 }
 
 // Key returns the current key.
@@ -101,7 +120,15 @@ func (it *iterator) closeLocked(err error) {
 	if it.mu.pi == nil {
 		return
 	}
-	cerr := it.mu.pi.Close()
+	var cerr error
+	if it.tb != nil {
+		it.s.tx.mu.Lock()
+		cerr = it.mu.pi.Close()
+		it.s.tx.mu.Unlock()
+		it.s.releaseIter(it.tb)
+	} else {
+		cerr = it.mu.pi.Close()
+	}
 	it.mu.pi = nil
 	if it.mu.err == nil {
 		if err == nil && cerr != nil {

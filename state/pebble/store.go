@@ -20,8 +20,8 @@ import (
 // Durability: the store has no write-ahead log. Writes sit in memtables
 // until Pebble flushes them when they fill, or until Flush or Close; after a
 // crash the unflushed writes are gone and the runtime restores them from the
-// changelog, from the offset in the checkpoint it wrote after the last
-// Flush.
+// changelog, from the offset in the checkpoint it wrote before the last
+// Flush. A Transactional store is the exception: see txn.go and Commit.
 type Store struct {
 	name     string
 	dir      string // cleaned; the key in env.mu.stores
@@ -55,6 +55,15 @@ type Store struct {
 		sync.Mutex
 		m map[*iterator]struct{}
 	}
+
+	// tx is the open transaction of a Transactional store (see txn.go).
+	// on is set by Open before it returns the store and never changes
+	// after; b, under mu, is nil after Close.
+	tx struct {
+		on bool
+		mu sync.Mutex
+		b  *txnBatch
+	}
 }
 
 var (
@@ -84,7 +93,16 @@ func (s *Store) Get(key []byte) ([]byte, error) {
 	kb := getKeyBuf()
 	defer putKeyBuf(kb)
 	*kb = append(append((*kb)[:0], dataPrefix), key...)
-	return s.getLocked(*kb, "get")
+	return s.readLocked(*kb, "get")
+}
+
+// readLocked reads the raw key k, through the open transaction of a
+// transactional store; s.mu is read-locked.
+func (s *Store) readLocked(k []byte, op string) ([]byte, error) {
+	if s.tx.on {
+		return s.txnGet(k, op)
+	}
+	return s.getLocked(k, op)
 }
 
 // getLocked reads the raw key k (prefix included); s.mu is read-locked.
@@ -112,6 +130,9 @@ func (s *Store) Put(key, value []byte) error {
 	s.rlock()
 	defer s.mu.RUnlock()
 	s.wbuf = append(append(s.wbuf[:0], dataPrefix), key...)
+	if s.tx.on {
+		return s.txnWrite("put", 1, func(b *pdb.Batch) error { return b.Set(s.wbuf, value, nil) })
+	}
 	if err := s.db.Set(s.wbuf, value, pdb.NoSync); err != nil {
 		return s.wrap("put", err)
 	}
@@ -124,6 +145,9 @@ func (s *Store) Delete(key []byte) error {
 	s.rlock()
 	defer s.mu.RUnlock()
 	s.wbuf = append(append(s.wbuf[:0], dataPrefix), key...)
+	if s.tx.on {
+		return s.txnWrite("delete", -1, func(b *pdb.Batch) error { return b.Delete(s.wbuf, nil) })
+	}
 	if err := s.db.Delete(s.wbuf, pdb.NoSync); err != nil {
 		return s.wrap("delete", err)
 	}
@@ -139,6 +163,9 @@ func (s *Store) DeleteRange(from, to []byte) error {
 		return nil
 	}
 	lo, hi := dataBounds(from, to)
+	if s.tx.on {
+		return s.txnWrite("delete range", 0, func(b *pdb.Batch) error { return b.DeleteRange(lo, hi, nil) })
+	}
 	if err := s.db.DeleteRange(lo, hi, pdb.NoSync); err != nil {
 		return s.wrap("delete range", err)
 	}
@@ -155,6 +182,9 @@ func (s *Store) PutMeta(name string, value []byte) error {
 
 func (s *Store) putMetaLocked(name string, value []byte) error {
 	k := metaKey(name)
+	if s.tx.on {
+		return s.txnPutMeta(k, value)
+	}
 	old, err := s.getLocked(k, "put meta")
 	if err != nil {
 		return err
@@ -182,7 +212,7 @@ func (s *Store) putMetaLocked(name string, value []byte) error {
 func (s *Store) GetMeta(name string) ([]byte, error) {
 	s.rlock()
 	defer s.mu.RUnlock()
-	return s.getLocked(metaKey(name), "get meta")
+	return s.readLocked(metaKey(name), "get meta")
 }
 
 // wrap adds the store and the operation to err, and state.ErrCorrupt when
@@ -224,12 +254,18 @@ func (s *Store) ApproximateBytes() int64 {
 // estimate-num-keys does: the entries of the flushed tables less twice
 // their deletions (a deletion hides an older entry), plus puts less deletes
 // not yet flushed. Overwrites count twice until compaction merges them, and
-// so on: it is an estimate. It reads table properties, which are usually
+// so on: it is an estimate. A transactional store counts its open
+// transaction's puts less deletes too. It reads table properties, which are usually
 // cached; call it for metrics and queries, not per record.
 func (s *Store) ApproximateCount() int64 {
 	s.rlock()
 	defer s.mu.RUnlock()
 	n := s.unflushed.Load() - s.metaRecords.Load()
+	if s.tx.on {
+		s.tx.mu.Lock()
+		n += s.tx.b.delta - s.tx.b.metaDelta
+		s.tx.mu.Unlock()
+	}
 	levels, err := s.db.SSTables(pdb.WithProperties())
 	if err == nil {
 		for _, tables := range levels {
@@ -279,6 +315,7 @@ func (s *Store) Close() error {
 		it.closeLocked(stopped)
 		it.mu.Unlock()
 	}
+	s.closeTxnLocked()
 
 	err := s.db.Flush()
 	if cerr := s.db.Close(); err == nil {
@@ -309,11 +346,22 @@ func (s *Store) newIterator(from, to []byte) state.Iterator {
 	// Pebble keeps the bounds for the iterator's life: dataBounds makes
 	// them in one new allocation.
 	lo, hi := dataBounds(from, to)
-	pi, err := s.db.NewIter(&pdb.IterOptions{LowerBound: lo, UpperBound: hi})
+	o := &pdb.IterOptions{LowerBound: lo, UpperBound: hi}
+	var (
+		pi  *pdb.Iterator
+		tb  *txnBatch
+		err error
+	)
+	if s.tx.on {
+		pi, tb, err = s.txnIter(o)
+	} else {
+		pi, err = s.db.NewIter(o)
+	}
 	if err != nil {
 		return state.Empty(s.wrap("new iterator", err))
 	}
 	it := wrapIterator(s, pi)
+	it.tb = tb
 	s.iters.Lock()
 	s.iters.m[it] = struct{}{}
 	s.iters.Unlock()

@@ -11,7 +11,7 @@
 //	    [-windows TOPIC -sessions TOPIC -late TOPIC] [-pairs TOPIC -ranked TOPIC]
 //	    [-guarantee exactly-once|at-least-once|at-most-once] [-instance ID]
 //	    [-workers 1] [-commit-interval 0] [-session-timeout 6s]
-//	    [-transaction-timeout 0] [-log-level info]
+//	    [-transaction-timeout 0] [-standby-replicas 0] [-log-level info]
 //
 // Without -instance, an exactly-once App persists its instance id in the
 // state directory, so a restart with the same -state-dir is the same
@@ -59,6 +59,7 @@ type config struct {
 	commitInterval time.Duration
 	sessionTimeout time.Duration
 	txnTimeout     time.Duration
+	standbys       int
 	logLevel       slog.Level
 }
 
@@ -88,6 +89,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.sessionTimeout, "session-timeout", 6*time.Second,
 		"group session timeout: how soon the group evicts a killed or stopped run (6s is the broker's default minimum)")
 	fs.DurationVar(&c.txnTimeout, "transaction-timeout", 0, "transaction timeout under exactly-once (0: the runtime's default)")
+	fs.IntVar(&c.standbys, "standby-replicas", 0, "standby replicas of each stateful task on other instances")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -106,6 +108,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return c, errors.New("-state-dir is required")
 	case c.groups < 1:
 		return c, fmt.Errorf("-groups %d must be positive", c.groups)
+	case c.standbys < 0:
+		return c, fmt.Errorf("-standby-replicas %d must not be negative", c.standbys)
 	}
 	return c, nil
 }
@@ -140,6 +144,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		kstream.Workers(c.workers),
 		kstream.Logger(logger),
 		kstream.ClientOpts(clientOpts...),
+		kstream.StandbyReplicas(c.standbys),
 	}
 	if c.commitInterval > 0 {
 		opts = append(opts, kstream.CommitInterval(c.commitInterval))

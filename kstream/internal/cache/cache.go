@@ -47,14 +47,20 @@ type Host interface {
 // key's last update.
 type Listener func(key, newValue, oldValue []byte, ts int64)
 
-// cacheEntry is one dirty key: its latest value (nil: deleted) and the
-// timestamp of its latest update. Values are never modified in place: an
-// update replaces the slice, so readers may keep one.
+// cacheEntry is one cached key: its latest value (nil: deleted) and the
+// timestamp of its latest update. A dirty entry is not in the store yet; a
+// clean one holds what the store holds (it was flushed). Values are never
+// modified in place: an update replaces the slice, so readers may keep one.
 type cacheEntry struct {
-	key        string
-	value      []byte
-	ts         int64
-	prev, next *cacheEntry
+	key   string
+	value []byte
+	ts    int64
+	dirty bool
+	// prev, next link every entry, least recently written first (the
+	// eviction order); dprev, dnext link the dirty ones, in the same
+	// order (the flush order).
+	prev, next   *cacheEntry
+	dprev, dnext *cacheEntry
 }
 
 func (e *cacheEntry) size() int64 {
@@ -64,8 +70,14 @@ func (e *cacheEntry) size() int64 {
 // Store is a record cache in front of a store (the changelogging
 // store, or the engine store): writes land in the cache and reach the
 // store, the changelog and the flush listener only when the cache flushes
-// them. It keeps dirty keys only, in least-recently-written order (a write
-// moves its key to the back); flushing and eviction go front to back.
+// them. A flushed key stays cached, clean, so its next read and update
+// find it without reading the store (as Kafka Streams' NamedCache keeps
+// flushed entries); a clean entry leaves when it is evicted. Entries are
+// kept in least-recently-written order (a write moves its key to the
+// back); flushing (dirty entries) and eviction (all) go front to back.
+//
+// Whatever changes the store below other than through the cache (a wipe
+// and restore: SetInner) must drop the clean entries with it.
 //
 // Goroutines and locks: the task's goroutine writes and flushes;
 // interactive queries read concurrently. mu guards the entries and their
@@ -80,12 +92,17 @@ type Store struct {
 	budget   *Budget
 	owner    string // the node that registered listener
 	listener Listener
-	bytes    int64 // this cache's part of budget.Used; task goroutine only
+	// oldValues: the listener is given the store's value before each
+	// flushed update, read from the store (else only for deletes).
+	oldValues bool
+	bytes     int64 // this cache's part of budget.Used; task goroutine only
 
 	mu struct {
 		sync.Mutex
-		entries    map[string]*cacheEntry
-		head, tail *cacheEntry
+		entries      map[string]*cacheEntry
+		head, tail   *cacheEntry // every entry
+		dhead, dtail *cacheEntry // the dirty entries
+		dirty        int
 	}
 }
 
@@ -102,7 +119,7 @@ func New(name string, inner state.Store, t Host, budget *Budget) *Store {
 // Name returns the store's name.
 func (c *Store) Name() string { return c.name }
 
-// Get returns the cached value of key if it is dirty, else the store's.
+// Get returns the cached value of key if it is cached, else the store's.
 func (c *Store) Get(key []byte) ([]byte, error) {
 	c.mu.Lock()
 	if e, ok := c.mu.entries[string(key)]; ok {
@@ -126,12 +143,16 @@ func (c *Store) Put(key, value []byte) error {
 		delta = int64(len(v) - len(e.value))
 		e.value, e.ts = v, ts
 		c.unlinkLocked(e)
+		if e.dirty {
+			c.unlinkDirtyLocked(e)
+		}
 	} else {
 		e = &cacheEntry{key: string(key), value: v, ts: ts}
 		c.mu.entries[e.key] = e
 		delta = e.size()
 	}
 	c.appendLocked(e)
+	c.appendDirtyLocked(e)
 	c.mu.Unlock()
 	c.bytes += delta
 	c.budget.Used += delta
@@ -161,11 +182,13 @@ func (c *Store) All() state.Iterator {
 }
 
 // merged snapshots the dirty entries in [from, to) and opens the store's
-// iterator while holding mu, so no flush removes an entry in between.
+// iterator while holding mu, so no flush writes an entry in between. Clean
+// entries are in the store already.
 func (c *Store) merged(from, to []byte, open func() state.Iterator) state.Iterator {
 	c.mu.Lock()
 	var snap []cacheEntry
-	for k, e := range c.mu.entries {
+	for e := c.mu.dhead; e != nil; e = e.dnext {
+		k := e.key
 		kb := []byte(k)
 		if (len(from) > 0 && bytes.Compare(kb, from) < 0) || (to != nil && bytes.Compare(kb, to) >= 0) {
 			continue
@@ -191,7 +214,7 @@ func compareStrings(a, b string) int {
 // ApproximateCount returns the store's estimate plus the dirty keys.
 func (c *Store) ApproximateCount() int64 {
 	c.mu.Lock()
-	n := int64(len(c.mu.entries))
+	n := int64(c.mu.dirty)
 	c.mu.Unlock()
 	return c.inner.ApproximateCount() + n
 }
@@ -200,17 +223,19 @@ func (c *Store) ApproximateCount() int64 {
 // runtime does that (FlushAll) before every commit.
 func (c *Store) Flush() error { return c.inner.Flush() }
 
-// Close closes the store below. Dirty entries are dropped.
+// Close closes the store below. Cached entries, dirty or not, are dropped.
 func (c *Store) Close() error {
 	c.Drop()
 	return c.inner.Close()
 }
 
-// Drop forgets every dirty entry and returns their memory to the budget.
+// Drop forgets every entry, dirty or not, and returns their memory to the
+// budget.
 func (c *Store) Drop() {
 	c.mu.Lock()
 	clear(c.mu.entries)
 	c.mu.head, c.mu.tail = nil, nil
+	c.mu.dhead, c.mu.dtail, c.mu.dirty = nil, nil, 0
 	c.mu.Unlock()
 	c.budget.Used -= c.bytes
 	c.bytes = 0
@@ -224,6 +249,44 @@ func (c *Store) appendLocked(e *cacheEntry) {
 		c.mu.head = e
 	}
 	c.mu.tail = e
+}
+
+func (c *Store) appendDirtyLocked(e *cacheEntry) {
+	e.dirty = true
+	c.mu.dirty++
+	e.dprev, e.dnext = c.mu.dtail, nil
+	if c.mu.dtail != nil {
+		c.mu.dtail.dnext = e
+	} else {
+		c.mu.dhead = e
+	}
+	c.mu.dtail = e
+}
+
+func (c *Store) unlinkDirtyLocked(e *cacheEntry) {
+	if e.dprev != nil {
+		e.dprev.dnext = e.dnext
+	} else {
+		c.mu.dhead = e.dnext
+	}
+	if e.dnext != nil {
+		e.dnext.dprev = e.dprev
+	} else {
+		c.mu.dtail = e.dprev
+	}
+	e.dprev, e.dnext = nil, nil
+	e.dirty = false
+	c.mu.dirty--
+}
+
+// removeLocked takes e out of the cache; the caller returns its size to
+// the budget.
+func (c *Store) removeLocked(e *cacheEntry) {
+	delete(c.mu.entries, e.key)
+	c.unlinkLocked(e)
+	if e.dirty {
+		c.unlinkDirtyLocked(e)
+	}
 }
 
 func (c *Store) unlinkLocked(e *cacheEntry) {
@@ -240,10 +303,11 @@ func (c *Store) unlinkLocked(e *cacheEntry) {
 	e.prev, e.next = nil, nil
 }
 
-// evict flushes this cache's least recently written entries while the
-// worker's caches use more than their budget (as Kafka Streams evicts from
-// the cache being written). It runs inside the processing of a record: a
-// failure downstream stays in t.failure for that record's error handling.
+// evict removes this cache's least recently written entries, flushing
+// the dirty ones first, while the worker's caches use more than their
+// budget (as Kafka Streams evicts from the cache being written). It runs
+// inside the processing of a record: a failure downstream stays in
+// t.failure for that record's error handling.
 func (c *Store) evict() error {
 	for c.budget.Used > c.budget.Max {
 		c.mu.Lock()
@@ -252,8 +316,19 @@ func (c *Store) evict() error {
 		if e == nil {
 			return nil
 		}
-		if err := c.flushEntry(e); err != nil {
-			return err
+		if e.dirty {
+			if err := c.flushEntry(e); err != nil {
+				return err
+			}
+		}
+		c.mu.Lock()
+		live := c.mu.entries[e.key] == e
+		if live {
+			c.removeLocked(e)
+		}
+		c.mu.Unlock()
+		if live {
+			c.release(e)
 		}
 		if c.t.Failed() {
 			return nil
@@ -262,19 +337,26 @@ func (c *Store) evict() error {
 	return nil
 }
 
+// release returns the memory of a removed entry to the budget.
+func (c *Store) release(e *cacheEntry) {
+	size := e.size()
+	c.bytes -= size
+	c.budget.Used -= size
+}
+
 // FlushAll flushes every dirty entry, front to back, calling after(), when
 // not nil, after each; it stops at the first error. Entries dirtied by the
 // listeners meanwhile wait for the next flush.
 func (c *Store) FlushAll(after func() error) error {
 	c.mu.Lock()
-	todo := make([]*cacheEntry, 0, len(c.mu.entries))
-	for e := c.mu.head; e != nil; e = e.next {
+	todo := make([]*cacheEntry, 0, c.mu.dirty)
+	for e := c.mu.dhead; e != nil; e = e.dnext {
 		todo = append(todo, e)
 	}
 	c.mu.Unlock()
 	for _, e := range todo {
 		c.mu.Lock()
-		live := c.mu.entries[e.key] == e
+		live := c.mu.entries[e.key] == e && e.dirty
 		c.mu.Unlock()
 		if !live {
 			continue
@@ -291,13 +373,17 @@ func (c *Store) FlushAll(after func() error) error {
 	return nil
 }
 
-// flushEntry writes e through to the store (and so the changelog, with
-// e's timestamp), removes it from the cache, then tells the listener.
+// flushEntry writes the dirty entry e through to the store (and so the
+// changelog, with e's timestamp), marks it clean (a deleted key leaves the
+// cache), then tells the listener. The store's value before is read only
+// for a listener that wants old values, or for a delete (a key deleted
+// that the store never had is not forwarded), as Kafka Streams' caching
+// store reads it only with sendOldValues or for a delete.
 func (c *Store) flushEntry(e *cacheEntry) error {
 	key := []byte(e.key)
 	value, ts := e.value, e.ts
 	var old []byte
-	if c.listener != nil {
+	if c.listener != nil && (c.oldValues || value == nil) {
 		var err error
 		if old, err = c.inner.Get(key); err != nil {
 			return fmt.Errorf("kstream: flush cache of store %q: %w", c.name, err)
@@ -312,13 +398,19 @@ func (c *Store) flushEntry(e *cacheEntry) error {
 		return fmt.Errorf("kstream: flush cache of store %q: %w", c.name, err)
 	}
 	c.mu.Lock()
-	delete(c.mu.entries, e.key)
-	c.unlinkLocked(e)
+	if value == nil {
+		c.removeLocked(e)
+	} else {
+		c.unlinkDirtyLocked(e)
+	}
 	c.mu.Unlock()
-	size := e.size()
-	c.bytes -= size
-	c.budget.Used -= size
+	if value == nil {
+		c.release(e)
+	}
 	if c.listener != nil && (value != nil || old != nil) {
+		if !c.oldValues {
+			old = nil
+		}
 		t.Emit(c.owner, c.listener, key, value, old, ts)
 	}
 	return nil
@@ -387,17 +479,43 @@ func (m *mergeIterator) Close() error {
 }
 
 // SetListener registers fn, of node owner, as the receiver of what the cache
-// flushes.
-func (c *Store) SetListener(owner string, fn Listener) { c.owner, c.listener = owner, fn }
+// flushes, with the store's value before each update (see OldValues).
+func (c *Store) SetListener(owner string, fn Listener) {
+	c.owner, c.listener, c.oldValues = owner, fn, true
+}
+
+// OldValues sets whether the listener is given the store's value before
+// each flushed update (true by default once a listener is set). Without,
+// a flush reads the store only for deletes and the listener's oldValue is
+// nil: what a node whose downstream never reads old values asks for
+// (Kafka Streams' sendOldValues off).
+func (c *Store) OldValues(on bool) { c.oldValues = on }
 
 // SetInner replaces the store below the cache (after it was wiped and
-// opened again).
-func (c *Store) SetInner(st state.Store) { c.inner = st }
+// opened again). The dirty entries stay; the clean ones, copies of the
+// old store's values, go.
+func (c *Store) SetInner(st state.Store) {
+	c.mu.Lock()
+	var gone []*cacheEntry
+	for e := c.mu.head; e != nil; e = e.next {
+		if !e.dirty {
+			gone = append(gone, e)
+		}
+	}
+	for _, e := range gone {
+		c.removeLocked(e)
+	}
+	c.mu.Unlock()
+	for _, e := range gone {
+		c.release(e)
+	}
+	c.inner = st
+}
 
 // Budget returns the budget the cache counts against.
 func (c *Store) Budget() *Budget { return c.budget }
 
-// Bytes returns what this cache's dirty entries count against its budget.
+// Bytes returns what this cache's entries count against its budget.
 func (c *Store) Bytes() int64 { return c.bytes }
 
 // DeleteRange deletes the range [from, to) in the store below. The cached
@@ -410,31 +528,35 @@ func (c *Store) DeleteRange(from, to []byte) error {
 		from = nil
 	}
 	c.mu.Lock()
-	var doomed []*cacheEntry
+	var doomed, dirty []*cacheEntry
 	for k, e := range c.mu.entries {
 		if (from == nil || k >= string(from)) && (to == nil || k < string(to)) {
 			doomed = append(doomed, e)
+			if e.dirty {
+				dirty = append(dirty, e)
+			}
 		}
 	}
-	if c.listener != nil && len(doomed) > 0 {
-		c.mu.Unlock()
-		slices.SortFunc(doomed, func(a, b *cacheEntry) int { return strings.Compare(a.key, b.key) })
-		for _, e := range doomed {
+	c.mu.Unlock()
+	if c.listener != nil && len(dirty) > 0 {
+		slices.SortFunc(dirty, func(a, b *cacheEntry) int { return strings.Compare(a.key, b.key) })
+		for _, e := range dirty {
 			if err := c.flushEntry(e); err != nil {
 				return err
 			}
 		}
-		return c.inner.DeleteRange(from, to)
 	}
+	c.mu.Lock()
+	var gone []*cacheEntry
 	for _, e := range doomed {
-		delete(c.mu.entries, e.key)
-		c.unlinkLocked(e)
+		if c.mu.entries[e.key] == e {
+			c.removeLocked(e)
+			gone = append(gone, e)
+		}
 	}
 	c.mu.Unlock()
-	for _, e := range doomed {
-		size := e.size()
-		c.bytes -= size
-		c.budget.Used -= size
+	for _, e := range gone {
+		c.release(e)
 	}
 	return c.inner.DeleteRange(from, to)
 }

@@ -282,8 +282,9 @@ func TestFlushOrderAndListener(t *testing.T) {
 	if h.ts != 99 {
 		t.Errorf("host timestamp after the flush = %d, want 99 restored", h.ts)
 	}
-	if c.Bytes() != 0 || budget.Used != 0 {
-		t.Errorf("after the flush: bytes %d, budget used %d, want 0", c.Bytes(), budget.Used)
+	// Flushed keys stay cached, clean; deleted ones (a, d) leave.
+	if want := int64(3*EntryOverhead + (1 + 2) + (1 + 2) + (1 + 0)); c.Bytes() != want || budget.Used != want {
+		t.Errorf("after the flush: bytes %d, budget used %d, want %d (b, c, e clean)", c.Bytes(), budget.Used, want)
 	}
 	if got := cScan(t, c.All()); got != `b=b1,c=c2,e=""` {
 		t.Errorf("All after the flush = %q", got)
@@ -335,8 +336,8 @@ func TestFlushStopsAtAfterError(t *testing.T) {
 	if want := []string{"a=1@1"}; !slices.Equal(below.writes, want) {
 		t.Fatalf("writes %v, want %v", below.writes, want)
 	}
-	if c.Bytes() != 2*oneEntry || budget.Used != 2*oneEntry {
-		t.Fatalf("bytes %d, used %d, want %d", c.Bytes(), budget.Used, 2*oneEntry)
+	if c.Bytes() != 3*oneEntry || budget.Used != 3*oneEntry {
+		t.Fatalf("bytes %d, used %d, want %d (a clean, b and c dirty)", c.Bytes(), budget.Used, 3*oneEntry)
 	}
 	if err := c.FlushAll(nil); err != nil {
 		t.Fatal(err)
@@ -393,7 +394,7 @@ func TestFlushListenerWritesWait(t *testing.T) {
 	if want := []string{"a=1@1", "b=1@2"}; !slices.Equal(below.writes, want) {
 		t.Fatalf("first flush wrote %v, want %v", below.writes, want)
 	}
-	if got := cGet(t, c, "z"); got != "from-listener" || c.Bytes() != int64(1+len("from-listener")+EntryOverhead) {
+	if got := cGet(t, c, "z"); got != "from-listener" || c.Bytes() != int64(1+len("from-listener")+EntryOverhead)+2*oneEntry {
 		t.Fatalf("z = %s, bytes %d", got, c.Bytes())
 	}
 	if err := c.FlushAll(nil); err != nil {
@@ -598,7 +599,8 @@ func TestSetInner(t *testing.T) {
 
 // modelCache is oneEntry cache of the randomized test with its model: the
 // values a reader must see, the dirty keys in least-recently-written
-// order, and what the listener must hear.
+// order, every cached key (dirty or clean) in that order with its size,
+// and what the listener must hear.
 type modelCache struct {
 	c       *Store
 	h       *fakeHost
@@ -608,17 +610,41 @@ type modelCache struct {
 	value   map[string]*string
 	wrote   map[string]int64 // timestamp of each dirty key's last write
 	emitted map[string]string
+	order   []string         // cached keys, least recently written first
+	size    map[string]int64 // the budget each cached key takes
+	deleted map[string]bool  // keys flushed as deleted, still in order
 }
 
-func (m *modelCache) dirtyBytes() int64 {
+// purge takes the keys flushed as deleted out of the model's cache.
+func (m *modelCache) purge() {
+	m.order = slices.DeleteFunc(m.order, func(o string) bool { return m.deleted[o] })
+	for k := range m.deleted {
+		delete(m.size, k)
+	}
+	clear(m.deleted)
+}
+
+func (m *modelCache) cachedBytes() int64 {
 	var n int64
-	for _, k := range m.dirty {
-		n += int64(len(k)) + EntryOverhead
-		if v := m.value[k]; v != nil {
-			n += int64(len(*v))
-		}
+	for _, k := range m.order {
+		n += m.size[k]
 	}
 	return n
+}
+
+// evict removes the model's least recently written keys while the caches
+// are over budget, as the cache evicts after a write (the dirty ones were
+// flushed by then: onWrite saw them), then purges.
+func (m *modelCache) evict(t *testing.T, budget *Budget, others int64) {
+	defer m.purge()
+	for len(m.order) > 0 && m.cachedBytes()+others > budget.Max {
+		k := m.order[0]
+		if slices.Contains(m.dirty, k) {
+			t.Fatalf("model evicts %q, still dirty", k)
+		}
+		m.order = m.order[1:]
+		delete(m.size, k)
+	}
 }
 
 // A random sequence of Put, Delete, FlushAll, Get, Range, Prefix and All
@@ -626,7 +652,8 @@ func (m *modelCache) dirtyBytes() int64 {
 // every step against a map: reads return exactly the model's pairs, the
 // store below is written in least-recently-written order with each key's
 // last timestamp, the listener gets the previous flushed value as old
-// value, the budget equals the two caches' dirty bytes, and after a final
+// value, the budget equals the two caches' bytes (dirty and clean keys, as
+// the model evicts them), and after a final
 // flush the stores below equal the models.
 func TestRandomAgainstModel(t *testing.T) {
 	keys := []string{"a", "a0", "a1", "ab", "b", "b0", "ba", "c", "c\xff", "c\xff\xff", "d"}
@@ -637,12 +664,13 @@ func TestRandomAgainstModel(t *testing.T) {
 		var ms []*modelCache
 		for i := range 2 {
 			m := &modelCache{h: &fakeHost{}, want: map[string]string{}, value: map[string]*string{},
-				wrote: map[string]int64{}, emitted: map[string]string{}}
+				wrote: map[string]int64{}, emitted: map[string]string{}, size: map[string]int64{}, deleted: map[string]bool{}}
 			m.below = newRecStore(m.h)
 			m.c = New(fmt.Sprint("c", i), m.below, m.h, budget)
 			m.below.onWrite = func(key, value []byte) {
 				// The store below is written only for the least recently
 				// written dirty key, with its latest value and timestamp.
+				// The key stays cached, clean, unless it was deleted.
 				k := string(key)
 				if len(m.dirty) == 0 || m.dirty[0] != k {
 					t.Fatalf("seed %d: cache %d wrote %q below; dirty order %q", seed, i, k, m.dirty)
@@ -655,6 +683,9 @@ func TestRandomAgainstModel(t *testing.T) {
 				}
 				m.dirty = m.dirty[1:]
 				delete(m.value, k)
+				if value == nil {
+					m.deleted[k] = true // leaves the cache: see purge
+				}
 			}
 			m.c.SetListener("n", func(key, nv, ov []byte, ts int64) {
 				k := string(key)
@@ -681,7 +712,8 @@ func TestRandomAgainstModel(t *testing.T) {
 			}
 		}
 		for step := range 400 {
-			m := ms[rng.IntN(2)]
+			mi := rng.IntN(2)
+			m := ms[mi]
 			m.h.ts = int64(step)
 			what := ""
 			switch op := rng.IntN(20); {
@@ -695,6 +727,12 @@ func TestRandomAgainstModel(t *testing.T) {
 				m.dirty = slices.DeleteFunc(m.dirty, func(d string) bool { return d == k })
 				m.dirty = append(m.dirty, k)
 				m.value[k], m.wrote[k] = v, int64(step)
+				m.order = slices.DeleteFunc(m.order, func(o string) bool { return o == k })
+				m.order = append(m.order, k)
+				m.size[k] = int64(len(k)) + EntryOverhead
+				if v != nil {
+					m.size[k] += int64(len(*v))
+				}
 				var err error
 				if v != nil {
 					m.want[k] = *v
@@ -708,6 +746,7 @@ func TestRandomAgainstModel(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				m.evict(t, budget, ms[1-mi].cachedBytes())
 				if budget.Used > budget.Max && m.c.Bytes() != 0 {
 					t.Fatalf("seed %d step %d: %s left the budget at %d > %d with %d bytes of its own",
 						seed, step, what, budget.Used, budget.Max, m.c.Bytes())
@@ -717,6 +756,7 @@ func TestRandomAgainstModel(t *testing.T) {
 				if err := m.c.FlushAll(nil); err != nil {
 					t.Fatal(err)
 				}
+				m.purge()
 				if len(m.dirty) != 0 {
 					t.Fatalf("seed %d step %d: dirty after FlushAll: %q", seed, step, m.dirty)
 				}
@@ -765,8 +805,8 @@ func TestRandomAgainstModel(t *testing.T) {
 				}
 			}
 			for i, m := range ms {
-				if m.c.Bytes() != m.dirtyBytes() {
-					t.Fatalf("seed %d step %d after %s: cache %d bytes %d, model %d", seed, step, what, i, m.c.Bytes(), m.dirtyBytes())
+				if m.c.Bytes() != m.cachedBytes() {
+					t.Fatalf("seed %d step %d after %s: cache %d bytes %d, model %d", seed, step, what, i, m.c.Bytes(), m.cachedBytes())
 				}
 			}
 			if budget.Used != ms[0].c.Bytes()+ms[1].c.Bytes() {
@@ -777,6 +817,7 @@ func TestRandomAgainstModel(t *testing.T) {
 			if err := m.c.FlushAll(nil); err != nil {
 				t.Fatal(err)
 			}
+			m.purge()
 			got := map[string]string{}
 			for k, v := range state.Seq(m.below.Store.All()) {
 				got[string(k)] = string(v)
@@ -785,8 +826,13 @@ func TestRandomAgainstModel(t *testing.T) {
 				t.Fatalf("seed %d: cache %d below %q, listener %q, want %q", seed, i, got, m.emitted, m.want)
 			}
 		}
+		if budget.Used != ms[0].cachedBytes()+ms[1].cachedBytes() {
+			t.Fatalf("seed %d: budget used %d after the final flushes, model %d + %d", seed, budget.Used, ms[0].cachedBytes(), ms[1].cachedBytes())
+		}
+		ms[0].c.Drop()
+		ms[1].c.Drop()
 		if budget.Used != 0 {
-			t.Fatalf("seed %d: budget used %d after the final flushes", seed, budget.Used)
+			t.Fatalf("seed %d: budget used %d after dropping both caches", seed, budget.Used)
 		}
 	}
 }
@@ -947,5 +993,106 @@ func TestDeleteRangeFlushesToListener(t *testing.T) {
 	}
 	if len(below2.writes) != 0 || cScan(t, c2.All()) != "" {
 		t.Errorf("without a listener: writes %v, All %q", below2.writes, cScan(t, c2.All()))
+	}
+}
+
+// BenchmarkUpdateAfterFlush measures the read-modify-write of an
+// aggregation through the cache with a flush every 1,000 updates (a
+// commit): 10,000 keys over a memory store, a listener that wants no old
+// values, as Count().ToStream() registers.
+func BenchmarkUpdateAfterFlush(b *testing.B) {
+	h := &fakeHost{}
+	c := New("bench", memory.New("below"), h, &Budget{Max: 64 << 20})
+	c.SetListener("n", func([]byte, []byte, []byte, int64) {})
+	c.OldValues(false)
+	keys := make([][]byte, 10_000)
+	for i := range keys {
+		keys[i] = fmt.Appendf(nil, "key-%06d", i*7919%len(keys))
+	}
+	val := bytes.Repeat([]byte("v"), 16)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		k := keys[i%len(keys)]
+		h.ts = int64(i)
+		if _, err := c.Get(k); err != nil {
+			b.Fatal(err)
+		}
+		if err := c.Put(k, val); err != nil {
+			b.Fatal(err)
+		}
+		if i%1000 == 999 {
+			if err := c.FlushAll(nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+		i++
+	}
+}
+
+// A flushed key stays cached, clean: reading and updating it after the
+// flush does not read the store, the next flush writes only what changed
+// since, and evicting a clean key writes nothing.
+func TestFlushedKeyStaysCached(t *testing.T) {
+	h := &fakeHost{}
+	below := newRecStore(h)
+	budget := &Budget{Max: 2 * oneEntry}
+	c := New("agg", below, h, budget)
+	cPut(t, c, h, 1, "a", "1")
+	cPut(t, c, h, 2, "b", "1")
+	if err := c.FlushAll(nil); err != nil {
+		t.Fatal(err)
+	}
+	gets := below.gets
+	if got := cGet(t, c, "a"); got != "1" || below.gets != gets {
+		t.Fatalf("Get(a) after the flush = %s, store reads %d, want 1 from the cache", got, below.gets-gets)
+	}
+	cPut(t, c, h, 3, "a", "2")
+	if err := c.FlushAll(nil); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"a=1@1", "b=1@2", "a=2@3"}; !slices.Equal(below.writes, want) {
+		t.Fatalf("writes %v, want %v (b clean, not written again)", below.writes, want)
+	}
+	// A third key evicts b, the least recently written, clean: no write.
+	cPut(t, c, h, 4, "c", "1")
+	if want := []string{"a=1@1", "b=1@2", "a=2@3"}; !slices.Equal(below.writes, want) || budget.Used != 2*oneEntry {
+		t.Fatalf("after evicting clean b: writes %v, used %d", below.writes, budget.Used)
+	}
+	gets = below.gets
+	if got := cGet(t, c, "b"); got != "1" || below.gets != gets+1 {
+		t.Fatalf("Get(b) after its eviction = %s, store reads %d, want 1 from the store", got, below.gets-gets)
+	}
+	if got := cScan(t, c.All()); got != "a=2,b=1,c=1" {
+		t.Fatalf("All = %q", got)
+	}
+}
+
+// With old values off, a flush reads the store only for deletes, and the
+// listener's old value is nil; a delete of a key the store never had is
+// still not forwarded.
+func TestOldValuesOff(t *testing.T) {
+	h := &fakeHost{}
+	below := newRecStore(h)
+	below.seed(t, "a", "0")
+	below.seed(t, "d", "0")
+	c := New("agg", below, h, &Budget{Max: 1 << 20})
+	var heard []string
+	c.SetListener("node", func(key, nv, ov []byte, ts int64) {
+		heard = append(heard, fmt.Sprintf("%s:%s<-%s@%d", key, cShow(nv), cShow(ov), ts))
+	})
+	c.OldValues(false)
+	cPut(t, c, h, 1, "a", "1")
+	cDelete(t, c, h, 2, "d")
+	cDelete(t, c, h, 3, "x")
+	gets := below.gets
+	if err := c.FlushAll(nil); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"a:1<-nil@1", "d:nil<-nil@2"}; !slices.Equal(heard, want) {
+		t.Fatalf("listener heard %v, want %v", heard, want)
+	}
+	if below.gets-gets != 2 {
+		t.Fatalf("the flush read the store %d times, want 2 (the deletes)", below.gets-gets)
 	}
 }

@@ -128,9 +128,14 @@ type Host interface {
 	ResumeDrained(t *engine.Task)
 	// Closing reports whether the worker makes no more tasks.
 	Closing() bool
-	// WriteCheckpoint records the changelog offsets t's stores hold (after
-	// flushing them); RemoveCheckpoint forgets them, so an unclean stop
-	// restores the stores in full.
+	// WriteCheckpoint records the changelog offsets t's stores hold and
+	// makes them durable (flushing write-through stores, committing the
+	// open transaction of transactional ones: call it only once the Kafka
+	// transaction holding their changelog records committed);
+	// RemoveCheckpoint forgets what the stores may hold beyond the
+	// committed changelog (a write-through store's checkpoint, so an
+	// unclean stop restores it in full; a transactional store's open
+	// transaction).
 	WriteCheckpoint(t *engine.Task) error
 	RemoveCheckpoint(t *engine.Task) error
 	// IsRepartition reports whether topic is a repartition topic the

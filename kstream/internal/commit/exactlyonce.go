@@ -29,14 +29,21 @@ import (
 // the group coordinator) and commits it. One transaction holds the worker's
 // whole progress since the previous one, or none of it.
 //
+// The tasks' on-disk stores are transactional (see runtime/checkpoint.go):
+// what they write stays in each store's open transaction until End has
+// committed the Kafka transaction; then WriteCheckpoint commits each store
+// with its changelog offset.
+//
 // When a transaction aborts (the group refused its offsets, a rebalance
 // revoked partitions or the member lost them while it was open, a record of
 // it failed), the worker forgets everything done in it: every task that
 // processed a record or punctuated in it (TxnDirty) is closed dirty (its
-// record cache dropped, no checkpoint, so its on-disk stores are wiped when
-// it is made again) and made again, restoring its stores from the
-// changelogs, read committed; the other tasks drop their buffered records;
-// and every partition is rewound to its committed offset (positions). A
+// record cache and its stores' open transactions dropped, so its stores
+// hold the last committed state and offset) and made again, restoring its
+// stores from the changelogs past that offset, read committed (nothing but
+// the aborted records and markers, which it skips); the other tasks drop
+// their buffered records; and every partition is rewound to its committed
+// offset (positions). A
 // worker whose producer is fenced or failed restarts (RestartError): it
 // closes its tasks, leaves the group, makes a new client and joins again.
 //
@@ -120,8 +127,10 @@ func (p *exactlyOnce) Assigned(parts map[string][]int32) {
 	p.doomed = true
 }
 
-// TaskStarting removes the task's checkpoint: from now on its stores hold
-// writes that are not committed yet.
+// TaskStarting makes sure the task's stores hold nothing uncommitted before
+// its first record (RemoveCheckpoint: the open transactions of its
+// transactional stores, empty after a restore, are dropped; a write-through
+// store's checkpoint is removed, since it will hold uncommitted writes).
 func (p *exactlyOnce) TaskStarting(t *engine.Task) error { return p.h.RemoveCheckpoint(t) }
 
 // OnRevoked records revoked partitions; see the type's doc.
@@ -184,8 +193,9 @@ func (p *exactlyOnce) applyRebalances() {
 }
 
 // closeTasks closes tasks: a task that did something in the open
-// transaction (TxnDirty) loses its checkpoint, so its stores are restored
-// in full when it is made again; the others keep theirs.
+// transaction (TxnDirty) drops what its stores hold uncommitted
+// (RemoveCheckpoint), so they are restored from their last committed
+// offset when it is made again; the others commit their checkpoint.
 func (p *exactlyOnce) closeTasks(tasks []*engine.Task, why string) {
 	for _, t := range tasks {
 		var err error
@@ -282,6 +292,12 @@ func (p *exactlyOnce) Commit() error {
 	}
 	for _, t := range tasks {
 		t.TxnDirty = false
+		// The stores commit what the transaction wrote, with their
+		// changelog offsets. A failure here leaves a store at its
+		// previous commit, which restore brings up to date.
+		if err := p.h.WriteCheckpoint(t); err != nil {
+			return err
+		}
 	}
 	p.h.Committed()
 	p.h.Logger().Debug("kstream: committed a transaction", "offsets", offsets)

@@ -74,7 +74,9 @@ func (m *Counters) DeadLettered(k ErrorKind) {
 // Metrics is a snapshot of an App's counters since it started.
 type Metrics struct {
 	// RecordsProcessed counts input records taken through the topology
-	// (including ones that failed and were skipped or dead-lettered).
+	// (including ones that failed and were skipped or dead-lettered), each
+	// once: where it enters the application, not again when it comes back
+	// from a repartition topic.
 	RecordsProcessed int64
 	// RecordsProduced counts output records (sinks, repartition topics,
 	// dead letters) written to Kafka and acknowledged; changelog records

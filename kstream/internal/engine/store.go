@@ -218,14 +218,17 @@ type FlushListener = cache.Listener
 
 // onFlush registers fn as the flush listener of a cached store and reports
 // whether a cache is in front of it. When it returns false, the node writes
-// through and must forward its own changes. Call it from the init of the
-// node that owns the store (t.curNode is then that node).
-func (t *Task) OnFlush(name string, fn FlushListener) bool {
+// through and must forward its own changes. oldValues: fn is given each
+// key's value before the flushed updates (else nil, and the flush reads
+// the store only for deletes). Call it from the init of the node that
+// owns the store (t.curNode is then that node).
+func (t *Task) OnFlush(name string, oldValues bool, fn FlushListener) bool {
 	ts := t.ByStore[name]
 	if ts == nil || ts.Cache == nil {
 		return false
 	}
 	ts.Cache.SetListener(t.CurNode, fn)
+	ts.Cache.OldValues(oldValues)
 	return true
 }
 

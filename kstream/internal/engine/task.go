@@ -130,6 +130,10 @@ type Task struct {
 	timing   bool
 	sampleIn int
 	nowMs    int64
+	// Processed counts the records the task took from its queues, those
+	// of internal topics included (Counters.Processed counts each input
+	// record once, where it enters the application). Task goroutine only.
+	Processed int64
 }
 
 // recordQueue buffers the fetched records of one input partition.
@@ -137,6 +141,10 @@ type RecordQueue struct {
 	Topic     string
 	Partition int32
 	source    SourceInstance
+	// internal: the topic is one of the application's internal topics
+	// (a repartition topic): its records were counted as input where
+	// they entered the application.
+	internal  bool
 	recs      []*rawRecord
 	ts        []int64
 	head      int
@@ -236,7 +244,7 @@ func OpenTask(id TaskID, sub *Subtopology, env *TaskEnv) (*Task, error) {
 			return nil, fmt.Errorf("%w: node %q is not a source", ErrTopology, sub.Sources[tp].Name)
 		}
 		sn := sub.Sources[tp]
-		q := &RecordQueue{Topic: full[i], Partition: id.Partition, source: src, shed: sn.Shed, sourceName: sn.Name,
+		q := &RecordQueue{Topic: full[i], Partition: id.Partition, source: src, internal: sub.Internal[tp], shed: sn.Shed, sourceName: sn.Name,
 			next: -1, committed: -1, epoch: -1, end: -1, start: -1, srcStats: t.NodeStat(sn)}
 		t.Queues = append(t.Queues, q)
 		t.ByTopic[full[i]] = q
@@ -409,7 +417,10 @@ func (t *Task) processOne(q *RecordQueue, r *rawRecord, ts int64) error {
 	t.timing = false
 	q.next = r.Offset + 1
 	q.epoch = r.LeaderEpoch
-	t.Env.Counters.Processed.Add(1)
+	t.Processed++
+	if !q.internal {
+		t.Env.Counters.Processed.Add(1)
+	}
 	var err error
 	if t.Failure != nil {
 		err = t.HandleFailure(r)

@@ -129,13 +129,13 @@ func (a *App) Run(ctx context.Context) (err error) {
 	return a.runWorkers(ctx, workers, g)
 }
 
-// startFailed logs and returns a failure to start, or nil when ctx ended
-// first (then there is nothing to shut down).
+// startFailed returns a failure to start, or nil when ctx ended first
+// (then there is nothing to shut down). It does not log it: Run returns
+// it, and its caller reports it once.
 func (a *App) startFailed(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return nil
 	}
-	a.cfg.Logger.Error("kstream: cannot start", "app", a.cfg.AppID, "err", err)
 	return err
 }
 

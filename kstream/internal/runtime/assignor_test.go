@@ -7,10 +7,12 @@ import (
 	"reflect"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/streamwork-go/streamwork/kstream/internal/assign"
 	"github.com/streamwork-go/streamwork/kstream/internal/engine"
 	"github.com/streamwork-go/streamwork/kstream/internal/wire"
 )
@@ -156,5 +158,43 @@ func TestAssignorReportsCopartitionMismatch(t *testing.T) {
 	}
 	if !errors.Is(reported, engine.ErrCopartition) {
 		t.Fatalf("reported %v", reported)
+	}
+}
+
+// While warm-ups exist, one member only — the first by member id — is
+// told when to trigger the probing rebalance; every member gets its
+// standbys.
+func TestAssignorOneMemberProbes(t *testing.T) {
+	a := &assignor{groups: [][]string{{"a"}}, Logger: slog.New(slog.DiscardHandler), scaling: &scaling{probing: time.Minute}}
+	b, err := kgo.NewConsumerBalancer(balanceFunc(a.balance), joinMembers(a, []joinState{{id: "m2"}, {id: "m0"}, {id: "m1"}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	standby := []engine.TaskID{{Subtopology: 0, Partition: 1}}
+	res := assign.Assignment{Active: make([][]engine.TaskID, 3), Standby: [][]engine.TaskID{standby, standby, standby}, Probe: true}
+	before := time.Now()
+	probers := map[string]time.Time{}
+	for id, ud := range a.assignmentInfos(b, res, nil, nil) {
+		info, err := wire.DecodeAssignmentInfo(ud)
+		if err != nil {
+			t.Fatalf("%s: %v", id, err)
+		}
+		if !reflect.DeepEqual(info.Standby, []wire.Task{{Sub: 0, Partition: 1}}) {
+			t.Fatalf("%s: standbys %v", id, info.Standby)
+		}
+		if info.NextProbe != 0 {
+			probers[id] = time.UnixMilli(info.NextProbe)
+		}
+	}
+	at, ok := probers["m0"]
+	if len(probers) != 1 || !ok || at.Before(before.Add(time.Minute).Truncate(time.Millisecond)) || at.After(time.Now().Add(time.Minute)) {
+		t.Fatalf("probing rebalance given to %v; want m0 only, a minute from now", probers)
+	}
+
+	res.Probe = false
+	for id, ud := range a.assignmentInfos(b, res, nil, nil) {
+		if info, err := wire.DecodeAssignmentInfo(ud); err != nil || info.NextProbe != 0 {
+			t.Fatalf("%s: no warm-ups, yet NextProbe %d (%v)", id, info.NextProbe, err)
+		}
 	}
 }

@@ -16,29 +16,37 @@ import (
 // (OffsetsMeta), the offset up to which it holds its changelog: the offset
 // after the last changelog record Kafka acknowledged for it
 // (ChangelogStore.Acked), or where restoring ended. The record is written
-// into the store and flushed with its data (state.Store.PutMeta, Flush), so
-// it never claims more or less than the store holds: a deleted store has
-// none and is restored in full, a store that lost its later flushes (a
-// damaged manifest) has the record of the flush it kept (Kafka Streams 4.3
-// keeps the offsets in the store the same way, KIP-1035). When the task is
-// assigned again to this instance, restore reads only from there to the end
-// of the changelog (restore.go).
+// into the store with its data, so it never claims more or less than the
+// store holds: a deleted store has none and is restored in full, a store
+// that lost its later writes (a crash, a damaged manifest) has the record
+// that goes with what it kept (Kafka Streams 4.3 keeps the offsets in the
+// store the same way, KIP-1035). When the task is assigned again to this
+// instance, restore reads only from there to the end of the changelog
+// (restore.go).
 //
-// At-least-once writes the checkpoint after every commit — the caches
-// flushed, the producer flushed (so every changelog record sent is
-// acknowledged), the offsets committed — and on clean close (revoke,
+// At-least-once (and at-most-once) stores write through: the record is
+// written and the store flushed (state.Store.Flush) after every commit —
+// the caches flushed, the producer flushed (so every changelog record sent
+// is acknowledged), the offsets committed — and on clean close (revoke,
 // shutdown). A task closed without a commit (lost partitions, a failure)
 // writes none: its last checkpoint stays, and is still true, since the
 // store only ever holds more.
 //
-// Under exactly-once a checkpoint is only written on a clean close (a
-// shutdown after its last transaction committed, a revoke or an abort that
-// finds the task untouched since its last commit), never after a commit:
-// when a task starts processing it removes its checkpoint
-// (removeCheckpoint), since its stores then hold writes of transactions
-// that may yet abort. A store found without a checkpoint (a crash, a dirty
-// close) is wiped and restored from the start of its changelog, read
-// committed; see DESIGN.md, "Exactly-once invariants".
+// Under exactly-once the on-disk stores of tasks are transactional
+// (pebble.Transactional, opened so by stateEnv.Open): what a task writes
+// stays in the store's open transaction, which the task's reads see, and
+// reaches the database only once the Kafka transaction that carries its
+// changelog records has committed. Then writeCheckpoint puts the new
+// offset into the same store transaction and commits it: data and offset
+// in one atomic write, synced to the store's write-ahead log. A transaction
+// that aborts, and a task closed dirty, drop the store's open transaction
+// (removeCheckpoint); a crash loses it. So a store on disk always holds a
+// committed Kafka transaction's state and the offset that goes with it —
+// the last one, or an earlier one when the crash came between the Kafka
+// commit and the store's — and restore reads, read committed, only the
+// changelog past that offset. Restoring commits each applied batch of
+// records with the offset it reached, so a crash during a restore resumes
+// it. See DESIGN.md, "Exactly-once invariants".
 
 // OffsetsMeta names the metadata record of a store's changelog offsets, a
 // wire.Checkpoint.
@@ -56,35 +64,76 @@ func checkpointed(t *task) []*taskStore {
 	return out
 }
 
-// writeCheckpoint records in each on-disk changelogged store of t the
-// offset it holds, when it moved, and flushes it. It runs on the goroutine
-// that owns the task, after a successful producer flush.
-func writeCheckpoint(t *task) error {
-	for _, ts := range checkpointed(t) {
-		off := ts.Offset()
-		if off < 0 || off == ts.Checkpointed {
-			continue
-		}
-		b, err := wire.EncodeCheckpoint(wire.Checkpoint{ts.Changelog: off})
-		if err != nil {
-			return fmt.Errorf("kstream: task %s: store %q: checkpoint: %w", t.ID, ts.Spec.Name, err)
-		}
-		if err := putMetaAndFlush(ts.Engine, b); err != nil {
-			return fmt.Errorf("kstream: task %s: store %q: checkpoint: %w", t.ID, ts.Spec.Name, err)
-		}
-		ts.Checkpointed = off
+// txnStore returns the engine store of ts when it is a transactional
+// Pebble store, else nil.
+func txnStore(ts *taskStore) *pebble.Store {
+	if st, ok := ts.Engine.(*pebble.Store); ok && st.Transactional() {
+		return st
 	}
 	return nil
 }
 
-// removeCheckpoint deletes the checkpoint of each on-disk changelogged
-// store of t, durably.
+// writeCheckpoint records in each on-disk changelogged store of t the
+// offset it holds, when it moved, and makes it durable: it flushes a
+// write-through store, and commits a transactional store's open
+// transaction with it. It runs on the goroutine that owns the task, after a
+// successful producer flush, and for transactional stores only after the
+// Kafka transaction holding the changelog records committed.
+func writeCheckpoint(t *task) error {
+	for _, ts := range checkpointed(t) {
+		off := ts.Offset()
+		moved := off >= 0 && off != ts.Checkpointed
+		var err error
+		if st := txnStore(ts); st != nil {
+			err = commitStore(st, ts.Changelog, off, moved)
+		} else if moved {
+			var b []byte
+			if b, err = wire.EncodeCheckpoint(wire.Checkpoint{ts.Changelog: off}); err == nil {
+				err = putMetaAndFlush(ts.Engine, b)
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("kstream: task %s: store %q: checkpoint: %w", t.ID, ts.Spec.Name, err)
+		}
+		if moved {
+			ts.Checkpointed = off
+		}
+	}
+	return nil
+}
+
+// commitStore commits the open transaction of st, with the offset record
+// of tp at off in it when moved.
+func commitStore(st *pebble.Store, tp wire.TopicPartition, off int64, moved bool) error {
+	if moved {
+		b, err := wire.EncodeCheckpoint(wire.Checkpoint{tp: off})
+		if err != nil {
+			return err
+		}
+		if err := st.PutMeta(OffsetsMeta, b); err != nil {
+			return err
+		}
+	}
+	return st.Commit()
+}
+
+// removeCheckpoint makes each on-disk changelogged store of t forget what
+// it may hold beyond its changelog's committed records: a write-through
+// store loses its checkpoint, durably (it is wiped and restored in full
+// when it opens again), a transactional store drops its open transaction
+// (its checkpoint stays true).
 func removeCheckpoint(t *task) error {
 	for _, ts := range checkpointed(t) {
-		if err := putMetaAndFlush(ts.Engine, nil); err != nil {
+		var err error
+		if st := txnStore(ts); st != nil {
+			err = st.Abort()
+		} else {
+			err = putMetaAndFlush(ts.Engine, nil)
+			ts.Checkpointed = -1
+		}
+		if err != nil {
 			return fmt.Errorf("kstream: task %s: store %q: remove checkpoint: %w", t.ID, ts.Spec.Name, err)
 		}
-		ts.Checkpointed = -1
 	}
 	return nil
 }

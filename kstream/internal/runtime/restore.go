@@ -95,6 +95,9 @@ type restoreEntry struct {
 	hwm     int64
 	// hist is Restored over time, for the rate.
 	hist history
+	// moved: next moved since the store's last commit (transactional
+	// stores commit what a restore step applied, with the offset).
+	moved bool
 }
 
 func newRestorer(w *worker, client *kgo.Client) *restorer {
@@ -232,6 +235,9 @@ func (w *worker) restoreLocked(fs kgo.Fetches) error {
 	if err != nil {
 		return err
 	}
+	if err := r.commitLocked(); err != nil {
+		return err
+	}
 	for t, lag := range r.lags {
 		lag.Store(standbyLag(r.standbys[t]))
 	}
@@ -305,7 +311,8 @@ func eta(left int64, rate float64) time.Duration {
 }
 
 // metricsLocked returns the progress of each store restoring now, sorted by
-// task and store.
+// task and store. Standby entries read on without end: they are not
+// restores (their lag is Metrics.StandbyLag).
 func (r *restorer) metricsLocked(now time.Time) []engine.RestoreMetrics {
 	if r == nil {
 		return nil
@@ -313,7 +320,7 @@ func (r *restorer) metricsLocked(now time.Time) []engine.RestoreMetrics {
 	var out []engine.RestoreMetrics
 	for t, es := range r.byTask {
 		for _, e := range es {
-			if e.done {
+			if e.done || e.standby {
 				continue
 			}
 			e.hist.add(now, e.Restored)
@@ -341,6 +348,7 @@ func (r *restorer) applyLocked(rec *kgo.Record) error {
 	}
 	e.next = rec.Offset + 1
 	e.ts.RestoredTo = e.next
+	e.moved = true
 	if rec.Attrs.IsControl() {
 		return nil
 	}
@@ -356,6 +364,28 @@ func (r *restorer) applyLocked(rec *kgo.Record) error {
 	e.Restored++
 	if !e.standby {
 		r.w.Env.Counters.Restored.Add(1)
+	}
+	return nil
+}
+
+// commitLocked commits, in each transactional store that a restore step
+// moved, the records it applied together with the offset they reach, so
+// the store on disk stays a committed state with its offset (a crash
+// during a long restore resumes it from there).
+func (r *restorer) commitLocked() error {
+	for _, e := range r.entries {
+		if !e.moved {
+			continue
+		}
+		e.moved = false
+		st := txnStore(e.ts)
+		if st == nil {
+			continue
+		}
+		if err := commitStore(st, e.tp, e.next, true); err != nil {
+			return fmt.Errorf("kstream: task %s: restore store %q from %s: commit at offset %d: %w", e.t.ID, e.ts.Spec.Name, e.tp, e.next, err)
+		}
+		e.ts.Checkpointed = e.next
 	}
 	return nil
 }

@@ -198,15 +198,22 @@ func (a *assignor) lookUpEnds(partitions map[string]int32) map[engine.TaskID]int
 // assignmentInfos encodes each member's assignment user data: its standby
 // tasks, while warm-ups exist when the next probing rebalance is due, and
 // the group's host map (BuildHosts over the members' query addresses, the
-// active tasks of the partition plan and the standbys of res).
+// active tasks of the partition plan and the standbys of res). One member
+// only, the first by member id, is told when to probe (Kafka Streams has
+// the leader schedule it): a rebalance any member triggers moves the tasks
+// of the whole group, so one per interval is enough.
 func (a *assignor) assignmentInfos(b *kgo.ConsumerBalancer, res assign.Assignment, addrs map[string]string, active map[string][]wire.Task) map[string][]byte {
 	var next int64
 	if res.Probe && a.scaling != nil {
 		next = time.Now().Add(a.scaling.probing).UnixMilli()
 	}
 	standby := make(map[string][]wire.Task, len(res.Standby))
+	prober := ""
 	for i := range res.Active {
 		m, _ := b.MemberAt(i)
+		if prober == "" || m.MemberID < prober {
+			prober = m.MemberID
+		}
 		for _, id := range res.Standby[i] {
 			standby[m.MemberID] = append(standby[m.MemberID], wire.Task{Sub: int32(id.Subtopology), Partition: id.Partition})
 		}
@@ -215,7 +222,10 @@ func (a *assignor) assignmentInfos(b *kgo.ConsumerBalancer, res assign.Assignmen
 	out := make(map[string][]byte, len(res.Active))
 	for i := range res.Active {
 		m, _ := b.MemberAt(i)
-		info := wire.AssignmentInfo{NextProbe: next, Standby: standby[m.MemberID], Hosts: hosts}
+		info := wire.AssignmentInfo{Standby: standby[m.MemberID], Hosts: hosts}
+		if m.MemberID == prober {
+			info.NextProbe = next
+		}
 		out[m.MemberID] = wire.EncodeAssignmentInfo(info)
 	}
 	return out

@@ -42,6 +42,9 @@ type stateEnv struct {
 	appDir  string      // "" when nothing is on disk
 	Env     *pebble.Env // nil when nothing is on disk
 	unlock  func() error
+	// txn: tasks' on-disk changelogged stores are opened
+	// pebble.Transactional (under exactly-once; see checkpoint.go).
+	txn bool
 }
 
 // newStateEnv returns the state environment of an App running topo. It
@@ -52,7 +55,7 @@ type stateEnv struct {
 // there (see instanceID). Otherwise nothing touches StateDir. A directory
 // locked by another instance gives an error wrapping engine.ErrStateDirLocked.
 func newStateEnv(cfg *Config, topo *engine.Topology, logger *slog.Logger) (*stateEnv, error) {
-	e := &stateEnv{Engine: cfg.Engine, logger: logger}
+	e := &stateEnv{Engine: cfg.Engine, logger: logger, txn: cfg.Guarantee == ExactlyOnce}
 	onDisk := false
 	if cfg.Engine == PebbleEngine {
 		for _, s := range topo.Stores {
@@ -145,7 +148,9 @@ func (e *stateEnv) Persistent(spec *storeSpec) bool {
 func (e *stateEnv) taskDir(id engine.TaskID) string { return filepath.Join(e.appDir, id.String()) }
 
 // Open opens task id's instance of spec on disk and returns it with its
-// directory (see openStore for damaged stores).
+// directory (see openStore for damaged stores): transactional under
+// exactly-once when it has a changelog (a store without one writes
+// through, as under the other guarantees).
 func (e *stateEnv) Open(id engine.TaskID, spec *storeSpec) (state.Store, string, error) {
 	taskDir := e.taskDir(id)
 	if err := os.MkdirAll(taskDir, 0o755); err != nil {
@@ -155,7 +160,11 @@ func (e *stateEnv) Open(id engine.TaskID, spec *storeSpec) (state.Store, string,
 	// the stores: its stores are of the older format and restored anew.
 	_ = os.Remove(filepath.Join(taskDir, ".checkpoint"))
 	dir := filepath.Join(taskDir, spec.Name)
-	st, err := e.openStore(dir, spec.Name)
+	var opts []pebble.StoreOpt
+	if e.txn && spec.Changelog {
+		opts = append(opts, pebble.Transactional())
+	}
+	st, err := e.openStore(dir, spec.Name, opts...)
 	if err != nil {
 		return nil, "", fmt.Errorf("kstream: task %s: %w", id, err)
 	}
@@ -166,8 +175,8 @@ func (e *stateEnv) Open(id engine.TaskID, spec *storeSpec) (state.Store, string,
 // (state.ErrCorrupt: truncated, missing or garbled) or of another format
 // (state.ErrIncompatible) is logged, deleted and opened again empty: it
 // has no checkpoint then, so it is restored in full from its changelog.
-func (e *stateEnv) openStore(dir, name string) (state.Store, error) {
-	st, err := e.Env.Open(dir, name)
+func (e *stateEnv) openStore(dir, name string, opts ...pebble.StoreOpt) (state.Store, error) {
+	st, err := e.Env.Open(dir, name, opts...)
 	if err == nil || !(errors.Is(err, state.ErrCorrupt) || errors.Is(err, state.ErrIncompatible)) {
 		return st, err
 	}
@@ -176,7 +185,7 @@ func (e *stateEnv) openStore(dir, name string) (state.Store, error) {
 	if derr := e.Env.Destroy(dir); derr != nil {
 		return nil, fmt.Errorf("%w (and deleting it failed: %v)", err, derr)
 	}
-	return e.Env.Open(dir, name)
+	return e.Env.Open(dir, name, opts...)
 }
 
 // destroy deletes a closed on-disk store.

@@ -1,0 +1,425 @@
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// The systems.
+const (
+	sysStreamwork = "streamwork"
+	sysKS         = "kafka-streams"
+	sysRaw        = "raw"
+)
+
+// config is the coordinator's.
+type config struct {
+	records, rounds    int
+	systems, workloads []string
+	brokers            []string
+	brokerVersion      string
+	outDir, note       string
+	timeout            time.Duration
+	commitInterval     time.Duration // 0: each system's default
+	self               string        // this binary, re-executed for child runs
+	ksClasspath        string        // the Kafka Streams program's class path
+}
+
+// result is one verified run.
+type result struct {
+	workload, system string
+	eos              bool
+	round            int
+	elapsed          time.Duration // process start to complete verified output
+	steady           float64       // records/s from 10 % to 90 % of the input
+	firstOutput      time.Duration
+	cpu              time.Duration // user + system, from the child's rusage
+	maxRSS           int64         // bytes
+	outputs          int64         // output records read (read committed)
+	changelog        int64         // changelog offsets written (transaction markers included)
+}
+
+func (r result) throughput(n int) float64 { return float64(n) / r.elapsed.Seconds() }
+
+func guaranteeName(eos bool) string {
+	if eos {
+		return "exactly-once"
+	}
+	return "at-least-once"
+}
+
+// run loads the input and runs every workload with every system, rounds
+// times, then writes the report.
+func run(ctx context.Context, cfg config) error {
+	// A short metadata age: each run's topics are listed right after it.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.brokers...), kgo.ProducerLinger(5*time.Millisecond), kgo.MetadataMinAge(10*time.Millisecond),
+		kgo.UnknownTopicRetries(-1))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	if contains(cfg.systems, sysKS) {
+		if cfg.ksClasspath, err = buildKS(ctx); err != nil {
+			return err
+		}
+	}
+	ds := newDataset(cfg.records, time.Now())
+	tag := fmt.Sprintf("bench-%d", time.Now().UnixNano())
+	input, table := tag+"-in", tag+"-table"
+	if err := load(ctx, cl, adm, ds, input, table); err != nil {
+		return err
+	}
+	want := map[string]expected{}
+	for _, w := range cfg.workloads {
+		want[w] = ds.expect(w)
+	}
+	var results []result
+	n := 0
+	for round := range cfg.rounds {
+		for _, w := range cfg.workloads {
+			for _, eos := range []bool{false, true} {
+				for _, sys := range cfg.systems {
+					if sys == sysRaw && w != w1 {
+						continue
+					}
+					n++
+					id := fmt.Sprintf("%s-%s-%s-%s-r%d", tag, strings.ToLower(w), sys, map[bool]string{false: "alos", true: "eos"}[eos], round)
+					r, err := runOne(ctx, cfg, adm, ds, want[w], w, sys, eos, id, input, table)
+					if err != nil {
+						return fmt.Errorf("%s %s %s round %d: %w", w, sys, guaranteeName(eos), round+1, err)
+					}
+					r.round = round
+					fmt.Printf("bench: %s %-13s %-13s round %d: %8.0f rec/s, steady %8.0f rec/s, %.2f CPU-s/M, %4d MiB, first output %.2fs, %d outputs, %d changelog\n",
+						w, sys, guaranteeName(eos), round+1, r.throughput(ds.n), r.steady, r.cpu.Seconds()/float64(ds.n)*1e6,
+						r.maxRSS>>20, r.firstOutput.Seconds(), r.outputs, r.changelog)
+					results = append(results, r)
+				}
+			}
+		}
+	}
+	return report(cfg, ds, results)
+}
+
+// load creates the input and table topics and writes the dataset.
+func load(ctx context.Context, cl *kgo.Client, adm *kadm.Client, ds dataset, input, table string) error {
+	for _, t := range []string{input, table} {
+		if err := createTopic(ctx, adm, t); err != nil {
+			return err
+		}
+	}
+	began := time.Now()
+	var firstErr error
+	errs := make(chan error, 1)
+	promise := func(_ *kgo.Record, err error) {
+		if err != nil {
+			select {
+			case errs <- err:
+			default:
+			}
+		}
+	}
+	for i := range numKeys {
+		k := fmt.Sprintf("k%06d", i)
+		cl.Produce(ctx, &kgo.Record{Topic: table, Key: []byte(k), Value: []byte(tableValue(k)), Timestamp: time.UnixMilli(ds.base - windowMs)}, promise)
+	}
+	for i := range ds.n {
+		cl.Produce(ctx, &kgo.Record{Topic: input, Key: []byte(ds.key(i)), Value: []byte(ds.value(i)), Timestamp: time.UnixMilli(ds.ts(i))}, promise)
+	}
+	if err := cl.Flush(ctx); err != nil {
+		return err
+	}
+	select {
+	case firstErr = <-errs:
+		return fmt.Errorf("load the input: %w", firstErr)
+	default:
+	}
+	fmt.Printf("bench: loaded %d input records and %d table rows in %v\n", ds.n, numKeys, time.Since(began).Round(time.Millisecond))
+	return nil
+}
+
+func createTopic(ctx context.Context, adm *kadm.Client, t string) error {
+	resp, err := adm.CreateTopic(ctx, partitions, 1, nil, t)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		return fmt.Errorf("create topic %s: %w", t, err)
+	}
+	// Wait until every partition has a leader, so the first produce to it
+	// does not fail.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		d, err := adm.ListTopics(ctx, t)
+		if err == nil && d.Error() == nil {
+			ready := len(d[t].Partitions) == partitions
+			for _, p := range d[t].Partitions {
+				ready = ready && p.Err == nil && p.Leader >= 0
+			}
+			if ready {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("topic %s has no leaders after 30s (%v)", t, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// runOne runs one system on one workload in a child process until a
+// read-committed consumer has verified its complete output, then stops it.
+func runOne(ctx context.Context, cfg config, adm *kadm.Client, ds dataset, want expected, w, sys string, eos bool, id, input, table string) (result, error) {
+	r := result{workload: w, system: sys, eos: eos}
+	output := id + "-out"
+	if err := createTopic(ctx, adm, output); err != nil {
+		return r, err
+	}
+	stateDir, err := os.MkdirTemp("", "streamwork-bench-*")
+	if err != nil {
+		return r, err
+	}
+	defer os.RemoveAll(stateDir)
+	var cmd *exec.Cmd
+	switch sys {
+	case sysKS:
+		g := "at_least_once"
+		if eos {
+			g = "exactly_once_v2"
+		}
+		cmd = exec.Command("java", "-cp", cfg.ksClasspath, "streamwork.bench.Main", w, g, strings.Join(cfg.brokers, ","), id, stateDir, input, table, output,
+			fmt.Sprint(cfg.commitInterval.Milliseconds()))
+	default:
+		g := "alos"
+		if eos {
+			g = "eos"
+		}
+		cmd = exec.Command(cfg.self, "-run-system", sys, "-workload", w, "-guarantee", g, "-brokers", strings.Join(cfg.brokers, ","),
+			"-app-id", id, "-state-dir", stateDir, "-input", input, "-table", table, "-output", output,
+			"-commit-interval", cfg.commitInterval.String())
+	}
+	logf, err := os.Create(filepath.Join(stateDir, "child.log"))
+	if err != nil {
+		return r, err
+	}
+	defer logf.Close()
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+
+	vctx, cancel := context.WithTimeout(ctx, cfg.timeout)
+	defer cancel()
+	exited := make(chan error, 1)
+	began := time.Now()
+	if err := cmd.Start(); err != nil {
+		return r, err
+	}
+	go func() { exited <- cmd.Wait() }()
+	vres := make(chan verified, 1)
+	go func() { vres <- verify(vctx, cfg.brokers, output, w, ds, want, began) }()
+	var v verified
+	select {
+	case v = <-vres:
+	case err := <-exited:
+		cancel()
+		<-vres
+		return r, fmt.Errorf("the child exited before its output was complete (%v); its log:\n%s", err, tail(logf.Name()))
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		<-exited
+	}
+	if v.err != nil {
+		return r, fmt.Errorf("%w; the child's log:\n%s", v.err, tail(logf.Name()))
+	}
+	r.elapsed, r.firstOutput, r.steady, r.outputs = v.done, v.first, v.steady, v.outputs
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		r.cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+		r.maxRSS = ru.Maxrss << 10 // KiB on Linux
+	}
+	r.changelog, err = changelogOffsets(ctx, adm, id)
+	return r, err
+}
+
+// changelogOffsets sums the end offsets of the application's changelog
+// topics.
+func changelogOffsets(ctx context.Context, adm *kadm.Client, appID string) (int64, error) {
+	topics, err := adm.ListTopics(ctx)
+	if err != nil {
+		return 0, err
+	}
+	var names []string
+	for _, t := range topics.Names() {
+		if strings.HasPrefix(t, appID+"-") && strings.HasSuffix(t, "-changelog") {
+			names = append(names, t)
+		}
+	}
+	if len(names) == 0 {
+		return 0, nil
+	}
+	ends, err := adm.ListEndOffsets(ctx, names...)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	ends.Each(func(o kadm.ListedOffset) { n += o.Offset })
+	return n, ends.Error()
+}
+
+// verified is what verify found.
+type verified struct {
+	done, first time.Duration
+	steady      float64
+	outputs     int64
+	err         error
+}
+
+// verify reads output (read committed) until it holds exactly what want
+// says: for W1 and W4 the count and hash sum of the outputs, for W2 and
+// W3 each key's expected last value. It notes when the first output came
+// and when outputs passed 10 % and 90 % of the input's event time.
+func verify(ctx context.Context, brokers []string, output, w string, ds dataset, want expected, began time.Time) verified {
+	var v verified
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(output),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		v.err = err
+		return v
+	}
+	defer cl.Close()
+	var (
+		count   int
+		sum     uint64
+		latest  = map[string]int64{}
+		matched int
+		t10     time.Time
+		t90     time.Time
+	)
+	complete := func() bool {
+		if want.final != nil {
+			return matched == len(want.final)
+		}
+		return count == want.count && sum == want.sum
+	}
+	for !complete() {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			switch {
+			case want.final != nil:
+				v.err = fmt.Errorf("output incomplete after %v: %d of %d keys at their final value (%d outputs)", time.Since(began).Round(time.Second), matched, len(want.final), v.outputs)
+			default:
+				v.err = fmt.Errorf("output incomplete after %v: %d outputs (want %d), hash sum %x (want %x)", time.Since(began).Round(time.Second), count, want.count, sum, want.sum)
+			}
+			return v
+		}
+		if err := fs.Err0(); err != nil && !errors.Is(err, context.Canceled) {
+			v.err = err
+			return v
+		}
+		now := time.Now()
+		fs.EachRecord(func(r *kgo.Record) {
+			if v.outputs == 0 {
+				v.first = now.Sub(began)
+			}
+			v.outputs++
+			p := ds.progress(r.Timestamp.UnixMilli())
+			if t10.IsZero() && p >= 0.1 {
+				t10 = now
+			}
+			if t90.IsZero() && p >= 0.9 {
+				t90 = now
+			}
+			if want.final == nil {
+				count++
+				sum += hashKV(r.Key, r.Value)
+				return
+			}
+			k := string(r.Key)
+			if len(r.Value) != 8 {
+				return
+			}
+			val := int64(binary.BigEndian.Uint64(r.Value))
+			exp, ok := want.final[k]
+			if !ok {
+				return
+			}
+			was := latest[k] == exp
+			latest[k] = val
+			if is := val == exp; is != was {
+				if is {
+					matched++
+				} else {
+					matched--
+				}
+			}
+		})
+		if want.final == nil && count > want.count {
+			v.err = fmt.Errorf("%d outputs, more than the %d expected", count, want.count)
+			return v
+		}
+	}
+	v.done = time.Since(began)
+	if !t10.IsZero() && t90.After(t10) {
+		v.steady = 0.8 * float64(ds.n) / t90.Sub(t10).Seconds()
+	}
+	return v
+}
+
+// buildKS compiles bench/ks with Maven (offline when its dependencies are
+// cached) and returns the class path to run it with.
+func buildKS(ctx context.Context) (string, error) {
+	_, file, _, _ := runtime.Caller(0)
+	dir := filepath.Join(filepath.Dir(file), "ks")
+	if _, err := os.Stat(dir); err != nil {
+		return "", fmt.Errorf("the Kafka Streams program: %w", err)
+	}
+	args := []string{"-B", "-q", "compile", "dependency:build-classpath", "-Dmdep.outputFile=target/classpath.txt"}
+	cmd := exec.CommandContext(ctx, "mvn", append([]string{"-o"}, args...)...)
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		cmd = exec.CommandContext(ctx, "mvn", args...)
+		cmd.Dir = dir
+		if out2, err := cmd.CombinedOutput(); err != nil {
+			return "", fmt.Errorf("build bench/ks: %w\n%s\n%s", err, out, out2)
+		}
+	}
+	cp, err := os.ReadFile(filepath.Join(dir, "target", "classpath.txt"))
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, "target", "classes") + ":" + strings.TrimSpace(string(cp)), nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// tail returns the last lines of a child's log.
+func tail(path string) string {
+	b, _ := os.ReadFile(path)
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-30):], "\n")
+}

@@ -22,6 +22,7 @@ import (
 type iqApp struct {
 	*runningApp
 	addr string
+	srv  *http.Server
 }
 
 func startIQApp(t *testing.T, b *kafkatest.Broker, name string, topo *kstream.Topology, opts ...kstream.Opt) *iqApp {
@@ -40,7 +41,7 @@ func startIQApp(t *testing.T, b *kafkatest.Broker, name string, topo *kstream.To
 	done := make(chan struct{})
 	go func() { defer close(done); _ = srv.Serve(l) }()
 	t.Cleanup(func() { _ = srv.Close(); <-done })
-	return &iqApp{runningApp: a, addr: addr}
+	return &iqApp{runningApp: a, addr: addr, srv: srv}
 }
 
 // iqAnswer is what a query answered: the status and the JSON body.

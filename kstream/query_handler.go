@@ -107,17 +107,31 @@ type handledStore struct {
 //
 // A key is answered by the instance whose task holds it: this one when it
 // does, else the request is forwarded once (ForwardedHeader) to the
-// QueryAddr of the task's active instance, whose answer is returned. With
-// ?stale=true, the instances keeping a standby replica are asked when the
-// active one cannot answer, and "stale" says such an answer. A scan asks
-// every instance holding tasks of the store and merges their entries,
-// partition by partition (ascending), each partition in key order; it
-// answers only when every partition was read.
+// QueryAddr of the task's active instance, whose answer is returned. A
+// scan asks every instance holding tasks of the store and merges their
+// entries, partition by partition (ascending), each partition in key
+// order; it answers only when every partition was read.
 //
-// Every answer that is not an error was read from the task that owns the
-// key at that moment: an instance reads only tasks it runs (started and
-// restored), holding the task's registration across the read, and a scan
-// keeps a partition only if its task was still there after the scan.
+// Stale reads: with ?stale=true, a key of a key-value store may be read
+// from a standby replica (StandbyReplicas). The instance asked answers
+// from its own active task if it runs one; else from its own standby of
+// the key's task if it keeps one (even when the active instance could
+// answer: the caller accepted stale data, and no request is forwarded);
+// else it forwards to the active instance, then, when that one cannot
+// answer (stopped, unreachable, or no longer holding the task), to each
+// instance keeping a standby. An answer read from a standby has
+// "stale": true and "lag": the number of changelog records the standby
+// was behind the end of its changelogs at the time of the read, as of
+// its latest fetch (0: caught up with what it last fetched). Windowed and
+// versioned stores, and scans, are answered from active tasks only.
+//
+// Every answer that is not an error and not stale was read from the task
+// that owns the key at that moment: an instance reads only tasks it runs
+// (started and restored), holding the task's registration across the
+// read, and a scan keeps a partition only if its task was still there
+// after the scan. A stale answer was read from a standby that was
+// registered across the read: never from a store closing, or reopened as
+// an active task, meanwhile.
 // While the group rebalances, when the owner is unknown or unreachable, or
 // when the instance asked no longer holds the task, the answer is 503 with
 // Retry-After and {"error": "...", "retryable": true}: retry. Unknown
@@ -184,8 +198,11 @@ type keyAnswer struct {
 	Partition int32  `json:"partition"`
 	Host      string `json:"host"`
 	Stale     bool   `json:"stale"`
-	Found     bool   `json:"found"`
-	Value     any    `json:"value,omitempty"`
+	// Lag is, for a stale answer, how many changelog records the standby
+	// it was read from was behind at the time of the read.
+	Lag   *int64 `json:"lag,omitempty"`
+	Found bool   `json:"found"`
+	Value any    `json:"value,omitempty"`
 	// Timestamp is a versioned value's validity start (ms).
 	Timestamp *int64         `json:"timestamp,omitempty"`
 	Windows   []windowAnswer `json:"windows,omitempty"`
@@ -404,22 +421,38 @@ func (h *queryHandler) serveKey(w http.ResponseWriter, r *http.Request, s *handl
 		writeJSON(w, http.StatusOK, ans)
 		return
 	}
+	stale := r.URL.Query().Get("stale") == "true"
+	if stale && s.kind == kindKeyValue {
+		vb, lag, held, err := h.a.rt.Queries().GetStandby(s.name, ans.Partition, kb)
+		if held {
+			if err = h.setValue(ans, s, vb, err); err != nil {
+				writeErr(w, http.StatusInternalServerError, err)
+				return
+			}
+			ans.Stale, ans.Lag = true, &lag
+			writeJSON(w, http.StatusOK, ans)
+			return
+		}
+	}
 	if r.Header.Get(ForwardedHeader) != "" {
 		writeErr(w, 0, fmt.Errorf("store %q partition %d at %s: %w", s.name, ans.Partition, h.self, errNotHere))
 		return
 	}
-	md, err := h.a.keyMetadata(s.name, kb)
+	md, err := h.a.keyHosts(s.name, kb)
+	if err == nil && md.Active == "" && (!stale || len(md.Standby) == 0) {
+		err = fmt.Errorf("%w: store %q partition %d has no active host now", ErrRebalancing, s.name, ans.Partition)
+	}
 	if err != nil {
 		writeErr(w, http.StatusInternalServerError, err)
 		return
 	}
 	cands := []string{md.Active}
-	if r.URL.Query().Get("stale") == "true" {
+	if stale {
 		cands = append(cands, md.Standby...)
 	}
 	lastErr := fmt.Errorf("store %q partition %d: %w", s.name, ans.Partition, errNotHere)
-	for i, addr := range cands {
-		if addr == h.self {
+	for _, addr := range cands {
+		if addr == h.self || addr == "" {
 			continue // read above: not here now
 		}
 		status, body, err := h.forward(r, addr)
@@ -431,29 +464,13 @@ func (h *queryHandler) serveKey(w http.ResponseWriter, r *http.Request, s *handl
 			lastErr = fmt.Errorf("%w: %s answered 503", ErrStoreNotAvailable, addr)
 			continue
 		}
-		if status == http.StatusOK && i > 0 {
-			body = markStale(body)
-		}
+		// The answer says itself whether it was read from a standby.
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(status)
 		_, _ = w.Write(body)
 		return
 	}
 	writeErr(w, 0, lastErr)
-}
-
-// markStale sets "stale": true in a key answer.
-func markStale(body []byte) []byte {
-	var m map[string]json.RawMessage
-	if json.Unmarshal(body, &m) != nil {
-		return body
-	}
-	m["stale"] = json.RawMessage("true")
-	out, err := json.Marshal(m)
-	if err != nil {
-		return body
-	}
-	return append(out, '\n')
 }
 
 // forward sends r to the handler at addr, marked forwarded, and returns

@@ -60,6 +60,19 @@ func QueryMetadataForKey[K any](a *App, store string, key K, ks serde.Serde[K]) 
 
 // keyMetadata is QueryMetadataForKey for a serialized key.
 func (a *App) keyMetadata(store string, kb []byte) (KeyQueryMetadata, error) {
+	md, err := a.keyHosts(store, kb)
+	if err == nil && md.Active == "" {
+		err = fmt.Errorf("%w: store %q partition %d has no active host now", ErrRebalancing, store, md.Task.Partition)
+	}
+	if err != nil {
+		return KeyQueryMetadata{}, err
+	}
+	return md, nil
+}
+
+// keyHosts is keyMetadata, but md.Active is "" (and no error) when no
+// instance runs the key's task now; its standbys may still be known.
+func (a *App) keyHosts(store string, kb []byte) (KeyQueryMetadata, error) {
 	if a.isGlobalStore(store) {
 		return KeyQueryMetadata{Active: a.rt.Config().QueryAddr, Task: TaskID{Subtopology: -1, Partition: -1}}, nil
 	}
@@ -75,11 +88,7 @@ func (a *App) keyMetadata(store string, kb []byte) (KeyQueryMetadata, error) {
 	if err != nil {
 		return KeyQueryMetadata{}, fmt.Errorf("store %q partition %d: %w", store, task.Partition, err)
 	}
-	md := routeKey(hosts, task)
-	if md.Active == "" {
-		return KeyQueryMetadata{}, fmt.Errorf("%w: store %q partition %d has no active host now", ErrRebalancing, store, task.Partition)
-	}
-	return md, nil
+	return routeKey(hosts, task), nil
 }
 
 // routeKey finds task in hosts; Active is "" when no host runs it.

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -18,12 +19,24 @@ import (
 // meanwhile, so the lock order is worker.mu, then queryRegistry.mu.
 // Readers hold mu (read) while they call Get or open an iterator, so a
 // store is never closed under a Get: closing waits for deregister.
+//
+// Standby tasks' changelogged engine stores are registered apart
+// (standby), as stale sources: ordinary reads never see them; only
+// GetStandby reads them, with the standby's lag.
 type queryRegistry struct {
 	mu         sync.RWMutex
 	Partitions map[string]int32                 // store => its sub-topology's task count
 	local      map[string]map[int32]state.Store // store => partition => instance
 	views      map[string]map[int32]any         // store => partition => the task's view (engine.Task.Views)
+	standby    map[string]map[int32]standbyStore
 	Globals    map[string]state.Store
+}
+
+// standbyStore is the engine store of a standby task, with the standby's
+// lag as its worker last measured it.
+type standbyStore struct {
+	st  state.Store
+	lag *atomic.Int64
 }
 
 // SetPartitions records the partition count of each store's tasks.
@@ -91,6 +104,61 @@ func (q *queryRegistry) Deregister(t *task) {
 			delete(m, t.ID.Partition)
 		}
 	}
+}
+
+// RegisterStandby makes standby t's changelogged engine stores readable
+// by GetStandby; lag is the standby's lag in changelog records, which its
+// worker keeps up to date. The worker registers a standby once it knows
+// where each store reads its changelog from (after any wipe of the store)
+// and deregisters it before closing it.
+func (q *queryRegistry) RegisterStandby(t *task, lag *atomic.Int64) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, ts := range t.StateStores {
+		if ts.Logged == nil {
+			continue // not restored: a standby holds nothing of it
+		}
+		if q.standby == nil {
+			q.standby = make(map[string]map[int32]standbyStore)
+		}
+		m := q.standby[ts.Spec.Name]
+		if m == nil {
+			m = make(map[int32]standbyStore)
+			q.standby[ts.Spec.Name] = m
+		}
+		m[t.ID.Partition] = standbyStore{st: ts.Engine, lag: lag}
+	}
+}
+
+// DeregisterStandby makes standby t's stores unreadable; it waits for
+// reads in progress.
+func (q *queryRegistry) DeregisterStandby(t *task) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, ts := range t.StateStores {
+		if m := q.standby[ts.Spec.Name]; m != nil && m[t.ID.Partition].st == ts.Engine {
+			delete(m, t.ID.Partition)
+		}
+	}
+}
+
+// GetStandby reads key from the engine store of a standby task of this
+// instance that holds partition p of store name, and returns the
+// standby's lag (changelog records behind the end of its changelogs as of
+// its latest fetch) at the time of the read. held is false, and nothing
+// read, when no standby of this instance holds p now. The read lock is
+// held across the read, so the standby cannot close (nor become active)
+// under it.
+func (q *queryRegistry) GetStandby(name string, p int32, key []byte) (val []byte, lag int64, held bool, err error) {
+	q.mu.RLock()
+	defer q.mu.RUnlock()
+	sb, ok := q.standby[name][p]
+	if !ok {
+		return nil, 0, false, nil
+	}
+	lag = sb.lag.Load()
+	val, err = sb.st.Get(key)
+	return val, lag, true, err
 }
 
 // WithView calls fn with the view of store name in the local task that

@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -69,8 +70,12 @@ type restorer struct {
 	// end (standby.go).
 	standby  map[*task]bool
 	standbys map[*task][]*restoreEntry
-	retryAt  time.Time
-	lastLog  time.Time
+	// lags has each planned standby's lag (standbyLag of its entries),
+	// stored after every step for stale reads (queryRegistry.GetStandby),
+	// which read it without mu.
+	lags    map[*task]*atomic.Int64
+	retryAt time.Time
+	lastLog time.Time
 }
 
 // restoreEntry is one store of a task being restored from one changelog
@@ -101,6 +106,7 @@ func newRestorer(w *worker, client *kgo.Client) *restorer {
 		entries: make(map[wire.TopicPartition]*restoreEntry),
 		byTask:  make(map[*task][]*restoreEntry),
 		standby: make(map[*task]bool), standbys: make(map[*task][]*restoreEntry),
+		lags: make(map[*task]*atomic.Int64),
 	}
 }
 
@@ -163,6 +169,7 @@ func (r *restorer) forgetLocked(t *task) {
 	}
 	standby := r.standby[t]
 	delete(r.standby, t)
+	delete(r.lags, t)
 	es, ok := r.byTask[t]
 	if standby {
 		es, ok = r.standbys[t]
@@ -230,6 +237,9 @@ func (w *worker) restoreLocked(fs kgo.Fetches) error {
 	}
 	if err := r.commitLocked(); err != nil {
 		return err
+	}
+	for t, lag := range r.lags {
+		lag.Store(standbyLag(r.standbys[t]))
 	}
 	if err := r.checkpointStandbysLocked(); err != nil {
 		return err
@@ -483,6 +493,12 @@ func (r *restorer) planLocked(t *task, starts, ends kadm.ListedOffsets, add map[
 	}
 	if standby {
 		r.standbys[t] = es
+		// Its stores are final now (a wipe above replaces them): stale
+		// reads may read them.
+		lag := new(atomic.Int64)
+		lag.Store(standbyLag(es))
+		r.lags[t] = lag
+		w.app.queries.RegisterStandby(t, lag)
 	} else {
 		r.byTask[t] = es
 	}
@@ -513,13 +529,19 @@ func (r *restorer) standbyLagLocked() map[engine.TaskID]int64 {
 	}
 	out := make(map[engine.TaskID]int64, len(r.standbys))
 	for t, es := range r.standbys {
-		var lag int64
-		for _, e := range es {
-			lag += max(0, e.hwm-e.next)
-		}
-		out[t.ID] = lag
+		out[t.ID] = standbyLag(es)
 	}
 	return out
+}
+
+// standbyLag sums how far a standby's entries are behind the ends of
+// their changelogs as of the latest fetch.
+func standbyLag(es []*restoreEntry) int64 {
+	var lag int64
+	for _, e := range es {
+		lag += max(0, e.hwm-e.next)
+	}
+	return lag
 }
 
 // doneLocked finishes restoring one store.

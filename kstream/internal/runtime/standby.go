@@ -330,6 +330,9 @@ func (w *worker) syncStandbysLocked() error {
 // closeStandbyLocked stops a standby, writes its checkpoint and closes its
 // stores.
 func (w *worker) closeStandbyLocked(t *task, why string) {
+	// No stale read may be in progress when the stores close or, when the
+	// task becomes active here, are opened again for it.
+	w.app.queries.DeregisterStandby(t)
 	w.restore.forgetLocked(t)
 	if err := writeCheckpoint(t); err != nil {
 		w.Logger.Warn("kstream: standby checkpoint failed", "task", t.ID.String(), "err", err)

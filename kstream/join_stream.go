@@ -25,17 +25,17 @@ type JoinWindows struct {
 // records join when their timestamps are at most difference apart. Grace is
 // explicit, as for the other windows (NoGrace for none).
 func JoinTimeDifference(difference, grace time.Duration) JoinWindows {
-	d := difference.Milliseconds()
-	return JoinWindows{before: d, after: d, grace: grace.Milliseconds()}
+	d := millis(difference)
+	return JoinWindows{before: d, after: d, grace: millis(grace)}
 }
 
 // Before returns w with the time a right record may be earlier than the
 // left one it joins.
-func (w JoinWindows) Before(d time.Duration) JoinWindows { w.before = d.Milliseconds(); return w }
+func (w JoinWindows) Before(d time.Duration) JoinWindows { w.before = millis(d); return w }
 
 // After returns w with the time a right record may be later than the left
 // one it joins.
-func (w JoinWindows) After(d time.Duration) JoinWindows { w.after = d.Milliseconds(); return w }
+func (w JoinWindows) After(d time.Duration) JoinWindows { w.after = millis(d); return w }
 
 // String describes the windows.
 func (w JoinWindows) String() string {
@@ -45,9 +45,9 @@ func (w JoinWindows) String() string {
 func (w JoinWindows) validate() error {
 	switch {
 	case w.before < 0 || w.after < 0 || w.before+w.after <= 0:
-		return fmt.Errorf("join window before %v and after %v must be non-negative, and not both 0", ms(w.before), ms(w.after))
+		return fmt.Errorf("JoinTimeDifference/Before/After: join window before %v and after %v must be non-negative, and not both 0", ms(w.before), ms(w.after))
 	case w.grace < 0:
-		return fmt.Errorf("grace %v is negative", ms(w.grace))
+		return fmt.Errorf("JoinTimeDifference: grace %v is negative", ms(w.grace))
 	}
 	return nil
 }

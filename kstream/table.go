@@ -73,7 +73,7 @@ func TableFrom[K, V any](b *Builder, topic string, ks serde.Serde[K], vs serde.S
 // (tombstones delete) the rows of a new store.
 func materialize[K, V any](s Stream[K, V], op string, cfg nodeCfg, ks serde.Serde[K], vs serde.Serde[V]) Table[K, V] {
 	b := s.b
-	if cfg.versioned != 0 {
+	if cfg.versionSet {
 		return materializeVersioned(s, op, cfg, ks, vs)
 	}
 	store := b.storeFor(nodeCfg{storeName: cfg.storeName, inMemory: cfg.inMemory}, op, true)

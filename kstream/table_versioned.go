@@ -17,8 +17,9 @@ import (
 // (out of order) changes the history only and is not forwarded; one older
 // than stream time minus history is dropped (counted in
 // Metrics.LateRecords). A versioned table can be joined by streams only.
+// history must be positive (at least 1ms): Build fails otherwise.
 func Versioned(history time.Duration) NodeOpt {
-	return nodeOptFunc(func(c *nodeCfg) { c.versioned = history })
+	return nodeOptFunc(func(c *nodeCfg) { c.versioned, c.versionSet = history, true })
 }
 
 func materializeVersioned[K, V any](s Stream[K, V], op string, cfg nodeCfg, ks serde.Serde[K], vs serde.Serde[V]) Table[K, V] {

@@ -73,6 +73,7 @@ type nodeCfg struct {
 	lateTopic  string        // LateRecordsTo
 	idleClose  time.Duration // CloseWindowsWhenIdle
 	versioned  time.Duration // Versioned
+	versionSet bool          // Versioned was given (its duration may be invalid)
 	joinGrace  time.Duration // JoinGrace
 	shed       *ShedPolicy   // ShedLoad
 }

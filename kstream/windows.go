@@ -50,14 +50,14 @@ type TimeWindows struct {
 // 2*size), ... A window accepts records until stream time reaches its end
 // plus grace (see NoGrace).
 func Tumbling(size, grace time.Duration) TimeWindows {
-	return TimeWindows{size: size.Milliseconds(), advance: size.Milliseconds(), grace: grace.Milliseconds()}
+	return TimeWindows{size: millis(size), advance: millis(size), grace: millis(grace)}
 }
 
 // Hopping returns hopping time windows of size that start every advance
 // (advance <= size): with size 5s and advance 3s, a record at 4s belongs
 // to [0s, 5s) and [3s, 8s).
 func Hopping(size, advance, grace time.Duration) TimeWindows {
-	return TimeWindows{size: size.Milliseconds(), advance: advance.Milliseconds(), grace: grace.Milliseconds()}
+	return TimeWindows{size: millis(size), advance: millis(advance), grace: millis(grace)}
 }
 
 func (w TimeWindows) kind() windowKind { return kindTime }
@@ -73,11 +73,11 @@ func (w TimeWindows) String() string {
 func (w TimeWindows) validate() error {
 	switch {
 	case w.size <= 0:
-		return fmt.Errorf("window size %v must be at least 1ms", ms(w.size))
+		return fmt.Errorf("Tumbling/Hopping: window size %v must be at least 1ms", ms(w.size))
 	case w.advance <= 0 || w.advance > w.size:
-		return fmt.Errorf("window advance %v must be in [1ms, size %v]", ms(w.advance), ms(w.size))
+		return fmt.Errorf("Hopping: window advance %v must be in [1ms, size %v]", ms(w.advance), ms(w.size))
 	case w.grace < 0:
-		return fmt.Errorf("grace %v is negative", ms(w.grace))
+		return fmt.Errorf("Tumbling/Hopping: grace %v is negative", ms(w.grace))
 	}
 	return nil
 }
@@ -104,7 +104,7 @@ type SlidingWindows struct {
 // Sliding returns sliding windows with the maximum time difference between
 // records of one window.
 func Sliding(difference, grace time.Duration) SlidingWindows {
-	return SlidingWindows{diff: difference.Milliseconds(), grace: grace.Milliseconds()}
+	return SlidingWindows{diff: millis(difference), grace: millis(grace)}
 }
 
 func (w SlidingWindows) kind() windowKind { return kindSliding }
@@ -117,9 +117,9 @@ func (w SlidingWindows) String() string {
 func (w SlidingWindows) validate() error {
 	switch {
 	case w.diff <= 0:
-		return fmt.Errorf("sliding window difference %v must be at least 1ms", ms(w.diff))
+		return fmt.Errorf("Sliding: window difference %v must be at least 1ms", ms(w.diff))
 	case w.grace < 0:
-		return fmt.Errorf("grace %v is negative", ms(w.grace))
+		return fmt.Errorf("Sliding: grace %v is negative", ms(w.grace))
 	}
 	return nil
 }
@@ -133,7 +133,7 @@ type SessionWindows struct {
 
 // Session returns session windows with the inactivity gap.
 func Session(gap, grace time.Duration) SessionWindows {
-	return SessionWindows{gap: gap.Milliseconds(), grace: grace.Milliseconds()}
+	return SessionWindows{gap: millis(gap), grace: millis(grace)}
 }
 
 func (w SessionWindows) kind() windowKind { return kindSession }
@@ -157,9 +157,9 @@ func (w SessionWindows) String() string {
 func (w SessionWindows) validate() error {
 	switch {
 	case w.gap <= 0:
-		return fmt.Errorf("session gap %v must be at least 1ms", ms(w.gap))
+		return fmt.Errorf("Session: gap %v must be at least 1ms", ms(w.gap))
 	case w.grace < 0:
-		return fmt.Errorf("grace %v is negative", ms(w.grace))
+		return fmt.Errorf("Session: grace %v is negative", ms(w.grace))
 	}
 	return nil
 }
@@ -213,6 +213,17 @@ func (w CountWindows) validate() error {
 const maxOpenCountWindows = 1024
 
 func ms(v int64) time.Duration { return time.Duration(v) * time.Millisecond }
+
+// millis converts a window's duration to whole milliseconds, rounding
+// down: a negative duration shorter than a millisecond stays negative (-1),
+// so validation rejects it rather than reading it as 0.
+func millis(d time.Duration) int64 {
+	v := d.Milliseconds()
+	if d < 0 && d%time.Millisecond != 0 {
+		v--
+	}
+	return v
+}
 
 // EmitFinal makes a windowed aggregation emit one result per window, when
 // the window closes (stream time reaches its end plus grace; for a session,

@@ -56,6 +56,9 @@ func New(t *engine.Topology, cfg Config) (*App, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if err := checkInternalTopicNames(t, cfg.AppID); err != nil {
+		return nil, err
+	}
 	if cfg.InstanceID == "" && cfg.Guarantee != ExactlyOnce {
 		// Under exactly-once, Run reads it from the state directory.
 		cfg.InstanceID = randomID()

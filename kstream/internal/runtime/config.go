@@ -106,8 +106,10 @@ func (c *Config) Validate() error {
 	switch {
 	case c.AppID == "":
 		return fmt.Errorf("%w: ApplicationID is required", engine.ErrConfig)
-	case !engine.LegalName.MatchString(c.AppID) || len(c.AppID) > 200:
-		return fmt.Errorf("%w: ApplicationID %q may only hold letters, digits, '.', '_' and '-' (at most 200)", engine.ErrConfig, c.AppID)
+	case !engine.LegalName.MatchString(c.AppID):
+		return fmt.Errorf("%w: ApplicationID %q may only hold the characters Kafka allows in topic names, [a-zA-Z0-9._-]: it is the prefix of the internal topics", engine.ErrConfig, c.AppID)
+	case len(c.AppID) > maxTopicLen:
+		return fmt.Errorf("%w: ApplicationID %q is %d characters, more than the %d Kafka allows in a topic name: it is the prefix of the internal topics", engine.ErrConfig, c.AppID, len(c.AppID), maxTopicLen)
 	case len(c.Brokers) == 0:
 		return fmt.Errorf("%w: Brokers is required", engine.ErrConfig)
 	case c.Workers < 1 || c.Workers > 256:
@@ -202,6 +204,9 @@ const NoTaskIdle time.Duration = -1
 
 // DefaultCacheMaxBytes is the default CacheMaxBytes: 10 MiB.
 const DefaultCacheMaxBytes = 10 << 20
+
+// maxTopicLen is the longest topic name Kafka accepts.
+const maxTopicLen = 249
 
 // Bounds of StandbyReplicas and ProbingInterval.
 const (

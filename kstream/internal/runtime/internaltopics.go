@@ -266,6 +266,28 @@ func (plan *topicPlan) listInternalTopics(topo *engine.Topology, appID string) {
 	}
 }
 
+// checkInternalTopicNames checks that the name of every internal topic
+// (repartition and changelog topics, "<application id>-<name>-...") fits
+// Kafka's limit on topic names, and names the longest when one does not.
+func checkInternalTopicNames(topo *engine.Topology, appID string) error {
+	longest := ""
+	for _, it := range topo.InternalTopics {
+		if name := internalTopicName(appID, it.Name); len(name) > len(longest) {
+			longest = name
+		}
+	}
+	for _, spec := range topo.Stores {
+		if name := spec.ChangelogTopic(appID); spec.Changelog && len(name) > len(longest) {
+			longest = name
+		}
+	}
+	if len(longest) > maxTopicLen {
+		return fmt.Errorf("%w: ApplicationID %q makes the internal topic name %q of %d characters, more than the %d Kafka allows: use a shorter application id (or shorter store and operator names)",
+			engine.ErrConfig, appID, longest, len(longest), maxTopicLen)
+	}
+	return nil
+}
+
 // writesInternal reports whether st has an internal sink to short.
 func writesInternal(st *subtopology, short string) bool {
 	for _, n := range st.Nodes {

@@ -85,6 +85,10 @@ type worker struct {
 	Env    *taskEnv
 	prod   producer
 	subOf  map[string]*subtopology // source topic => its sub-topology
+	// missingSince is, per input topic, when fetches first reported it
+	// unknown (deleted) without a good fetch since; owned by the worker
+	// goroutine (fetchErrors).
+	missingSince map[string]time.Time
 	// repartition has the full names of the repartition topics the
 	// topology reads: purged after commits.
 	repartition map[string]bool
@@ -600,6 +604,7 @@ func (w *worker) pollContextLocked(ctx context.Context) (context.Context, contex
 
 // fetchErrors logs the errors of a poll and returns the first fatal one.
 func (w *worker) fetchErrors(fs kgo.Fetches) error {
+	missing := map[string]bool{}
 	for _, fe := range fs.Errors() {
 		switch {
 		case errors.Is(fe.Err, context.Canceled), errors.Is(fe.Err, context.DeadlineExceeded):
@@ -613,9 +618,29 @@ func (w *worker) fetchErrors(fs kgo.Fetches) error {
 			return fmt.Errorf("kstream: consumer group %q: %w", w.cfg.AppID, fe.Err)
 		case commit.IsFatal(fe.Err):
 			return fmt.Errorf("kstream: fetch topic %q partition %d: %w", fe.Topic, fe.Partition, fe.Err)
+		case errors.Is(fe.Err, kerr.UnknownTopicID), errors.Is(fe.Err, kerr.UnknownTopicOrPartition):
+			// Deleted, or metadata not settled yet: fatal once it lasts.
+			missing[fe.Topic] = true
+			if w.missingSince == nil {
+				w.missingSince = map[string]time.Time{}
+			}
+			first, ok := w.missingSince[fe.Topic]
+			if !ok {
+				w.missingSince[fe.Topic] = time.Now()
+				w.Logger.Warn("kstream: input topic unknown to the broker (deleted?)", "topic", fe.Topic, "partition", fe.Partition, "err", fe.Err)
+			} else if time.Since(first) >= missingGrace {
+				return fmt.Errorf("%w: input topic %q partition %d is gone (deleted?) for %v: %w", engine.ErrMissingTopic, fe.Topic, fe.Partition, missingGrace, fe.Err)
+			}
 		default:
 			w.Logger.Warn("kstream: fetch error", "topic", fe.Topic, "partition", fe.Partition, "err", fe.Err)
 		}
+	}
+	if len(w.missingSince) > 0 {
+		fs.EachPartition(func(p kgo.FetchTopicPartition) {
+			if len(p.Records) > 0 && !missing[p.Topic] {
+				delete(w.missingSince, p.Topic) // records again: not gone
+			}
+		})
 	}
 	return nil
 }

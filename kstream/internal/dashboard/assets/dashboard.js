@@ -38,7 +38,12 @@ function fmtDur(ns) {
   if (ms < 1000) return ms.toFixed(ms < 10 ? 1 : 0) + "ms";
   return (ms / 1000).toFixed(1) + "s";
 }
-function taskID(id) { return id ? id.Subtopology + "_" + id.Partition : "–"; }
+// taskID formats a task id: JSON has it as "0_3" (TaskID.MarshalText); an
+// object form is accepted too.
+function taskID(id) {
+  if (typeof id === "string") return id;
+  return id ? id.Subtopology + "_" + id.Partition : "–";
+}
 
 // el makes an element: el("td", {class: "num"}, "12").
 function el(tag, attrs, ...children) {

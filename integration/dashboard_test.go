@@ -10,11 +10,13 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/streamwork-go/streamwork/integration/kafkatest"
@@ -29,15 +31,20 @@ const chromiumPath = "/usr/bin/chromium"
 // flowing, its dashboard served on loopback and read by headless Chromium.
 // The page must show the topology's nodes under exactly their Describe
 // names, a records-processed total between two App.Metrics snapshots taken
-// around the page's fetch, and one lag row per input partition; once the
-// input stops, exactly the records processed and a lag of 0 everywhere. A
-// screenshot is kept at ${TMPDIR:-/tmp}/streamwork-dashboard.png.
+// around the page's fetch, each node's records in between two
+// Metrics().Nodes taken the same way, a worker utilization, and one lag row
+// per input partition; once the input stops, exactly the records processed
+// and a lag of 0 everywhere. Then a second instance joins and the first's
+// page lists both members with exactly the tasks DescribeApplication gives.
+// A screenshot is kept at ${TMPDIR:-/tmp}/streamwork-dashboard.png.
 func TestDashboardInChromium(t *testing.T) {
 	if _, err := os.Stat(chromiumPath); err != nil {
 		t.Fatalf("this test drives %s (apt-get install chromium; integration/run installs it): %v", chromiumPath, err)
 	}
 	b := kafkatest.Require(t)
-	ctx := testContext(t)
+	// Three phases of input and a second instance: more than testTimeout.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*testTimeout)
+	defer cancel()
 	in := newTopic(t, b, "dash-in", 3)
 	out := newTopic(t, b, "dash-out", 3)
 
@@ -51,8 +58,9 @@ func TestDashboardInChromium(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	appID := kafkatest.UniqueName(t, "dash")
 	app := startApp(t, b, "dash", topo,
-		kstream.ApplicationID(kafkatest.UniqueName(t, "dash")),
+		kstream.ApplicationID(appID), kstream.InstanceID("dash-a"),
 		kstream.StateDir(t.TempDir()),
 		kstream.CommitInterval(200*time.Millisecond))
 
@@ -61,45 +69,52 @@ func TestDashboardInChromium(t *testing.T) {
 	srv := httptest.NewServer(mux) // 127.0.0.1
 	defer srv.Close()
 
-	// Input flows until stopProducing: batches of 50 records every 20ms.
+	// Input flows from startProducing until the function it returns, which
+	// returns how many records were written: batches of 50 records every
+	// 20ms.
 	cl := producer(t, b)
-	var produced int
-	stop, stopped := make(chan struct{}), make(chan error, 1)
-	go func() {
-		tick := time.NewTicker(20 * time.Millisecond)
-		defer tick.Stop()
-		pages := []string{"home", "cart", "search", "item", "checkout"}
-		for i := 0; ; {
-			recs := make([]*kgo.Record, 50)
-			ts := time.Now().Add(-2 * time.Hour)
-			for j := range recs {
-				p := pages[i%len(pages)]
-				recs[j] = &kgo.Record{Topic: in, Partition: int32(i % 3), Key: []byte("user" + strconv.Itoa(i%17)), Value: []byte(p), Timestamp: ts}
-				i++
+	startProducing := func() (stop func() int) {
+		var produced int
+		quit, stopped := make(chan struct{}), make(chan error, 1)
+		go func() {
+			tick := time.NewTicker(20 * time.Millisecond)
+			defer tick.Stop()
+			pages := []string{"home", "cart", "search", "item", "checkout"}
+			for i := 0; ; {
+				recs := make([]*kgo.Record, 50)
+				ts := time.Now().Add(-2 * time.Hour)
+				for j := range recs {
+					p := pages[i%len(pages)]
+					recs[j] = &kgo.Record{Topic: in, Partition: int32(i % 3), Key: []byte("user" + strconv.Itoa(i%17)), Value: []byte(p), Timestamp: ts}
+					i++
+				}
+				if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+					stopped <- err
+					return
+				}
+				produced += len(recs)
+				select {
+				case <-quit:
+					stopped <- nil
+					return
+				case <-tick.C:
+				}
 			}
-			if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-				stopped <- err
-				return
-			}
-			produced += len(recs)
-			select {
-			case <-stop:
-				stopped <- nil
-				return
-			case <-tick.C:
-			}
+		}()
+		var once sync.Once
+		stop = func() int {
+			once.Do(func() {
+				close(quit)
+				if err := <-stopped; err != nil {
+					t.Errorf("producer: %v", err)
+				}
+			})
+			return produced
 		}
-	}()
-	var stopOnce sync.Once
-	stopProducing := func() {
-		stopOnce.Do(func() {
-			close(stop)
-			if err := <-stopped; err != nil {
-				t.Errorf("producer: %v", err)
-			}
-		})
+		t.Cleanup(func() { stop() })
+		return stop
 	}
-	defer stopProducing()
+	stopProducing := startProducing()
 
 	browser := newBrowser(ctx, t)
 	if err := chromedp.Do(browser, chromedp.Navigate(srv.URL+"/dashboard/")); err != nil {
@@ -154,27 +169,55 @@ func TestDashboardInChromium(t *testing.T) {
 	}
 	t.Logf("page showed %d records processed, App.Metrics %d before and %d after", shownProcessed, before, after)
 
-	// Charts fill in from the server's history; keep the picture.
-	waitPage("five samples in the lag chart", func() bool {
-		return evalJS[int](t, browser, `Number((document.querySelector("#chart-lag svg") || {dataset: {}}).dataset.points || 0)`) >= 5
+	// Node numbers the same way: each node's records in on the page lies
+	// between Metrics().Nodes taken before and after its fetch, and the
+	// worker utilization card shows a number.
+	nodesBefore := nodeRecordsIn(app.Metrics())
+	s0 = seq()
+	type shownNodes struct {
+		Seq           int
+		In            map[string]string
+		Util, UtilSub string
+	}
+	var nodes shownNodes
+	waitPage("two renders with node numbers", func() bool {
+		nodes = evalJS[shownNodes](t, browser, `({Seq: Number(document.body.dataset.seq),
+			In: Object.fromEntries(Array.from(document.querySelectorAll("#graph [data-node]")).map(e => [e.dataset.node, e.dataset.nodeIn || ""])),
+			Util: document.querySelector("[data-metric='utilization']").dataset.value,
+			UtilSub: document.querySelector("[data-metric='utilization']").parentElement.querySelector(".sub").textContent})`)
+		return nodes.Seq >= s0+2
 	})
-	png, err := chromedp.Run(browser, chromedp.FullScreenshot(100))
-	if err != nil {
-		t.Fatalf("screenshot: %v", err)
+	nodesAfter := nodeRecordsIn(app.Metrics())
+	grew := 0
+	for _, name := range want {
+		shown, err := strconv.ParseInt(nodes.In[name], 10, 64)
+		if err != nil || shown < nodesBefore[name] || shown > nodesAfter[name] {
+			t.Fatalf("node %s: page shows %q records in, want within [%d, %d]", name, nodes.In[name], nodesBefore[name], nodesAfter[name])
+		}
+		if nodesAfter[name] > nodesBefore[name] {
+			grew++
+		}
 	}
-	shot := filepath.Join(os.TempDir(), "streamwork-dashboard.png")
-	if err := os.WriteFile(shot, png, 0o644); err != nil {
-		t.Fatal(err)
+	if grew != len(want) {
+		t.Fatalf("records in grew on %d of %d nodes while input flowed: before %v, after %v", grew, len(want), nodesBefore, nodesAfter)
 	}
-	t.Logf("dashboard screenshot (%d bytes): %s", len(png), shot)
+	util, err := strconv.ParseFloat(nodes.Util, 64)
+	if err != nil || util <= 0 || util > 1 || !strings.HasPrefix(nodes.UtilSub, "headroom ") {
+		t.Fatalf("utilization card: value %q, %q; want a utilization in (0, 1] and its headroom", nodes.Util, nodes.UtilSub)
+	}
+	t.Logf("page showed records in per node %v (Metrics().Nodes before %v, after %v), utilization %s (%s)", nodes.In, nodesBefore, nodesAfter, nodes.Util, nodes.UtilSub)
 
 	// Input stops: the page ends on the exact totals, every lag 0.
-	stopProducing()
-	total := int64(2 * produced) // each record once from the input, once from the repartition topic
+	produced := stopProducing()
+	// Every record through both sub-topologies: the input's source and the
+	// repartition topic's source each took exactly the records produced.
 	waitPage("the App to process everything", func() bool {
 		m := app.Metrics()
-		return m.RecordsProcessed == total && lagTotal(m) == 0 && len(lagKeys(m)) == 6
+		in := nodeRecordsIn(m)
+		return in["KSTREAM-SOURCE-0000000000"] == int64(produced) && in["clicks-per-page-repartition-source"] == int64(produced) &&
+			lagTotal(m) == 0 && len(lagKeys(m)) == 6
 	})
+	total := app.Metrics().RecordsProcessed
 	wantRows := lagKeys(app.Metrics())
 	type row struct{ Topic, Partition, Lag string }
 	var rows []row
@@ -199,7 +242,70 @@ func TestDashboardInChromium(t *testing.T) {
 	if !slices.Equal(gotRows, wantRows) {
 		t.Fatalf("lag rows %q, want %q", gotRows, wantRows)
 	}
-	t.Logf("page shows %d records processed (%d produced, through two sub-topologies) and lag 0 on %d partitions", total, produced, len(rows))
+	t.Logf("page shows %d records processed (%d produced, each through two sub-topologies) and lag 0 on %d partitions", total, produced, len(rows))
+
+	// A second instance joins while input flows again: the page of the
+	// first lists every member of the group, the second's tasks included,
+	// exactly as DescribeApplication returns them.
+	stopProducing = startProducing()
+	appB := startApp(t, b, "dash-b", topo,
+		kstream.ApplicationID(appID), kstream.InstanceID("dash-b"),
+		kstream.StateDir(t.TempDir()),
+		kstream.CommitInterval(200*time.Millisecond))
+	adm := kadm.NewClient(b.Client(t, kgo.MetadataMinAge(checkEvery)))
+	describe := func() []string {
+		d, err := kstream.DescribeApplication(ctx, adm, appID, kstream.WithTopology(topo.Describe()))
+		if err != nil || d.State != "Stable" {
+			return nil
+		}
+		var ms []string
+		for _, m := range d.Members {
+			var ids []string
+			for _, id := range m.Tasks {
+				ids = append(ids, id.String())
+			}
+			ms = append(ms, fmt.Sprintf("%s/%d: %s", m.InstanceID, m.Worker, strings.Join(ids, " ")))
+		}
+		return ms
+	}
+	var members []string
+	waitFor(ctx, t, "both instances in the group, each with tasks", func() bool {
+		members = describe()
+		return len(members) == 2 && strings.HasPrefix(members[0], "dash-a/0: ") && strings.HasPrefix(members[1], "dash-b/0: ") &&
+			!strings.HasSuffix(members[0], ": ") && !strings.HasSuffix(members[1], ": ")
+	}, app, appB)
+	var page []string
+	waitPage("the page to list the group as DescribeApplication does", func() bool {
+		page = evalJS[[]string](t, browser, `Array.from(document.querySelectorAll("[data-member-instance]")).map(e => e.dataset.memberInstance + "/" + e.dataset.memberWorker + ": " + e.dataset.memberTasks)`)
+		members = describe()
+		return len(members) == 2 && slices.Equal(page, members)
+	})
+	t.Logf("page of dash-a lists the group %q", page)
+
+	// Charts fill in from the server's history; keep the picture.
+	waitPage("five samples in the lag chart", func() bool {
+		return evalJS[int](t, browser, `Number((document.querySelector("#chart-lag svg") || {dataset: {}}).dataset.points || 0)`) >= 5
+	})
+	png, err := chromedp.Run(browser, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	shot := filepath.Join(os.TempDir(), "streamwork-dashboard.png")
+	if err := os.WriteFile(shot, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("dashboard screenshot (%d bytes): %s", len(png), shot)
+
+	stopProducing()
+}
+
+// nodeRecordsIn returns each node's records in from m.Nodes.
+func nodeRecordsIn(m kstream.Metrics) map[string]int64 {
+	out := make(map[string]int64, len(m.Nodes))
+	for _, n := range m.Nodes {
+		out[n.Name] = n.RecordsIn
+	}
+	return out
 }
 
 // lagTotal sums the lag of every input partition of m.

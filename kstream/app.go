@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"sync"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+
 	"github.com/streamwork-go/streamwork/kstream/internal/dashboard"
 	"github.com/streamwork-go/streamwork/kstream/internal/engine"
 	"github.com/streamwork-go/streamwork/kstream/internal/runtime"
@@ -96,10 +98,14 @@ func (a *App) stopDashboard() {
 // Dashboard returns an http.Handler that serves a live dashboard of the
 // App: a page that draws the topology as a graph with each node's
 // records/s, utilization and headroom, the lag of each input partition,
-// the tasks of each worker and charts of the last five minutes (records/s,
-// lag, utilization), refreshed every second. It also serves the JSON the
-// page reads: api/topology (Describe), api/metrics (Metrics) and
-// api/history (one sample a second of the last five minutes).
+// the tasks of each worker, every member of the application's group (each
+// instance's workers and their tasks, from DescribeApplication) and charts
+// of the last five minutes (records/s, lag, utilization), refreshed every
+// second. It also serves the JSON the page reads: api/topology (Describe),
+// api/metrics (Metrics), api/history (one sample a second of the last five
+// minutes) and api/group (DescribeApplication through an admin client
+// made from the App's options, asked at most every 3 seconds; an error is
+// shown on the page).
 //
 // Nothing is served unless the caller mounts the handler; its paths are
 // relative, so it works under any prefix:
@@ -115,14 +121,28 @@ func (a *App) Dashboard() http.Handler {
 	a.dashMu.Lock()
 	defer a.dashMu.Unlock()
 	if a.dash == nil {
+		topo := a.topo.Describe()
 		a.dash = dashboard.New(dashboard.Source{
-			Topology: a.topo.Describe(),
+			Topology: topo,
 			Metrics:  a.Metrics,
 			Running:  a.running,
 			Done:     a.done,
+			Group:    func(ctx context.Context) (any, error) { return a.describeGroup(ctx, topo) },
 		})
 	}
 	return a.dash
+}
+
+// describeGroup describes the App's whole group for the dashboard
+// (DescribeApplication with the App's topology), through an admin client
+// made from the App's options for this call.
+func (a *App) describeGroup(ctx context.Context, topo TopologyDescription) (ApplicationDescription, error) {
+	cl, err := a.rt.AdminClient("dashboard")
+	if err != nil {
+		return ApplicationDescription{}, err
+	}
+	defer cl.Close()
+	return DescribeApplication(ctx, kadm.NewClient(cl), a.ApplicationID(), WithTopology(topo))
 }
 
 // Metrics returns a snapshot of the App's counters and of its workers'

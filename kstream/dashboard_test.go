@@ -31,7 +31,7 @@ func getJSON(url string, v any) error {
 }
 
 // Serve the dashboard under /dashboard/ (a browser shows the page at
-// /dashboard/) and read two of the JSON endpoints the page polls.
+// /dashboard/) and read three of the JSON endpoints the page polls.
 func ExampleApp_Dashboard() {
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "clicks"))
 	if err != nil {
@@ -47,7 +47,7 @@ func ExampleApp_Dashboard() {
 		fmt.Println("build:", err)
 		return
 	}
-	app, err := kstream.New(topo, kstream.ApplicationID("clicks-app"), kstream.Brokers(cluster.ListenAddrs()...))
+	app, err := kstream.New(topo, kstream.ApplicationID("clicks-app"), kstream.InstanceID("clicks-1"), kstream.Brokers(cluster.ListenAddrs()...))
 	if err != nil {
 		fmt.Println("new:", err)
 		return
@@ -93,6 +93,24 @@ func ExampleApp_Dashboard() {
 		}
 	}
 	fmt.Println("records processed:", m.RecordsProcessed)
+	// The whole group, as DescribeApplication gives it (asked again at
+	// most every 3 seconds).
+	var group struct {
+		Group kstream.ApplicationDescription
+		Error string
+	}
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
+		if err := getJSON(srv.URL+"/dashboard/api/group", &group); err != nil {
+			fmt.Println(err)
+			return
+		}
+		if len(group.Group.Members) == 1 && len(group.Group.Members[0].Tasks) == 2 {
+			break
+		}
+	}
+	for _, mb := range group.Group.Members {
+		fmt.Println("member", mb.InstanceID, "worker", mb.Worker, "tasks", mb.Tasks)
+	}
 	cancel()
 	if err := <-done; err != nil {
 		fmt.Println("run:", err)
@@ -101,6 +119,7 @@ func ExampleApp_Dashboard() {
 	// Source KSTREAM-SOURCE-0000000000
 	// Processor KSTREAM-PEEK-0000000001
 	// records processed: 3
+	// member clicks-1 worker 0 tasks [0_0 0_1]
 }
 
 // The dashboard's history is sampled while Run runs and no longer once it

@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"context"
 	"embed"
 	"encoding/json"
 	"io/fs"
@@ -34,6 +35,32 @@ type Source struct {
 	Running, Done <-chan struct{}
 	// Interval is the time between history samples; 0 means a second.
 	Interval time.Duration
+	// Group, when set, describes the App's whole group (every instance,
+	// its workers and their tasks) for api/group. It is called from a
+	// request's goroutine, at most once per GroupTTL; its error is shown
+	// on the page.
+	Group func(ctx context.Context) (any, error)
+	// GroupTTL is how long a Group result is served before the next call;
+	// 0 means DefaultGroupTTL.
+	GroupTTL time.Duration
+}
+
+// DefaultGroupTTL is how long api/group serves a description of the group
+// before it asks again.
+const DefaultGroupTTL = 3 * time.Second
+
+// groupTimeout bounds one Group call.
+const groupTimeout = 10 * time.Second
+
+// GroupView is what api/group serves: the group's description as Group
+// returned it, or the error it returned.
+type GroupView struct {
+	// Time is when Group was called.
+	Time time.Time
+	// Group is Group's description; nil when it failed.
+	Group any `json:",omitempty"`
+	// Error is Group's error; "" when it succeeded.
+	Error string `json:",omitempty"`
 }
 
 // Handler serves the dashboard. It is safe for concurrent use.
@@ -50,12 +77,21 @@ type Handler struct {
 
 	mu      sync.Mutex // guards history; a leaf lock
 	history ring
+
+	// groupMu guards group. It is held while Group runs (network I/O), so
+	// concurrent requests wait for one call; nothing else is locked under
+	// it.
+	groupMu sync.Mutex
+	group   GroupView
 }
 
 // New returns a Handler for src.
 func New(src Source) *Handler {
 	if src.Interval <= 0 {
 		src.Interval = time.Second
+	}
+	if src.GroupTTL <= 0 {
+		src.GroupTTL = DefaultGroupTTL
 	}
 	sub, err := fs.Sub(assets, "assets")
 	if err != nil {
@@ -107,6 +143,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		samples := h.history.all()
 		h.mu.Unlock()
 		writeJSON(w, History{IntervalMillis: h.src.Interval.Milliseconds(), Samples: samples})
+	case "api/group":
+		if h.src.Group == nil {
+			http.NotFound(w, r)
+			return
+		}
+		writeJSON(w, h.groupView(r.Context()))
 	default:
 		if strings.HasPrefix(p, "api/") {
 			http.NotFound(w, r)
@@ -120,6 +162,26 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-cache")
 		h.static.ServeHTTP(w, r2)
 	}
+}
+
+// groupView returns the cached description of the group, asking Group
+// again when it is older than GroupTTL. The call outlives a request that
+// goes away (other requests may wait for it), within groupTimeout.
+func (h *Handler) groupView(ctx context.Context) GroupView {
+	h.groupMu.Lock()
+	defer h.groupMu.Unlock()
+	now := time.Now()
+	if !h.group.Time.IsZero() && now.Sub(h.group.Time) < h.src.GroupTTL {
+		return h.group
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), groupTimeout)
+	defer cancel()
+	g, err := h.src.Group(ctx)
+	h.group = GroupView{Time: now, Group: g}
+	if err != nil {
+		h.group = GroupView{Time: now, Error: err.Error()}
+	}
+	return h.group
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

@@ -1,7 +1,9 @@
 package dashboard
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -121,6 +123,64 @@ func TestHandlerEndpointsUnderPrefix(t *testing.T) {
 	post.Body.Close()
 	if post.StatusCode != http.StatusMethodNotAllowed {
 		t.Fatalf("POST: %s", post.Status)
+	}
+}
+
+// api/group serves what Group returns, asks again only after GroupTTL,
+// serves an error as a message beside no description, and is not found
+// without Group.
+func TestGroupEndpoint(t *testing.T) {
+	metrics, _ := counting()
+	type member struct{ InstanceID string }
+	var calls atomic.Int64
+	fail := errors.New("describe group: coordinator not available")
+	var failing atomic.Bool
+	h := New(Source{Metrics: metrics, GroupTTL: time.Hour, Group: func(ctx context.Context) (any, error) {
+		calls.Add(1)
+		if _, ok := ctx.Deadline(); !ok {
+			return nil, errors.New("no deadline")
+		}
+		if failing.Load() {
+			return nil, fail
+		}
+		return []member{{"a"}, {"b"}}, nil
+	}})
+	defer h.Close()
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	type view struct {
+		Time  time.Time
+		Group []member
+		Error string
+	}
+	for range 2 {
+		var v view
+		getJSON(t, srv, "/api/group", &v)
+		if !reflect.DeepEqual(v.Group, []member{{"a"}, {"b"}}) || v.Error != "" || v.Time.IsZero() {
+			t.Fatalf("api/group = %+v", v)
+		}
+	}
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("Group called %d times within its TTL, want 1", n)
+	}
+
+	failing.Store(true)
+	h2 := New(Source{Metrics: metrics, Group: h.src.Group})
+	defer h2.Close()
+	srv2 := httptest.NewServer(h2)
+	defer srv2.Close()
+	var v view
+	getJSON(t, srv2, "/api/group", &v)
+	if v.Group != nil || v.Error != fail.Error() {
+		t.Fatalf("api/group of a failing Group = %+v, want the error %q", v, fail)
+	}
+
+	h3 := New(Source{Metrics: metrics})
+	defer h3.Close()
+	srv3 := httptest.NewServer(h3)
+	defer srv3.Close()
+	if resp, _ := get(t, srv3, "/api/group"); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("api/group without Group: %s, want 404", resp.Status)
 	}
 }
 

@@ -7,6 +7,8 @@
 //	GET api/topology   the topology description, as given to New
 //	GET api/metrics    a metrics snapshot, taken at each request
 //	GET api/history    the samples of the last HistoryLen seconds
+//	GET api/group      the whole group's members and tasks (Source.Group),
+//	                   asked at most once per GroupTTL; 404 without Group
 //
 // Every path is relative, so the handler works mounted under any prefix
 // (http.StripPrefix). The package does not import kstream: kstream passes

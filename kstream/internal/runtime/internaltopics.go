@@ -57,6 +57,19 @@ func adminOpts(cfg *Config, logger *slog.Logger) []kgo.Opt {
 	return append(opts, kgo.SeedBrokers(cfg.Brokers...))
 }
 
+// AdminClient returns a client for admin requests made with the App's
+// brokers and client options (consumer and group options left out), its
+// client id "<application id>-<name>". It reads only options that never
+// change, so it may be called concurrently with Run. The caller closes it.
+func (a *App) AdminClient(name string) (*kgo.Client, error) {
+	cfg := &a.cfg
+	cl, err := kgo.NewClient(append(adminOpts(cfg, cfg.Logger), kgo.ClientID(cfg.AppID+"-"+name))...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: admin client: %v", engine.ErrConfig, err)
+	}
+	return cl, nil
+}
+
 // prepareTopics checks the topology's topics and creates its internal
 // ones:
 //

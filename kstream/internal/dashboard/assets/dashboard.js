@@ -1,15 +1,19 @@
 // The Streamwork dashboard: polls api/metrics and api/history every second
-// and draws the topology (api/topology, fetched once) as a layered graph.
-// Hand-written, no dependencies. Elements that tests read carry data-
-// attributes: data-metric/data-value (totals), data-node (graph nodes),
-// data-lag-topic/data-lag-partition/data-lag (lag rows), data-task (tasks);
-// body's data-seq counts the renders.
+// and draws the topology (api/topology, fetched once) as a layered graph;
+// api/group (the whole group's members) is polled beside them. Hand-written,
+// no dependencies. Elements that tests read carry data- attributes:
+// data-metric/data-value (totals), data-node (graph nodes, with
+// data-node-in/data-node-out/data-node-rate/data-node-util once the node
+// has numbers), data-lag-topic/data-lag-partition/data-lag (lag rows),
+// data-task (tasks), data-member-instance/data-member-worker/
+// data-member-tasks (group members), data-group-error; body's data-seq
+// counts the renders.
 "use strict";
 
 const POLL_MS = 1000;
 const SVG_NS = "http://www.w3.org/2000/svg";
 
-const state = { topology: null, metrics: null, history: null, seq: 0 };
+const state = { topology: null, metrics: null, history: null, group: null, seq: 0 };
 
 // ---- formatting -----------------------------------------------------------
 
@@ -34,7 +38,12 @@ function fmtDur(ns) {
   if (ms < 1000) return ms.toFixed(ms < 10 ? 1 : 0) + "ms";
   return (ms / 1000).toFixed(1) + "s";
 }
-function taskID(id) { return id ? id.Subtopology + "_" + id.Partition : "–"; }
+// taskID formats a task id: JSON has it as "0_3" (TaskID.MarshalText); an
+// object form is accepted too.
+function taskID(id) {
+  if (typeof id === "string") return id;
+  return id ? id.Subtopology + "_" + id.Partition : "–";
+}
 
 // el makes an element: el("td", {class: "num"}, "12").
 function el(tag, attrs, ...children) {
@@ -313,7 +322,7 @@ function updateGraph(m) {
     g.classList.remove("hot", "busy");
     if (!nm) {
       stats.textContent = byNode.size ? "idle" : "no node metrics yet";
-      g.removeAttribute("data-node-rate");
+      for (const a of ["data-node-rate", "data-node-util", "data-node-in", "data-node-out"]) g.removeAttribute(a);
       fill.setAttribute("width", 0);
       continue;
     }
@@ -321,6 +330,9 @@ function updateGraph(m) {
     stats.textContent = `${fmtRate(nm.RecordsPerSecond)} rec/s · ${fmtPct(u)} util · ${fmtPct(1 - u)} headroom`;
     g.setAttribute("data-node-rate", nm.RecordsPerSecond);
     g.setAttribute("data-node-util", nm.Utilization);
+    g.setAttribute("data-node-in", nm.RecordsIn);
+    g.setAttribute("data-node-out", nm.RecordsOut);
+    g.querySelector("title").textContent = `${nm.Name}: ${fmtInt(nm.RecordsIn)} records in, ${fmtInt(nm.RecordsOut)} out`;
     fill.setAttribute("width", 48 * u);
     if (u >= 0.9) g.classList.add("busy"); else if (u >= 0.6) g.classList.add("hot");
   }
@@ -389,6 +401,39 @@ function renderTasks(m) {
   const tasks = m.Tasks || [];
   if (!tasks.length) { box.replaceChildren(el("p", { class: "muted" }, "No task assigned to this instance.")); return; }
   box.replaceChildren(el("p", { class: "muted" }, "Tasks of this instance (sub-topology_partition):"), el("div", {}, ...tasks.map(chip)));
+}
+
+// renderGroup shows every member of the application's group (api/group:
+// DescribeApplication), or the error describing it gave.
+function renderGroup(v) {
+  const panel = document.getElementById("group-panel");
+  panel.hidden = !v;
+  if (!v) return;
+  const box = document.getElementById("group");
+  const summary = document.getElementById("group-summary");
+  if (v.Error || !v.Group) {
+    summary.textContent = "as of " + new Date(v.Time).toLocaleTimeString();
+    box.replaceChildren(el("p", { class: "error", "data-group-error": v.Error || "no description" }, "Cannot describe the group: " + (v.Error || "no description")));
+    return;
+  }
+  const g = v.Group, members = g.Members || [];
+  const instances = new Set(members.map(mb => mb.InstanceID));
+  summary.textContent = `application ${g.AppID} · group ${g.State} · ${instances.size} instance${instances.size === 1 ? "" : "s"}, ` +
+    `${members.length} member${members.length === 1 ? "" : "s"} · as of ${new Date(v.Time).toLocaleTimeString()}`;
+  if (!members.length) { box.replaceChildren(el("p", { class: "muted" }, "The group has no members.")); return; }
+  box.replaceChildren(table(
+    [{ label: "Instance" }, { label: "Worker", num: true }, { label: "Tasks" }, { label: "Partitions", num: true }, { label: "Client" }, { label: "Host" }],
+    members.map(mb => {
+      const tasks = (mb.Tasks || []).map(taskID);
+      const parts = Object.values(mb.Partitions || {}).reduce((s, ps) => s + ps.length, 0);
+      return el("tr", { "data-member-instance": mb.InstanceID, "data-member-worker": mb.Worker, "data-member-tasks": tasks.join(" ") },
+        el("td", { class: "mono" }, mb.InstanceID || "(unknown)"),
+        el("td", { class: "num" }, mb.Worker < 0 ? "–" : mb.Worker),
+        el("td", {}, ...(tasks.length ? tasks.map(id => el("span", { class: "chip" }, id)) : [el("span", { class: "muted" }, "none")])),
+        el("td", { class: "num" }, parts),
+        el("td", { class: "topic", title: mb.ClientID }, mb.ClientID),
+        el("td", {}, mb.Host));
+    })));
 }
 
 function renderStores(m) {
@@ -469,6 +514,19 @@ async function getJSON(path) {
   return r.json();
 }
 
+// getGroup reads api/group; null when the handler has none (404), an
+// error view when the request failed.
+async function getGroup() {
+  try {
+    const r = await fetch("api/group", { cache: "no-store" });
+    if (r.status === 404) return null;
+    if (!r.ok) throw new Error("api/group: HTTP " + r.status);
+    return await r.json();
+  } catch (e) {
+    return { Time: Date.now(), Error: e.message };
+  }
+}
+
 function setStatus(kind, text) {
   const s = document.getElementById("status");
   s.setAttribute("data-status", kind);
@@ -508,5 +566,14 @@ async function poll() {
   setTimeout(poll, POLL_MS);
 }
 
+// pollGroup has a loop of its own: describing the group is a round trip to
+// the brokers, which must not hold back the live numbers.
+async function pollGroup() {
+  state.group = await getGroup();
+  renderGroup(state.group);
+  setTimeout(pollGroup, POLL_MS);
+}
+
 loadTopology().then(() => { if (state.metrics) updateGraph(state.metrics); });
 poll();
+pollGroup();

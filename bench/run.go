@@ -103,7 +103,7 @@ func run(ctx context.Context, cfg config) error {
 		for _, w := range cfg.workloads {
 			for _, eos := range []bool{false, true} {
 				for _, sys := range cfg.systems {
-					if sys == sysRaw && w != w1 {
+					if skip(sys, w) {
 						continue
 					}
 					n++
@@ -126,7 +126,7 @@ func run(ctx context.Context, cfg config) error {
 		for _, w := range cfg.workloads {
 			for _, eos := range []bool{false, true} {
 				for _, sys := range cfg.systems {
-					if (sys == sysRaw && w != w1) || !latencyRuns(w, eos) {
+					if skip(sys, w) || !latencyRuns(w, eos) {
 						continue
 					}
 					id := fmt.Sprintf("%s-lat-%s-%s-%s", tag, strings.ToLower(w), sys, map[bool]string{false: "alos", true: "eos"}[eos])
@@ -142,6 +142,15 @@ func run(ctx context.Context, cfg config) error {
 		}
 	}
 	return report(cfg, ds, results, lats)
+}
+
+// skip reports whether system sys leaves workload w out: the raw loop runs
+// W1 only; Kafka Streams 4.3.1 does not run W3f, because its emit-final
+// count emitted about a third of the closed windows here (20,000 records,
+// with and without a record cache, windowed-aggregation emit interval 0),
+// so its output never verifies.
+func skip(sys, w string) bool {
+	return (sys == sysRaw && w != w1) || (sys == sysKS && w == w3f)
 }
 
 // load creates the input and table topics and writes the dataset.

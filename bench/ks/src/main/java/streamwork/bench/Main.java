@@ -21,10 +21,6 @@ import org.apache.kafka.streams.kstream.Produced;
 import org.apache.kafka.streams.kstream.EmitStrategy;
 import org.apache.kafka.streams.kstream.TimeWindowedKStream;
 import org.apache.kafka.streams.kstream.TimeWindows;
-import org.apache.kafka.streams.kstream.Materialized;
-import org.apache.kafka.streams.kstream.Windowed;
-import org.apache.kafka.streams.state.WindowStore;
-import org.apache.kafka.common.utils.Bytes;
 import org.apache.kafka.streams.processor.StateRestoreListener;
 
 /**
@@ -65,19 +61,10 @@ public final class Main {
             case "W3f":
                 TimeWindowedKStream<String, String> windowed = in.groupByKey(Grouped.with(Serdes.String(), Serdes.String()))
                   .windowedBy(TimeWindows.ofSizeWithNoGrace(Duration.ofMinutes(1)));
-                KTable<Windowed<String>, Long> counts;
                 if (workload.equals("W3f")) {
-                    // Emit-final reads closed windows from the store; with
-                    // the record cache in front of it, windows still only in
-                    // the cache when they close are never emitted (seen at
-                    // 20,000 records: a third of the windows emitted), so the
-                    // store is uncached. One output per window either way.
-                    counts = windowed.emitStrategy(EmitStrategy.onWindowClose())
-                        .count(Materialized.<String, Long, WindowStore<Bytes, byte[]>>with(Serdes.String(), Serdes.Long()).withCachingDisabled());
-                } else {
-                    counts = windowed.count();
+                    windowed = windowed.emitStrategy(EmitStrategy.onWindowClose());
                 }
-                counts
+                windowed.count()
                   .toStream()
                   .map((wk, c) -> KeyValue.pair(wk.key() + "@" + wk.window().start(), c))
                   .to(output, Produced.with(Serdes.String(), Serdes.Long()));

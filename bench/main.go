@@ -70,6 +70,7 @@ func realMain() int {
 		latRate   = flag.Int("latency-rate", 2000, "input records/s of the latency runs (0: no latency runs)")
 		latDur    = flag.Duration("latency-duration", 10*time.Second, "how long each latency run produces its input")
 		profDir   = flag.String("profile-dir", "", "where the Go children write CPU and alloc profiles (\"\": none)")
+		logDir    = flag.String("log-dir", "", "where the children's logs are kept (\"\": not kept)")
 		profile   = flag.String("profile", "", "internal: the child's profile path prefix")
 		runSystem = flag.String("run-system", "", "internal: run one system as a child process")
 		workload  = flag.String("workload", "", "internal: the child's workload")
@@ -111,7 +112,7 @@ func realMain() int {
 
 	cfg := config{records: *records, rounds: *rounds, systems: strings.Split(*systems, ","),
 		workloads: strings.Split(*wls, ","), outDir: *outDir, timeout: *timeout, note: *note, commitInterval: *commit,
-		restore: *restore, latencyRate: *latRate, latencyDuration: *latDur, profileDir: *profDir}
+		restore: *restore, latencyRate: *latRate, latencyDuration: *latDur, profileDir: *profDir, logDir: *logDir}
 	if cfg.timeout == 0 {
 		cfg.timeout = 2*time.Minute + time.Duration(cfg.records)*200*time.Microsecond
 	}

@@ -37,6 +37,7 @@ type config struct {
 	latencyRate        int           // records/s of the latency runs; 0: none
 	latencyDuration    time.Duration // how long the latency runs produce
 	profileDir         string        // where Go children write CPU and alloc profiles; "": none
+	logDir             string        // where the children's logs are kept; "": not kept
 	self               string        // this binary, re-executed for child runs
 	ksClasspath        string        // the Kafka Streams program's class path
 }
@@ -82,9 +83,11 @@ func run(ctx context.Context, cfg config) error {
 			return err
 		}
 	}
-	if cfg.profileDir != "" {
-		if err := os.MkdirAll(cfg.profileDir, 0o755); err != nil {
-			return err
+	for _, d := range []string{cfg.profileDir, cfg.logDir} {
+		if d != "" {
+			if err := os.MkdirAll(d, 0o755); err != nil {
+				return err
+			}
 		}
 	}
 	ds := newDataset(cfg.records, time.Now())
@@ -258,6 +261,11 @@ func runOne(ctx context.Context, cfg config, adm *kadm.Client, ds dataset, want 
 		return r, fmt.Errorf("the child exited before its output was complete (%v); its log:\n%s", err, tail(logf.Name()))
 	}
 	stopChild(cmd, exited)
+	if cfg.logDir != "" {
+		if b, err := os.ReadFile(logf.Name()); err == nil {
+			_ = os.WriteFile(filepath.Join(cfg.logDir, id+".log"), b, 0o644)
+		}
+	}
 	if v.err != nil {
 		return r, fmt.Errorf("%w; the child's log:\n%s", v.err, tail(logf.Name()))
 	}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"log/slog"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -204,7 +206,8 @@ func runStreamwork(ctx context.Context, a childArgs) error {
 		g = kstream.ExactlyOnce
 	}
 	opts := []kstream.Opt{kstream.ApplicationID(a.appID), kstream.Brokers(a.brokers...),
-		kstream.Guarantee(g), kstream.StateDir(a.stateDir), kstream.Workers(1)}
+		kstream.Guarantee(g), kstream.StateDir(a.stateDir), kstream.Workers(1),
+		kstream.Logger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})))}
 	if a.commitInterval > 0 {
 		opts = append(opts, kstream.CommitInterval(a.commitInterval))
 	}

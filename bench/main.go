@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -22,9 +23,35 @@ type childArgs struct {
 	appID, stateDir      string
 	input, table, output string
 	commitInterval       time.Duration
+	restore              bool // restore the state and report it (restoreLine)
 }
 
 func main() { os.Exit(realMain()) }
+
+// startProfile starts a CPU profile into prefix.cpu.pprof; the returned
+// func stops it and writes the allocations so far to prefix.allocs.pprof.
+// An empty prefix profiles nothing.
+func startProfile(prefix string) (func(), error) {
+	if prefix == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(prefix + ".cpu.pprof")
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+		if a, err := os.Create(prefix + ".allocs.pprof"); err == nil {
+			_ = pprof.Lookup("allocs").WriteTo(a, 0)
+			a.Close()
+		}
+	}, nil
+}
 
 // realMain runs the child or the coordinator and returns the exit status,
 // after its deferred stops ran.
@@ -39,6 +66,12 @@ func realMain() int {
 		timeout   = flag.Duration("run-timeout", 0, "longest one run may take (default: 2m plus 200µs a record)")
 		note      = flag.String("note", "", "a note written into the results")
 		commit    = flag.Duration("commit-interval", 0, "commit interval of every system (default: each system's own, 30s at-least-once and 100ms exactly-once for both libraries)")
+		restore   = flag.Bool("restore", true, "after each run of a stateful workload, start it again with an empty state directory and measure its restore")
+		latRate   = flag.Int("latency-rate", 2000, "input records/s of the latency runs (0: no latency runs)")
+		latDur    = flag.Duration("latency-duration", 10*time.Second, "how long each latency run produces its input")
+		profDir   = flag.String("profile-dir", "", "where the Go children write CPU and alloc profiles (\"\": none)")
+		logDir    = flag.String("log-dir", "", "where the children's logs are kept (\"\": not kept)")
+		profile   = flag.String("profile", "", "internal: the child's profile path prefix")
 		runSystem = flag.String("run-system", "", "internal: run one system as a child process")
 		workload  = flag.String("workload", "", "internal: the child's workload")
 		guarantee = flag.String("guarantee", "", "internal: the child's guarantee (alos or eos)")
@@ -47,6 +80,7 @@ func realMain() int {
 		input     = flag.String("input", "", "internal: the child's input topic")
 		table     = flag.String("table", "", "internal: the child's table topic")
 		output    = flag.String("output", "", "internal: the child's output topic")
+		restoring = flag.Bool("restoring", false, "internal: the child restores its state and reports the restore")
 	)
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -54,8 +88,13 @@ func realMain() int {
 
 	if *runSystem != "" {
 		a := childArgs{system: *runSystem, workload: *workload, eos: *guarantee == "eos", brokers: strings.Split(*brokers, ","),
-			appID: *appID, stateDir: *stateDir, input: *input, table: *table, output: *output, commitInterval: *commit}
-		var err error
+			appID: *appID, stateDir: *stateDir, input: *input, table: *table, output: *output, commitInterval: *commit, restore: *restoring}
+		stopProfile, err := startProfile(*profile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench child:", err)
+			return 1
+		}
+		defer stopProfile()
 		switch a.system {
 		case sysStreamwork:
 			err = runStreamwork(ctx, a)
@@ -72,7 +111,8 @@ func realMain() int {
 	}
 
 	cfg := config{records: *records, rounds: *rounds, systems: strings.Split(*systems, ","),
-		workloads: strings.Split(*wls, ","), outDir: *outDir, timeout: *timeout, note: *note, commitInterval: *commit}
+		workloads: strings.Split(*wls, ","), outDir: *outDir, timeout: *timeout, note: *note, commitInterval: *commit,
+		restore: *restore, latencyRate: *latRate, latencyDuration: *latDur, profileDir: *profDir, logDir: *logDir}
 	if cfg.timeout == 0 {
 		cfg.timeout = 2*time.Minute + time.Duration(cfg.records)*200*time.Microsecond
 	}

@@ -6,6 +6,7 @@ import (
 	"image"
 	"image/color"
 	"image/png"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,6 +27,8 @@ type summary struct {
 	first            float64 // seconds
 	outputs          float64
 	changelog        float64
+	restoreRate      float64 // changelog records restored per second; 0: not measured
+	restored         float64
 }
 
 func median(xs []float64) float64 {
@@ -72,6 +75,13 @@ func summarize(n int, results []result) []summary {
 			first:     col(func(r result) float64 { return r.firstOutput.Seconds() }),
 			outputs:   col(func(r result) float64 { return float64(r.outputs) }),
 			changelog: col(func(r result) float64 { return float64(r.changelog) }),
+			restored:  col(func(r result) float64 { return float64(r.restored) }),
+			restoreRate: col(func(r result) float64 {
+				if r.restoreTime <= 0 {
+					return 0
+				}
+				return float64(r.restored) / r.restoreTime.Seconds()
+			}),
 		})
 	}
 	return out
@@ -100,7 +110,7 @@ func machine(cfg config) string {
 }
 
 // report writes the markdown table and the chart to cfg.outDir.
-func report(cfg config, ds dataset, results []result) error {
+func report(cfg config, ds dataset, results []result, lats []latencyResult) error {
 	sums := summarize(ds.n, results)
 	find := func(w, sys string, eos bool) *summary {
 		for i := range sums {
@@ -141,7 +151,35 @@ func report(cfg config, ds dataset, results []result) error {
 			s.workload, guaranteeName(s.eos), s.system, s.rate, s.steady, s.cpuPerM, s.rssMiB, s.first, s.outputs, s.changelog,
 			ratio(s, sysKS), ratio(s, sysRaw))
 	}
-	md.WriteString("\nNot measured yet: end-to-end latency at a fixed input rate, restore rate after the state directory is deleted, and W3 with emit-final.\n")
+	if cfg.restore {
+		md.WriteString("\nRestore: after each run of a stateful workload the system starts again with the same application id, an empty state directory and no new input; " +
+			"restored is the changelog records it applied (Streamwork: Metrics.RestoredRecords; Kafka Streams: a restore listener's batch counts), " +
+			"the rate is over the time from the first store starting to restore until every task is restored (Kafka Streams: until it is RUNNING).\n\n")
+		md.WriteString("| workload | guarantee | system | restored | restore rec/s | vs Kafka Streams |\n|---|---|---|---:|---:|---:|\n")
+		for i := range sums {
+			s := &sums[i]
+			if s.restoreRate == 0 {
+				continue
+			}
+			vs := "—"
+			if o := find(s.workload, sysKS, s.eos); o != nil && o != s && o.restoreRate > 0 {
+				vs = fmt.Sprintf("%.2f×", s.restoreRate/o.restoreRate)
+			}
+			fmt.Fprintf(&md, "| %s | %s | %s | %.0f | %.0f | %s |\n", s.workload, guaranteeName(s.eos), s.system, s.restored, s.restoreRate, vs)
+		}
+	}
+	if len(lats) > 0 {
+		fmt.Fprintf(&md, "\nLatency: each system again on a fresh input topic; once its consumer group is stable, a producer writes %d records/s for %v "+
+			"(the same records, event times and keys as above, scaled down); the latency of an input record is from just before it is produced "+
+			"until a read-committed consumer sees the first output that includes it (W1, W4: the output carrying its id; W2, W3, W3f: "+
+			"the first output of its key whose count covers it). Exactly-once everywhere, at-least-once for the stateless W1 and W4 only "+
+			"(an at-least-once record cache holds an aggregate's updates for its 30 s commit interval).\n\n", lats[0].rate, cfg.latencyDuration)
+		md.WriteString("| workload | guarantee | system | p50 ms | p99 ms | max ms | records |\n|---|---|---|---:|---:|---:|---:|\n")
+		for _, l := range lats {
+			fmt.Fprintf(&md, "| %s | %s | %s | %.1f | %.1f | %.1f | %d |\n", l.workload, guaranteeName(l.eos), l.system,
+				ms(l.p50), ms(l.p99), ms(l.max), l.records)
+		}
+	}
 	if err := os.MkdirAll(cfg.outDir, 0o755); err != nil {
 		return err
 	}
@@ -153,7 +191,7 @@ func report(cfg config, ds dataset, results []result) error {
 	if err != nil {
 		return err
 	}
-	if err := png.Encode(f, chart(cfg, sums)); err != nil {
+	if err := png.Encode(f, chart(cfg, sums, lats)); err != nil {
 		f.Close()
 		return err
 	}
@@ -172,61 +210,111 @@ var systemColor = map[string]color.RGBA{
 	sysRaw:        {0x2c, 0xa0, 0x2c, 0xff},
 }
 
-// chart draws the throughput bars: one group per workload and guarantee
-// (W1 at-least-once, W1 exactly-once, ...), one bar per system, heights to
-// scale, with a legend of colour swatches (left to right in the order of
-// -systems) and faint lines every 100,000 records/s.
-func chart(cfg config, sums []summary) image.Image {
-	const barW, gap, groupGap, h, top, bottom, left = 18, 4, 28, 300, 30, 20, 20
-	type group struct {
-		bars []summary
+// chart draws three panels of bars, left to right: throughput (input
+// records/s), restore rate (changelog records/s) and p99 latency (ms; lower
+// is better). Each has one group per workload and guarantee (W1
+// at-least-once, W1 exactly-once, ...; exactly-once groups underlined in
+// grey), one bar per system, heights to scale within the panel, faint lines
+// every power-of-ten step; a legend of colour swatches (left to right in
+// the order of -systems) sits above the first panel.
+func chart(cfg config, sums []summary, lats []latencyResult) image.Image {
+	const h, top, bottom, left, panelGap = 300, 30, 20, 20, 40
+	type bar struct {
+		system string
+		v      float64
 	}
-	var groups []group
-	var maxRate float64
-	for _, w := range cfg.workloads {
-		for _, eos := range []bool{false, true} {
-			var g group
-			for _, sys := range cfg.systems {
-				for _, s := range sums {
-					if s.workload == w && s.eos == eos && s.system == sys {
-						g.bars = append(g.bars, s)
-						maxRate = max(maxRate, s.rate)
+	type group struct {
+		eos  bool
+		bars []bar
+	}
+	panel := func(val func(w, sys string, eos bool) (float64, bool)) []group {
+		var gs []group
+		for _, w := range cfg.workloads {
+			for _, eos := range []bool{false, true} {
+				g := group{eos: eos}
+				for _, sys := range cfg.systems {
+					if v, ok := val(w, sys, eos); ok {
+						g.bars = append(g.bars, bar{sys, v})
 					}
 				}
-			}
-			if len(g.bars) > 0 {
-				groups = append(groups, g)
+				if len(g.bars) > 0 {
+					gs = append(gs, g)
+				}
 			}
 		}
+		return gs
 	}
+	sum := func(w, sys string, eos bool) *summary {
+		for i := range sums {
+			if s := &sums[i]; s.workload == w && s.system == sys && s.eos == eos {
+				return s
+			}
+		}
+		return nil
+	}
+	panels := [][]group{
+		panel(func(w, sys string, eos bool) (float64, bool) {
+			s := sum(w, sys, eos)
+			return rateOf(s), s != nil
+		}),
+		panel(func(w, sys string, eos bool) (float64, bool) {
+			s := sum(w, sys, eos)
+			if s == nil || s.restoreRate == 0 {
+				return 0, false
+			}
+			return s.restoreRate, true
+		}),
+	}
+	panels = append(panels, panel(func(w, sys string, eos bool) (float64, bool) {
+		for _, l := range lats {
+			if l.workload == w && l.system == sys && l.eos == eos {
+				return ms(l.p99), true
+			}
+		}
+		return 0, false
+	}))
+	const barW, gap, groupGap = 14, 3, 20
 	width := left
-	for _, g := range groups {
-		width += len(g.bars)*(barW+gap) + groupGap
+	for _, p := range panels {
+		for _, g := range p {
+			width += len(g.bars)*(barW+gap) + groupGap
+		}
+		width += panelGap
 	}
 	img := image.NewRGBA(image.Rect(0, 0, max(width, 200), h+top+bottom))
 	fill(img, img.Bounds(), color.RGBA{0xff, 0xff, 0xff, 0xff})
-	if maxRate <= 0 {
-		return img
-	}
-	scale := float64(h) / maxRate
-	for r := 100_000.0; r < maxRate; r += 100_000 {
-		y := top + h - int(r*scale)
-		fill(img, image.Rect(0, y, img.Bounds().Dx(), y+1), color.RGBA{0xdd, 0xdd, 0xdd, 0xff})
-	}
 	x := left
-	for _, g := range groups {
-		for _, s := range g.bars {
-			bh := int(s.rate * scale)
-			fill(img, image.Rect(x, top+h-bh, x+barW, top+h), systemColor[s.system])
-			x += barW + gap
+	for _, p := range panels {
+		var maxV float64
+		pw := 0
+		for _, g := range p {
+			for _, b := range g.bars {
+				maxV = max(maxV, b.v)
+			}
+			pw += len(g.bars)*(barW+gap) + groupGap
 		}
-		// Exactly-once groups are underlined in grey.
-		if g.bars[0].eos {
-			fill(img, image.Rect(x-len(g.bars)*(barW+gap), top+h+4, x-gap, top+h+8), color.RGBA{0x88, 0x88, 0x88, 0xff})
+		if maxV <= 0 {
+			continue
 		}
-		x += groupGap
+		scale := float64(h) / maxV
+		step := math.Pow(10, math.Floor(math.Log10(maxV)))
+		for r := step; r < maxV; r += step {
+			y := top + h - int(r*scale)
+			fill(img, image.Rect(x, y, x+pw, y+1), color.RGBA{0xdd, 0xdd, 0xdd, 0xff})
+		}
+		for _, g := range p {
+			for _, b := range g.bars {
+				fill(img, image.Rect(x, top+h-int(b.v*scale), x+barW, top+h), systemColor[b.system])
+				x += barW + gap
+			}
+			if g.eos {
+				fill(img, image.Rect(x-len(g.bars)*(barW+gap), top+h+4, x-gap, top+h+8), color.RGBA{0x88, 0x88, 0x88, 0xff})
+			}
+			x += groupGap
+		}
+		fill(img, image.Rect(x-pw, top+h, x, top+h+1), color.RGBA{0, 0, 0, 0xff})
+		x += panelGap
 	}
-	fill(img, image.Rect(0, top+h, img.Bounds().Dx(), top+h+1), color.RGBA{0, 0, 0, 0xff})
 	lx := left
 	for _, sys := range cfg.systems {
 		fill(img, image.Rect(lx, 8, lx+14, 22), systemColor[sys])
@@ -234,6 +322,15 @@ func chart(cfg config, sums []summary) image.Image {
 	}
 	return img
 }
+
+func rateOf(s *summary) float64 {
+	if s == nil {
+		return 0
+	}
+	return s.rate
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 func fill(img *image.RGBA, r image.Rectangle, c color.RGBA) {
 	r = r.Intersect(img.Bounds())

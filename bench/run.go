@@ -33,6 +33,11 @@ type config struct {
 	outDir, note       string
 	timeout            time.Duration
 	commitInterval     time.Duration // 0: each system's default
+	restore            bool          // measure the restore of stateful workloads
+	latencyRate        int           // records/s of the latency runs; 0: none
+	latencyDuration    time.Duration // how long the latency runs produce
+	profileDir         string        // where Go children write CPU and alloc profiles; "": none
+	logDir             string        // where the children's logs are kept; "": not kept
 	self               string        // this binary, re-executed for child runs
 	ksClasspath        string        // the Kafka Streams program's class path
 }
@@ -49,6 +54,8 @@ type result struct {
 	maxRSS           int64         // bytes
 	outputs          int64         // output records read (read committed)
 	changelog        int64         // changelog offsets written (transaction markers included)
+	restored         int64         // changelog records restored into an empty state directory
+	restoreTime      time.Duration // from the first store restoring to the last one done
 }
 
 func (r result) throughput(n int) float64 { return float64(n) / r.elapsed.Seconds() }
@@ -76,6 +83,13 @@ func run(ctx context.Context, cfg config) error {
 			return err
 		}
 	}
+	for _, d := range []string{cfg.profileDir, cfg.logDir} {
+		if d != "" {
+			if err := os.MkdirAll(d, 0o755); err != nil {
+				return err
+			}
+		}
+	}
 	ds := newDataset(cfg.records, time.Now())
 	tag := fmt.Sprintf("bench-%d", time.Now().UnixNano())
 	input, table := tag+"-in", tag+"-table"
@@ -92,7 +106,7 @@ func run(ctx context.Context, cfg config) error {
 		for _, w := range cfg.workloads {
 			for _, eos := range []bool{false, true} {
 				for _, sys := range cfg.systems {
-					if sys == sysRaw && w != w1 {
+					if skip(sys, w) {
 						continue
 					}
 					n++
@@ -102,15 +116,44 @@ func run(ctx context.Context, cfg config) error {
 						return fmt.Errorf("%s %s %s round %d: %w", w, sys, guaranteeName(eos), round+1, err)
 					}
 					r.round = round
-					fmt.Printf("bench: %s %-13s %-13s round %d: %8.0f rec/s, steady %8.0f rec/s, %.2f CPU-s/M, %4d MiB, first output %.2fs, %d outputs, %d changelog\n",
+					fmt.Printf("bench: %s %-13s %-13s round %d: %8.0f rec/s, steady %8.0f rec/s, %.2f CPU-s/M, %4d MiB, first output %.2fs, %d outputs, %d changelog, restored %d in %v\n",
 						w, sys, guaranteeName(eos), round+1, r.throughput(ds.n), r.steady, r.cpu.Seconds()/float64(ds.n)*1e6,
-						r.maxRSS>>20, r.firstOutput.Seconds(), r.outputs, r.changelog)
+						r.maxRSS>>20, r.firstOutput.Seconds(), r.outputs, r.changelog, r.restored, r.restoreTime.Round(time.Millisecond))
 					results = append(results, r)
 				}
 			}
 		}
 	}
-	return report(cfg, ds, results)
+	var lats []latencyResult
+	if cfg.latencyRate > 0 {
+		for _, w := range cfg.workloads {
+			for _, eos := range []bool{false, true} {
+				for _, sys := range cfg.systems {
+					if skip(sys, w) || !latencyRuns(w, eos) {
+						continue
+					}
+					id := fmt.Sprintf("%s-lat-%s-%s-%s", tag, strings.ToLower(w), sys, map[bool]string{false: "alos", true: "eos"}[eos])
+					lr, err := runLatency(ctx, cfg, adm, w, sys, eos, id, table)
+					if err != nil {
+						return fmt.Errorf("latency %s %s %s: %w", w, sys, guaranteeName(eos), err)
+					}
+					fmt.Printf("bench: latency %s %-13s %-13s at %d rec/s: p50 %v, p99 %v, max %v over %d records\n",
+						w, sys, guaranteeName(eos), lr.rate, lr.p50, lr.p99, lr.max, lr.records)
+					lats = append(lats, lr)
+				}
+			}
+		}
+	}
+	return report(cfg, ds, results, lats)
+}
+
+// skip reports whether system sys leaves workload w out: the raw loop runs
+// W1 only; Kafka Streams 4.3.1 does not run W3f, because its emit-final
+// count emitted about a third of the closed windows here (20,000 records,
+// with and without a record cache, windowed-aggregation emit interval 0),
+// so its output never verifies.
+func skip(sys, w string) bool {
+	return (sys == sysRaw && w != w1) || (sys == sysKS && w == w3f)
 }
 
 // load creates the input and table topics and writes the dataset.
@@ -196,39 +239,16 @@ func runOne(ctx context.Context, cfg config, adm *kadm.Client, ds dataset, want 
 		return r, err
 	}
 	defer os.RemoveAll(stateDir)
-	var cmd *exec.Cmd
-	switch sys {
-	case sysKS:
-		g := "at_least_once"
-		if eos {
-			g = "exactly_once_v2"
-		}
-		cmd = exec.Command("java", "-cp", cfg.ksClasspath, "streamwork.bench.Main", w, g, strings.Join(cfg.brokers, ","), id, stateDir, input, table, output,
-			fmt.Sprint(cfg.commitInterval.Milliseconds()))
-	default:
-		g := "alos"
-		if eos {
-			g = "eos"
-		}
-		cmd = exec.Command(cfg.self, "-run-system", sys, "-workload", w, "-guarantee", g, "-brokers", strings.Join(cfg.brokers, ","),
-			"-app-id", id, "-state-dir", stateDir, "-input", input, "-table", table, "-output", output,
-			"-commit-interval", cfg.commitInterval.String())
-	}
-	logf, err := os.Create(filepath.Join(stateDir, "child.log"))
+	cmd, logf, err := startChild(cfg, sys, w, eos, id, stateDir, input, table, output, false)
 	if err != nil {
 		return r, err
 	}
 	defer logf.Close()
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 
 	vctx, cancel := context.WithTimeout(ctx, cfg.timeout)
 	defer cancel()
 	exited := make(chan error, 1)
 	began := time.Now()
-	if err := cmd.Start(); err != nil {
-		return r, err
-	}
 	go func() { exited <- cmd.Wait() }()
 	vres := make(chan verified, 1)
 	go func() { vres <- verify(vctx, cfg.brokers, output, w, ds, want, began) }()
@@ -240,12 +260,11 @@ func runOne(ctx context.Context, cfg config, adm *kadm.Client, ds dataset, want 
 		<-vres
 		return r, fmt.Errorf("the child exited before its output was complete (%v); its log:\n%s", err, tail(logf.Name()))
 	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-exited:
-	case <-time.After(30 * time.Second):
-		_ = cmd.Process.Kill()
-		<-exited
+	stopChild(cmd, exited)
+	if cfg.logDir != "" {
+		if b, err := os.ReadFile(logf.Name()); err == nil {
+			_ = os.WriteFile(filepath.Join(cfg.logDir, id+".log"), b, 0o644)
+		}
 	}
 	if v.err != nil {
 		return r, fmt.Errorf("%w; the child's log:\n%s", v.err, tail(logf.Name()))
@@ -255,8 +274,108 @@ func runOne(ctx context.Context, cfg config, adm *kadm.Client, ds dataset, want 
 		r.cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 		r.maxRSS = ru.Maxrss << 10 // KiB on Linux
 	}
-	r.changelog, err = changelogOffsets(ctx, adm, id)
+	if r.changelog, err = changelogOffsets(ctx, adm, id); err != nil {
+		return r, err
+	}
+	if cfg.restore && stateful(w) && sys != sysRaw {
+		r.restored, r.restoreTime, err = restoreRun(ctx, cfg, sys, w, eos, id, input, table, output)
+	}
 	return r, err
+}
+
+// startChild starts sys on workload w in a child process writing its log to
+// child.log in stateDir; restore asks it to report its restore
+// (restoreLine).
+func startChild(cfg config, sys, w string, eos bool, id, stateDir, input, table, output string, restore bool) (*exec.Cmd, *os.File, error) {
+	var cmd *exec.Cmd
+	switch sys {
+	case sysKS:
+		g := "at_least_once"
+		if eos {
+			g = "exactly_once_v2"
+		}
+		args := []string{"-cp", cfg.ksClasspath, "streamwork.bench.Main", w, g, strings.Join(cfg.brokers, ","), id, stateDir, input, table, output,
+			fmt.Sprint(cfg.commitInterval.Milliseconds())}
+		if restore {
+			args = append(args, "restore")
+		}
+		cmd = exec.Command("java", args...)
+	default:
+		g := "alos"
+		if eos {
+			g = "eos"
+		}
+		cmd = exec.Command(cfg.self, "-run-system", sys, "-workload", w, "-guarantee", g, "-brokers", strings.Join(cfg.brokers, ","),
+			"-app-id", id, "-state-dir", stateDir, "-input", input, "-table", table, "-output", output,
+			"-commit-interval", cfg.commitInterval.String(), fmt.Sprintf("-restoring=%v", restore))
+		if cfg.profileDir != "" && !restore {
+			cmd.Args = append(cmd.Args, "-profile", filepath.Join(cfg.profileDir, fmt.Sprintf("%s-%s-%s", sys, w, guaranteeName(eos))))
+		}
+	}
+	logf, err := os.Create(filepath.Join(stateDir, "child.log"))
+	if err != nil {
+		return nil, nil, err
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, nil, err
+	}
+	return cmd, logf, nil
+}
+
+// stopChild asks cmd to stop and waits for it (killing it after 30s).
+func stopChild(cmd *exec.Cmd, exited <-chan error) {
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		<-exited
+	}
+}
+
+// restoreRun starts sys on workload w again, as application id, with an
+// empty state directory and no new input, and waits for it to report
+// (restoreLine) how many changelog records it restored and how long that
+// took.
+func restoreRun(ctx context.Context, cfg config, sys, w string, eos bool, id, input, table, output string) (int64, time.Duration, error) {
+	stateDir, err := os.MkdirTemp("", "streamwork-bench-restore-*")
+	if err != nil {
+		return 0, 0, err
+	}
+	defer os.RemoveAll(stateDir)
+	cmd, logf, err := startChild(cfg, sys, w, eos, id, stateDir, input, table, output, true)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer logf.Close()
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer stopChild(cmd, exited)
+	deadline := time.Now().Add(cfg.timeout)
+	for {
+		b, _ := os.ReadFile(logf.Name())
+		for _, l := range strings.Split(string(b), "\n") {
+			var n int64
+			var secs float64
+			if _, err := fmt.Sscanf(l, restoreLine, &n, &secs); err == nil {
+				return n, time.Duration(secs * float64(time.Second)), nil
+			}
+		}
+		select {
+		case err := <-exited:
+			exited <- err
+			return 0, 0, fmt.Errorf("restore: the child exited (%v); its log:\n%s", err, tail(logf.Name()))
+		case <-ctx.Done():
+			return 0, 0, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return 0, 0, fmt.Errorf("restore: no report after %v; the child's log:\n%s", cfg.timeout, tail(logf.Name()))
+		}
+	}
 }
 
 // changelogOffsets sums the end offsets of the application's changelog
@@ -312,6 +431,8 @@ func verify(ctx context.Context, brokers []string, output, w string, ds dataset,
 		matched int
 		t10     time.Time
 		t90     time.Time
+		emitted = map[string]bool{} // W3f: the keys output
+		bad     error
 	)
 	complete := func() bool {
 		if want.final != nil {
@@ -358,6 +479,15 @@ func verify(ctx context.Context, brokers []string, output, w string, ds dataset,
 			}
 			val := int64(binary.BigEndian.Uint64(r.Value))
 			exp, ok := want.final[k]
+			if want.exact {
+				switch {
+				case !ok && bad == nil:
+					bad = fmt.Errorf("output for %s, a window that has not closed (value %d)", k, val)
+				case emitted[k] && bad == nil:
+					bad = fmt.Errorf("%s output twice", k)
+				}
+				emitted[k] = true
+			}
 			if !ok {
 				return
 			}
@@ -371,6 +501,10 @@ func verify(ctx context.Context, brokers []string, output, w string, ds dataset,
 				}
 			}
 		})
+		if bad != nil {
+			v.err = bad
+			return v
+		}
 		if want.final == nil && count > want.count {
 			v.err = fmt.Errorf("%d outputs, more than the %d expected", count, want.count)
 			return v

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"log/slog"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -17,20 +19,26 @@ import (
 
 // The workloads, by name.
 const (
-	w1 = "W1" // filter + map
-	w2 = "W2" // count by a re-keyed field
-	w3 = "W3" // one-minute tumbling windowed count
-	w4 = "W4" // stream-table join
+	w1  = "W1"  // filter + map
+	w2  = "W2"  // count by a re-keyed field
+	w3  = "W3"  // one-minute tumbling windowed count, emit on update
+	w3f = "W3f" // the same, emit final
+	w4  = "W4"  // stream-table join
 )
 
-var workloads = []string{w1, w2, w3, w4}
+var workloads = []string{w1, w2, w3, w3f, w4}
+
+// stateful reports whether workload w keeps changelogged state (so its
+// restore rate is measured).
+func stateful(w string) bool { return w == w2 || w == w3 || w == w3f }
 
 // workloadDoc describes each workload for the report.
 var workloadDoc = map[string]string{
-	w1: "filter + map (stateless)",
-	w2: "count by a re-keyed field (repartition, store, changelog)",
-	w3: "1-minute tumbling count, 100,000 keys, emit on update",
-	w4: "stream-table join, 100,000-key table",
+	w1:  "filter + map (stateless)",
+	w2:  "count by a re-keyed field (repartition, store, changelog)",
+	w3:  "1-minute tumbling count, 100,000 keys, emit on update",
+	w3f: "1-minute tumbling count, 100,000 keys, emit final: one output per window that closed (its partition's stream time reached its end)",
+	w4:  "stream-table join, 100,000-key table",
 }
 
 // The shape of the input.
@@ -94,7 +102,8 @@ func category(v string) string {
 type expected struct {
 	count int              // W1, W4: the number of outputs
 	sum   uint64           // W1, W4: the sum of the outputs' hashes
-	final map[string]int64 // W2, W3: each key's last value
+	final map[string]int64 // W2, W3, W3f: each key's last value
+	exact bool             // W3f: each output's key is in final, once
 }
 
 func hashKV(k, v []byte) uint64 {
@@ -107,8 +116,18 @@ func hashKV(k, v []byte) uint64 {
 
 func (d dataset) expect(w string) expected {
 	var e expected
-	if w == w2 || w == w3 {
+	if w == w2 || w == w3 || w == w3f {
 		e.final = map[string]int64{}
+	}
+	// W3f emits the windows that closed: each partition's stream time
+	// (its largest timestamp) reached their end.
+	var streamTime [partitions]int64
+	if w == w3f {
+		e.exact = true
+		for i := range d.n {
+			p := partitionOf(d.key(i))
+			streamTime[p] = max(streamTime[p], d.ts(i))
+		}
 	}
 	for i := range d.n {
 		k, v := d.key(i), d.value(i)
@@ -123,6 +142,11 @@ func (d dataset) expect(w string) expected {
 		case w3:
 			ts := d.ts(i)
 			e.final[k+"@"+strconv.FormatInt(ts-ts%windowMs, 10)]++
+		case w3f:
+			ts := d.ts(i)
+			if start := ts - ts%windowMs; start+windowMs <= streamTime[partitionOf(k)] {
+				e.final[k+"@"+strconv.FormatInt(start, 10)]++
+			}
 		case w4:
 			e.count++
 			e.sum += hashKV([]byte(k), []byte(v+"|"+tableValue(k)))
@@ -130,6 +154,14 @@ func (d dataset) expect(w string) expected {
 	}
 	return e
 }
+
+// partitionOf is the input partition of key k: the producer's default
+// partitioner (murmur2 of the key, as Kafka's Java clients).
+func partitionOf(k string) int {
+	return int(keyPartitioner.Partition(&kgo.Record{Key: []byte(k)}, partitions))
+}
+
+var keyPartitioner = kgo.StickyKeyPartitioner(nil).ForTopic("")
 
 // streamworkTopology builds workload w with Streamwork.
 func streamworkTopology(w, input, table, output string) (*kstream.Topology, error) {
@@ -142,9 +174,13 @@ func streamworkTopology(w, input, table, output string) (*kstream.Topology, erro
 	case w2:
 		kstream.Count(kstream.GroupBy(in, func(_, v string) string { return category(v) }, serde.String, serde.String)).
 			ToStream().To(output, serde.String, serde.Int64)
-	case w3:
+	case w3, w3f:
+		var opts []kstream.NodeOpt
+		if w == w3f {
+			opts = append(opts, kstream.EmitFinal())
+		}
 		counts := kstream.WindowedCount(kstream.WindowedBy(kstream.GroupByKey(in, serde.String, serde.String),
-			kstream.Tumbling(time.Minute, kstream.NoGrace))).ToStream()
+			kstream.Tumbling(time.Minute, kstream.NoGrace)), opts...).ToStream()
 		kstream.Map(counts, func(k kstream.Windowed[string], c int64) (string, int64) {
 			return k.Key + "@" + strconv.FormatInt(k.Start, 10), c
 		}).To(output, serde.String, serde.Int64)
@@ -170,7 +206,8 @@ func runStreamwork(ctx context.Context, a childArgs) error {
 		g = kstream.ExactlyOnce
 	}
 	opts := []kstream.Opt{kstream.ApplicationID(a.appID), kstream.Brokers(a.brokers...),
-		kstream.Guarantee(g), kstream.StateDir(a.stateDir), kstream.Workers(1)}
+		kstream.Guarantee(g), kstream.StateDir(a.stateDir), kstream.Workers(1),
+		kstream.Logger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})))}
 	if a.commitInterval > 0 {
 		opts = append(opts, kstream.CommitInterval(a.commitInterval))
 	}
@@ -178,7 +215,48 @@ func runStreamwork(ctx context.Context, a childArgs) error {
 	if err != nil {
 		return err
 	}
-	return app.Run(ctx)
+	if !a.restore {
+		return app.Run(ctx)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		watchRestore(ctx, app)
+	}()
+	err = app.Run(ctx)
+	cancel()
+	<-done
+	return err
+}
+
+// restoreLine is how a child reports its restore: the changelog records
+// restored and the seconds from the first store starting to restore to the
+// last one done.
+const restoreLine = "bench-restore records=%d seconds=%f\n"
+
+// watchRestore polls app's metrics every 2 ms until its tasks are assigned
+// and restored, then prints restoreLine, or returns when ctx ends.
+func watchRestore(ctx context.Context, app *kstream.App) {
+	var began time.Time
+	t := time.NewTicker(2 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		m := app.Metrics()
+		if began.IsZero() && len(m.RestoringTasks) > 0 {
+			began = time.Now()
+		}
+		if !began.IsZero() && len(m.RestoringTasks) == 0 && len(m.Tasks) > 0 {
+			fmt.Printf(restoreLine, m.RestoredRecords, time.Since(began).Seconds())
+			return
+		}
+	}
 }
 
 // runRaw is the raw franz-go consume-transform-produce loop of W1:

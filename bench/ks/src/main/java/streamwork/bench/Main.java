@@ -3,8 +3,11 @@ package streamwork.bench;
 import java.time.Duration;
 import java.util.Properties;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
 
 import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.serialization.Serdes;
 import org.apache.kafka.streams.KafkaStreams;
 import org.apache.kafka.streams.KeyValue;
@@ -15,17 +18,22 @@ import org.apache.kafka.streams.kstream.Grouped;
 import org.apache.kafka.streams.kstream.KStream;
 import org.apache.kafka.streams.kstream.KTable;
 import org.apache.kafka.streams.kstream.Produced;
+import org.apache.kafka.streams.kstream.EmitStrategy;
+import org.apache.kafka.streams.kstream.TimeWindowedKStream;
 import org.apache.kafka.streams.kstream.TimeWindows;
+import org.apache.kafka.streams.processor.StateRestoreListener;
 
 /**
  * Runs one benchmark workload with Kafka Streams until it is killed:
  *
- *   java streamwork.bench.Main WORKLOAD GUARANTEE BROKERS APP_ID STATE_DIR INPUT TABLE OUTPUT COMMIT_MS
+ *   java streamwork.bench.Main WORKLOAD GUARANTEE BROKERS APP_ID STATE_DIR INPUT TABLE OUTPUT COMMIT_MS [restore]
  *
  * WORKLOAD is W1 (filter + map), W2 (count by a re-keyed field), W3
- * (tumbling one-minute windowed count) or W4 (stream-table join);
+ * (tumbling one-minute windowed count), W3f (the same, emit final) or W4
+ * (stream-table join);
  * GUARANTEE is at_least_once or exactly_once_v2; COMMIT_MS 0 keeps the
- * default commit interval. The topologies are the
+ * default commit interval; "restore" makes it print the changelog records
+ * it restored and how long that took once it runs. The topologies are the
  * ones bench/workload.go builds with Streamwork.
  */
 public final class Main {
@@ -33,6 +41,7 @@ public final class Main {
         String workload = args[0], guarantee = args[1], brokers = args[2], appId = args[3], stateDir = args[4];
         String input = args[5], table = args[6], output = args[7];
         long commitMs = Long.parseLong(args[8]);
+        boolean restoreMode = args.length > 9 && args[9].equals("restore");
 
         StreamsBuilder b = new StreamsBuilder();
         KStream<String, String> in = b.stream(input, Consumed.with(Serdes.String(), Serdes.String()));
@@ -49,9 +58,13 @@ public final class Main {
                   .to(output, Produced.with(Serdes.String(), Serdes.Long()));
                 break;
             case "W3":
-                in.groupByKey(Grouped.with(Serdes.String(), Serdes.String()))
-                  .windowedBy(TimeWindows.ofSizeWithNoGrace(Duration.ofMinutes(1)))
-                  .count()
+            case "W3f":
+                TimeWindowedKStream<String, String> windowed = in.groupByKey(Grouped.with(Serdes.String(), Serdes.String()))
+                  .windowedBy(TimeWindows.ofSizeWithNoGrace(Duration.ofMinutes(1)));
+                if (workload.equals("W3f")) {
+                    windowed = windowed.emitStrategy(EmitStrategy.onWindowClose());
+                }
+                windowed.count()
                   .toStream()
                   .map((wk, c) -> KeyValue.pair(wk.key() + "@" + wk.window().start(), c))
                   .to(output, Produced.with(Serdes.String(), Serdes.Long()));
@@ -75,6 +88,10 @@ public final class Main {
             p.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, commitMs);
         }
         p.put(StreamsConfig.consumerPrefix(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG), "earliest");
+        // Emit-final looks for closed windows on every record, as Streamwork
+        // does, not at most once a second (the internal default), so that the last
+        // closed windows are emitted without more input.
+        p.put(StreamsConfig.InternalConfig.EMIT_INTERVAL_MS_KSTREAMS_WINDOWED_AGGREGATION, 0L);
 
         KafkaStreams ks = new KafkaStreams(b.build(), p);
         CountDownLatch done = new CountDownLatch(1);
@@ -82,6 +99,36 @@ public final class Main {
             ks.close(Duration.ofSeconds(10));
             done.countDown();
         }));
+        if (restoreMode) {
+            // Restore mode: report the changelog records restored and the
+            // seconds from the first store starting to restore until the
+            // instance runs (every active task restored), once.
+            AtomicLong restored = new AtomicLong();
+            AtomicLong firstStart = new AtomicLong();
+            AtomicBoolean reported = new AtomicBoolean();
+            ks.setGlobalStateRestoreListener(new StateRestoreListener() {
+                @Override
+                public void onRestoreStart(TopicPartition tp, String store, long start, long end) {
+                    firstStart.compareAndSet(0, System.nanoTime());
+                }
+
+                @Override
+                public void onBatchRestored(TopicPartition tp, String store, long batchEnd, long n) {
+                    restored.addAndGet(n);
+                }
+
+                @Override
+                public void onRestoreEnd(TopicPartition tp, String store, long total) {
+                }
+            });
+            ks.setStateListener((now, before) -> {
+                if (now == KafkaStreams.State.RUNNING && firstStart.get() != 0 && reported.compareAndSet(false, true)) {
+                    System.out.printf("bench-restore records=%d seconds=%f%n", restored.get(),
+                        (System.nanoTime() - firstStart.get()) / 1e9);
+                    System.out.flush();
+                }
+            });
+        }
         ks.setUncaughtExceptionHandler(e -> {
             e.printStackTrace();
             System.exit(1);

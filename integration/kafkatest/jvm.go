@@ -296,13 +296,19 @@ func freePorts(n int) ([]int, error) {
 }
 
 // newClusterID returns a random KRaft cluster ID: 16 random bytes in
-// unpadded base64url, as kafka-storage random-uuid prints.
+// unpadded base64url, as kafka-storage random-uuid prints. Like Kafka's
+// Uuid.randomUuid it never starts with '-': kafka-storage format would
+// take such an id for an option ("--cluster-id expected one argument").
 func newClusterID() (string, error) {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", err
+	for {
+		var b [16]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return "", err
+		}
+		if id := base64.RawURLEncoding.EncodeToString(b[:]); id[0] != '-' {
+			return id, nil
+		}
 	}
-	return base64.RawURLEncoding.EncodeToString(b[:]), nil
 }
 
 // writePID writes pid to path.

@@ -45,6 +45,13 @@ const (
 	// short-lived goroutines per request and per connection, and timers
 	// fire, so a sample is exact only within a few.
 	soakGoroutineSlack = 10
+	// soakMemTable and soakBlockCache are the App's Pebble memory budgets,
+	// small so that they fill within the warm-up: a memtable's pages are
+	// touched as it fills (at this rate a default 4 MiB memtable of each of
+	// the nine stores takes longer than a short soak to fill), and the
+	// assertions after warm-up are to see leaks, not budgets filling.
+	soakMemTable   = 256 << 10
+	soakBlockCache = 16 << 20
 	// soakMemGrowth bounds the growth of memory (mean of the last quarter
 	// over the mean of the first quarter after warm-up).
 	soakMemGrowth = 0.10
@@ -123,7 +130,8 @@ func TestSoak(t *testing.T) {
 	produce(ctx, t, prod, seed)
 
 	app := startApp(t, b, "soak", topo, kstream.ApplicationID(appID), kstream.StateDir(t.TempDir()),
-		kstream.Guarantee(kstream.ExactlyOnce), kstream.CommitInterval(200*time.Millisecond))
+		kstream.Guarantee(kstream.ExactlyOnce), kstream.CommitInterval(200*time.Millisecond),
+		kstream.MemTableSize(soakMemTable), kstream.BlockCacheSize(soakBlockCache))
 	waitAssigned(ctx, t, parts, app)
 	started := time.Now()
 

@@ -1,12 +1,16 @@
 package integration
 
 import (
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/streamwork-go/streamwork/integration/kafkatest"
+	"github.com/streamwork-go/streamwork/kstream"
+	"github.com/streamwork-go/streamwork/state/pebble"
 )
 
 // Regressions: a task store deleted while its checkpoint file stayed was
@@ -15,36 +19,47 @@ import (
 // on every restart (or panicked the process). Now a store keeps its
 // checkpoint inside itself, and a damaged store is logged, deleted and
 // restored from its changelog. Each case stops a word count cleanly, damages
-// the store of one task (1_2) on disk, starts it again and checks that
-// exactly that store is restored in full and that the counts go on exactly.
+// the store of one task (1_2) on disk, starts it again and checks the log
+// line that names the store and what was wrong, that exactly that store is
+// restored in full (or, for a write-ahead log cut short, from the earlier
+// committed state it then holds, as after a crash) and that the counts go
+// on exactly.
 func TestDamagedOrDeletedStoreIsRestored(t *testing.T) {
+	const storeDir = "dir=" // every damage log line names the store's directory
 	damages := []struct {
 		name   string
+		eos    bool
 		damage func(t *testing.T, storeDir string)
+		// log is what one line of the second App's log holds, besides the
+		// store's name.
+		log []string
+		// partial: the store keeps an earlier committed state, so the
+		// restore reads part of the changelog, more than nothing.
+		partial bool
 	}{
-		{"StoreDeleted", func(t *testing.T, dir string) {
+		{name: "StoreDeleted", damage: func(t *testing.T, dir string) {
 			if err := os.RemoveAll(dir); err != nil {
 				t.Fatal(err)
 			}
-		}},
-		{"TableTruncated", func(t *testing.T, dir string) {
+		}, log: []string{"no checkpoint", "restoring it in full"}},
+		{name: "TableTruncated", damage: func(t *testing.T, dir string) {
 			eachStoreFile(t, dir, ".sst", func(p string, size int64) error { return os.Truncate(p, size/2) })
-		}},
-		{"TableDeleted", func(t *testing.T, dir string) {
+		}, log: []string{"store cannot be used", storeDir, "corrupt"}},
+		{name: "TableDeleted", damage: func(t *testing.T, dir string) {
 			eachStoreFile(t, dir, ".sst", func(p string, _ int64) error { return os.Remove(p) })
-		}},
-		{"ManifestGarbled", func(t *testing.T, dir string) {
-			eachStoreFile(t, dir, "MANIFEST", func(p string, _ int64) error {
-				b, err := os.ReadFile(p)
-				if err != nil {
-					return err
-				}
-				for i := 10; i < 40 && i < len(b); i++ {
-					b[i] ^= 0xff
-				}
-				return os.WriteFile(p, b, 0o644)
-			})
-		}},
+		}, log: []string{"store cannot be used", storeDir, "corrupt"}},
+		{name: "ManifestGarbled", damage: func(t *testing.T, dir string) {
+			eachStoreFile(t, dir, "MANIFEST", garble)
+		}, log: []string{"store cannot be used", storeDir, "corrupt"}},
+		{name: "OptionsGarbled", damage: func(t *testing.T, dir string) {
+			eachStoreFile(t, dir, "OPTIONS", garble)
+		}, log: []string{"store cannot be used", storeDir, "corrupt"}},
+		{name: "CheckpointGarbled", damage: func(t *testing.T, dir string) {
+			putStoreMeta(t, dir, wcStore, "streamwork.changelog", []byte("\xffnot a checkpoint"))
+		}, log: []string{"unreadable checkpoint", "restoring the store from the start"}},
+		{name: "WALGarbled", eos: true, damage: func(t *testing.T, dir string) {
+			eachStoreFile(t, dir, ".log", garble)
+		}, log: []string{"store cannot be used", storeDir, "corrupt"}},
 	}
 	for _, d := range damages {
 		t.Run(d.name, func(t *testing.T) {
@@ -52,6 +67,9 @@ func TestDamagedOrDeletedStoreIsRestored(t *testing.T) {
 			ctx := testContext(t)
 			rig := newWordCountRig(t, b, "wcdamage")
 			in, appID, changelog, topo, adm, prod, counts, dir, opts := rig.in, rig.appID, rig.changelog, rig.topo, rig.adm, rig.prod, rig.counts, rig.dir, rig.opts
+			if d.eos {
+				opts = append(opts, kstream.Guarantee(kstream.ExactlyOnce))
+			}
 
 			want := map[string]int64{}
 			lines1, _ := wordCorpus(5, 1500, 200, want)
@@ -69,11 +87,13 @@ func TestDamagedOrDeletedStoreIsRestored(t *testing.T) {
 			}
 			d.damage(t, filepath.Join(dir, appID, "1_2", wcStore))
 
-			second := startApp(t, b, "second", topo, opts...)
+			logs := newLogLines(t, "second")
+			second := startApp(t, b, "second", topo, append(opts, kstream.Logger(logs.logger))...)
 			waitAssigned(ctx, t, 8, second)
 			if got, wantRestored := second.Metrics().RestoredRecords, end[damaged]-start[damaged]; got != wantRestored {
 				t.Fatalf("restored %d changelog records, want %d (all of partition %d, nothing of the others)", got, wantRestored, damaged)
 			}
+			logs.require(t, append([]string{"store=" + wcStore}, d.log...)...)
 			requireStoreEquals(t, second, wcStore, want)
 			lines2, _ := wordCorpus(6, 1500, 200, want)
 			produce(ctx, t, prod, lineRecords(in, lines2, len(lines1), 4))
@@ -84,6 +104,83 @@ func TestDamagedOrDeletedStoreIsRestored(t *testing.T) {
 			}
 		})
 	}
+}
+
+// garble inverts 30 bytes of the file at path, from its tenth byte.
+func garble(path string, _ int64) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	for i := 10; i < 40 && i < len(b); i++ {
+		b[i] ^= 0xff
+	}
+	return os.WriteFile(path, b, 0o644)
+}
+
+// putStoreMeta writes value as the metadata record name of the closed
+// Pebble store in dir, durably.
+func putStoreMeta(t *testing.T, dir, store, name string, value []byte) {
+	t.Helper()
+	env, err := pebble.NewEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer env.Close()
+	st, err := env.Open(dir, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.PutMeta(name, value); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// logLines is an App logger (info level and up) that also passes its lines
+// to t.Log, and keeps them for require.
+type logLines struct {
+	logger *slog.Logger
+	mu     sync.Mutex
+	lines  []string
+	out    *testWriter
+}
+
+func newLogLines(t *testing.T, name string) *logLines {
+	l := &logLines{out: &testWriter{t: t}}
+	t.Cleanup(l.out.close)
+	l.logger = slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelInfo})).With("app", name)
+	return l
+}
+
+// Write implements io.Writer for the logger's handler.
+func (l *logLines) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	l.lines = append(l.lines, string(p))
+	l.mu.Unlock()
+	return l.out.Write(p)
+}
+
+// require fails t unless some line holds every one of parts.
+func (l *logLines) require(t *testing.T, parts ...string) {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+next:
+	for _, line := range l.lines {
+		for _, p := range parts {
+			if !strings.Contains(line, p) {
+				continue next
+			}
+		}
+		return
+	}
+	t.Fatalf("no log line holds all of %q", parts)
 }
 
 // eachStoreFile calls damage for every file of the store in dir whose name

@@ -111,7 +111,7 @@ func (e *Env) Open(dir, name string, opts ...StoreOpt) (*Store, error) {
 		return nil, openError(name, dir, err)
 	}
 	s.db = db
-	if err := s.checkFormat(); err != nil {
+	if err := s.checkFormat(cfg.layout); err != nil {
 		_ = db.Close()
 		e.release(s)
 		return nil, err
@@ -142,9 +142,14 @@ const formatVersion = 1
 // formatMeta names the metadata record that holds formatVersion.
 const formatMeta = "streamwork.format"
 
+// layoutMeta names the metadata record that holds a store's Layout.
+const layoutMeta = "streamwork.layout"
+
 // checkFormat reads the store's format version, writing it into a new, empty
-// store, and counts the metadata records.
-func (s *Store) checkFormat() error {
+// store, counts the metadata records, and checks the store's layout when
+// layout is not empty (see Layout): a store that records another layout,
+// or none while it holds data, is of another format.
+func (s *Store) checkFormat(layout string) error {
 	if err := s.countMeta(); err != nil {
 		return err
 	}
@@ -160,12 +165,46 @@ func (s *Store) checkFormat() error {
 		if !empty {
 			return fmt.Errorf("state/pebble: store %q in %s: %w: it has no format version (an older layout)", s.name, s.dir, state.ErrIncompatible)
 		}
-		return s.putMetaLocked(formatMeta, []byte{formatVersion})
-	}
-	if len(v) != 1 || v[0] != formatVersion {
+		if err := s.putMetaLocked(formatMeta, []byte{formatVersion}); err != nil {
+			return err
+		}
+	} else if len(v) != 1 || v[0] != formatVersion {
 		return fmt.Errorf("state/pebble: store %q in %s: %w: format %x, this engine writes %d", s.name, s.dir, state.ErrIncompatible, v, formatVersion)
 	}
+	if layout == "" {
+		return nil
+	}
+	got, err := s.getLocked(metaKey(layoutMeta), "read the layout")
+	if err != nil {
+		return err
+	}
+	switch {
+	case got == nil:
+		hasData, err := s.hasData()
+		if err != nil {
+			return err
+		}
+		if hasData {
+			return fmt.Errorf("state/pebble: store %q in %s: %w: it holds data of no recorded layout, %q is asked for", s.name, s.dir, state.ErrIncompatible, layout)
+		}
+		return s.putMetaLocked(layoutMeta, []byte(layout))
+	case string(got) != layout:
+		return fmt.Errorf("state/pebble: store %q in %s: %w: layout %q, %q is asked for", s.name, s.dir, state.ErrIncompatible, got, layout)
+	}
 	return nil
+}
+
+// hasData reports whether the database holds a data record.
+func (s *Store) hasData() (bool, error) {
+	it, err := s.db.NewIter(&pdb.IterOptions{LowerBound: []byte{dataPrefix}, UpperBound: []byte{dataPrefix + 1}})
+	if err != nil {
+		return false, s.wrap("check for data", err)
+	}
+	any := it.First()
+	if err := it.Close(); err != nil {
+		return false, s.wrap("check for data", err)
+	}
+	return any, nil
 }
 
 // isEmpty reports whether the database holds no key at all.

@@ -40,6 +40,19 @@ func (f storeOptFunc) applyStore(c *storeCfg) { f(c) }
 
 type storeCfg struct {
 	transactional bool
+	layout        string
+}
+
+// Layout names what the store holds, in the caller's terms (the runtime
+// names the kind of store and how its values are encoded: "key-value
+// timestamped", "window"). A new store records it; a store that records
+// another layout, or none while it holds data, fails Open with
+// state.ErrIncompatible, so that data written for another purpose under
+// the same directory is never read as this one's (the runtime then wipes
+// the store and restores it from its changelog). Without Layout nothing is
+// checked or recorded.
+func Layout(desc string) StoreOpt {
+	return storeOptFunc(func(c *storeCfg) { c.layout = desc })
 }
 
 // Transactional opens the store in transactional mode: its writes stay in

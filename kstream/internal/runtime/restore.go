@@ -466,6 +466,10 @@ func (r *restorer) planLocked(t *task, starts, ends kadm.ListedOffsets, add map[
 					return err
 				}
 			}
+			if ts.Persistent && !ok && !standby && end.Offset > start.Offset {
+				w.Logger.Info("kstream: store has no checkpoint (new here, deleted, damaged or unreadable); restoring it in full", "task", t.ID.String(), "store", ts.Spec.Name,
+					"changelog", ts.Changelog.String(), "records", end.Offset-start.Offset)
+			}
 			from = start.Offset
 		}
 		ts.RestoredTo = from

@@ -486,7 +486,7 @@ func (a *App) scanDisk(st *stateEnv) error {
 			if !sd.IsDir() || spec == nil || !spec.Changelog {
 				continue
 			}
-			s, err := st.openStore(filepath.Join(st.appDir, d.Name(), sd.Name()), sd.Name())
+			s, err := st.openStore(filepath.Join(st.appDir, d.Name(), sd.Name()), sd.Name(), pebble.Layout(storeLayout(spec)))
 			if err != nil {
 				return fmt.Errorf("kstream: task %s: %w", id, err)
 			}

@@ -91,8 +91,105 @@ func newStateEnv(cfg *Config, topo *engine.Topology, logger *slog.Logger) (*stat
 		_ = unlock()
 		return nil, fmt.Errorf("%w: %v", engine.ErrConfig, err)
 	}
+	if err := e.sweep(topo); err != nil {
+		_ = e.Close()
+		return nil, err
+	}
 	return e, nil
 }
+
+// sweep deletes, with an error log line each, the directories under the
+// application state directory that topo has no use for: a task directory
+// of a sub-topology that holds no on-disk store (the topology changed and
+// the sub-topology is gone, or lost its stores), and in a task directory
+// (or the global one) a store topo does not put there (renamed, removed,
+// moved to another sub-topology). Such state was written by an older or
+// different topology; keeping it would only use disk, and a later topology
+// that reuses the name would find data that is not its own (each store
+// also records its layout, see storeLayout). Other entries are left alone.
+func (e *stateEnv) sweep(topo *engine.Topology) error {
+	ents, err := os.ReadDir(e.appDir)
+	if err != nil {
+		return fmt.Errorf("kstream: read the state directory %s: %w", e.appDir, err)
+	}
+	// The on-disk stores of each sub-topology, and the global ones.
+	bySub := map[int]map[string]bool{}
+	for name, s := range topo.Stores {
+		if sub := topo.StoreSub[name]; sub != nil && !s.InMemory {
+			if bySub[sub.ID] == nil {
+				bySub[sub.ID] = map[string]bool{}
+			}
+			bySub[sub.ID][name] = true
+		}
+	}
+	globals := map[string]bool{}
+	for _, g := range topo.Globals {
+		if !g.InMemory {
+			globals[g.Store] = true
+		}
+	}
+	remove := func(dir, msg string, args ...any) error {
+		e.logger.Error(msg, append(args, "dir", dir)...)
+		e.damaged.Add(1)
+		if err := os.RemoveAll(dir); err != nil {
+			return fmt.Errorf("kstream: delete %s: %w", dir, err)
+		}
+		return nil
+	}
+	for _, ent := range ents {
+		if !ent.IsDir() {
+			continue
+		}
+		dir := filepath.Join(e.appDir, ent.Name())
+		want := globals
+		if ent.Name() != "global" {
+			id, ok := parseTaskID(ent.Name())
+			if !ok {
+				continue
+			}
+			if want = bySub[id.Subtopology]; want == nil {
+				if err := remove(dir, "kstream: state of a task of a sub-topology this topology does not have (left by an older or different topology); deleting it",
+					"task", id.String()); err != nil {
+					return err
+				}
+				continue
+			}
+		}
+		stores, err := os.ReadDir(dir)
+		if err != nil {
+			return fmt.Errorf("kstream: read the state directory %s: %w", dir, err)
+		}
+		for _, sd := range stores {
+			if sd.IsDir() && !want[sd.Name()] {
+				if err := remove(filepath.Join(dir, sd.Name()), "kstream: state of a store this topology does not have here (left by an older or different topology); deleting it",
+					"store", sd.Name(), "task", ent.Name()); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// storeLayout describes what a store of spec holds, recorded in the store
+// (pebble.Layout): a store of the same name written by an older or
+// different topology as another kind of store is not read as this one,
+// but wiped and restored from its changelog. Time and session windows share
+// one layout, and the serdes of keys and values are not part of it.
+func storeLayout(spec *storeSpec) string {
+	switch {
+	case spec.Versioned:
+		return "versioned key-value"
+	case spec.Retention > 0:
+		return "windowed"
+	case spec.Timestamped:
+		return "timestamped key-value"
+	}
+	return "key-value"
+}
+
+// globalLayout is the layout of a global table's store.
+const globalLayout = "global key-value"
 
 // instanceIDFile names the file, in the application state directory, that
 // keeps the instance id under exactly-once when no InstanceID option names
@@ -160,7 +257,7 @@ func (e *stateEnv) Open(id engine.TaskID, spec *storeSpec) (state.Store, string,
 	// the stores: its stores are of the older format and restored anew.
 	_ = os.Remove(filepath.Join(taskDir, ".checkpoint"))
 	dir := filepath.Join(taskDir, spec.Name)
-	var opts []pebble.StoreOpt
+	opts := []pebble.StoreOpt{pebble.Layout(storeLayout(spec))}
 	if e.txn && spec.Changelog {
 		opts = append(opts, pebble.Transactional())
 	}
@@ -172,8 +269,8 @@ func (e *stateEnv) Open(id engine.TaskID, spec *storeSpec) (state.Store, string,
 }
 
 // openStore opens the store in dir. A store whose files are damaged
-// (state.ErrCorrupt: truncated, missing or garbled) or of another format
-// (state.ErrIncompatible) is logged, deleted and opened again empty: it
+// (state.ErrCorrupt: truncated, missing or garbled) or of another format or
+// layout (state.ErrIncompatible) is logged, deleted and opened again empty: it
 // has no checkpoint then, so it is restored in full from its changelog.
 func (e *stateEnv) openStore(dir, name string, opts ...pebble.StoreOpt) (state.Store, error) {
 	st, err := e.Env.Open(dir, name, opts...)
@@ -201,7 +298,7 @@ func (e *stateEnv) openGlobal(spec *globalSpec) (state.Store, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	return e.openStore(filepath.Join(dir, spec.Store), spec.Store)
+	return e.openStore(filepath.Join(dir, spec.Store), spec.Store, pebble.Layout(globalLayout))
 }
 
 // close releases the shared pebble.Env and the directory lock. Call it

@@ -15,11 +15,19 @@ import (
 	"golang.org/x/image/math/fixed"
 )
 
-// systemColor colours each system's bars and legend swatch.
+// systemColor colours each system's bars and legend swatch; colorOf
+// gives any other system grey.
 var systemColor = map[string]color.RGBA{
 	sysStreamwork: {0x1f, 0x77, 0xb4, 0xff},
 	sysKS:         {0xd6, 0x27, 0x28, 0xff},
 	sysRaw:        {0x2c, 0xa0, 0x2c, 0xff},
+}
+
+func colorOf(sys string) color.RGBA {
+	if c, ok := systemColor[sys]; ok {
+		return c
+	}
+	return color.RGBA{0x7f, 0x7f, 0x7f, 0xff}
 }
 
 // systemLabel names each system in the legend.
@@ -177,7 +185,7 @@ func chart(rs resultSet) *image.RGBA {
 		if name == "" {
 			name = sys
 		}
-		legend = append(legend, legendItem{systemColor[sys], name})
+		legend = append(legend, legendItem{colorOf(sys), name})
 	}
 	const legendNote = "ALOS: at-least-once, EOS: exactly-once"
 	legendW := textW(legendNote)
@@ -265,7 +273,7 @@ func drawPanel(img *image.RGBA, p chartPanel, x0, top int) {
 			if b.v > 0 {
 				h = max(h, 1)
 			}
-			fill(img, image.Rect(bx, bottom-h, bx+barW, bottom), systemColor[b.system])
+			fill(img, image.Rect(bx, bottom-h, bx+barW, bottom), colorOf(b.system))
 			l := p.format(b.v)
 			text(img, bx+(barW-textW(l)+1)/2, bottom-h-lineH+1, l, textColor)
 			bx += barW + barGap

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -83,10 +84,11 @@ func TestSmoke(t *testing.T) {
 	for _, e := range entries {
 		exts = append(exts, filepath.Ext(e.Name()))
 	}
-	if strings.Join(exts, ",") != ".md,.png" {
-		t.Fatalf("results %v, want one .md and one .png", exts)
+	if strings.Join(exts, ",") != ".json,.md,.png" {
+		t.Fatalf("results %v, want one .json, one .md and one .png", exts)
 	}
-	md, err := os.ReadFile(filepath.Join(results, strings.TrimSuffix(entries[0].Name(), ".md")+".md"))
+	base := filepath.Join(results, strings.TrimSuffix(entries[0].Name(), ".json"))
+	md, err := os.ReadFile(base + ".md")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,5 +99,23 @@ func TestSmoke(t *testing.T) {
 	}
 	if n := strings.Count(string(md), "| W3f | exactly-once | streamwork |"); n != 3 {
 		t.Errorf("%d W3f exactly-once Streamwork rows, want 3 (throughput, restore, latency):\n%s", n, md)
+	}
+	// The JSON holds what the tables show: the markdown read back agrees.
+	rs, err := readResultSet(base + ".json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := parseMarkdown(md)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs.Runs) != 12 || len(back.Runs) != 12 || len(rs.Latency) != 9 || len(back.Latency) != 9 || rs.Records != 20000 || back.Records != 20000 {
+		t.Fatalf("JSON %d runs, %d latencies, %d records; markdown %d, %d, %d", len(rs.Runs), len(rs.Latency), rs.Records,
+			len(back.Runs), len(back.Latency), back.Records)
+	}
+	for i := range rs.Runs {
+		if j, m := rs.Runs[i], back.Runs[i]; j.Workload != m.Workload || j.System != m.System || j.EOS != m.EOS || math.Abs(j.Rate-m.Rate) > 0.5 {
+			t.Errorf("run %d: JSON %+v, markdown %+v", i, j, m)
+		}
 	}
 }

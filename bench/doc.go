@@ -1,7 +1,8 @@
 // Command bench runs Streamwork, Kafka Streams and a raw franz-go
 // consume-transform-produce loop side by side on one real Apache Kafka
-// broker and writes a markdown table and a PNG chart of the results to
-// bench/results/.
+// broker and writes a markdown table, its summaries as JSON and a labelled
+// PNG chart of the results to bench/results/. With -chart-from
+// <base>.json it only redraws the chart of earlier results.
 //
 //	go run ./bench -records 2000000 -rounds 3
 //

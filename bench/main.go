@@ -53,6 +53,28 @@ func startProfile(prefix string) (func(), error) {
 	}, nil
 }
 
+// convert writes <base>.json from the markdown at md, then (or else)
+// <base>.png from the JSON at chartSrc; an empty path skips its step.
+func convert(md, chartSrc string) int {
+	if md != "" {
+		out, err := jsonFromMarkdown(md)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			return 1
+		}
+		fmt.Println("bench: wrote", out)
+	}
+	if chartSrc != "" {
+		out, err := chartFrom(chartSrc)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			return 1
+		}
+		fmt.Println("bench: wrote", out)
+	}
+	return 0
+}
+
 // realMain runs the child or the coordinator and returns the exit status,
 // after its deferred stops ran.
 func realMain() int {
@@ -81,8 +103,13 @@ func realMain() int {
 		table     = flag.String("table", "", "internal: the child's table topic")
 		output    = flag.String("output", "", "internal: the child's output topic")
 		restoring = flag.Bool("restoring", false, "internal: the child restores its state and reports the restore")
+		chartSrc  = flag.String("chart-from", "", "re-render <base>.png from the summaries in a results <base>.json, running nothing")
+		mdSrc     = flag.String("json-from-md", "", "read the tables of a results <base>.md back into <base>.json, running nothing")
 	)
 	flag.Parse()
+	if *chartSrc != "" || *mdSrc != "" {
+		return convert(*mdSrc, *chartSrc)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 

@@ -3,10 +3,6 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"image"
-	"image/color"
-	"image/png"
-	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,19 +12,22 @@ import (
 	"time"
 )
 
-// summary is the median of one (workload, guarantee, system)'s rounds.
+// summary is the median of one (workload, guarantee, system)'s rounds, as
+// written to the markdown tables and to <base>.json.
 type summary struct {
-	workload, system string
-	eos              bool
-	runs             int
-	rate, steady     float64
-	cpuPerM          float64 // CPU seconds per million input records
-	rssMiB           float64
-	first            float64 // seconds
-	outputs          float64
-	changelog        float64
-	restoreRate      float64 // changelog records restored per second; 0: not measured
-	restored         float64
+	Workload    string  `json:"workload"`
+	System      string  `json:"system"`
+	EOS         bool    `json:"eos"`
+	Runs        int     `json:"runs"`
+	Rate        float64 `json:"rate"`           // input records/s, process start to verified output
+	Steady      float64 `json:"steady"`         // input records/s from 10 % to 90 % of the input
+	CPUPerM     float64 `json:"cpu_s_per_m"`    // CPU seconds per million input records
+	RSSMiB      float64 `json:"peak_rss_mib"`   // peak RSS
+	First       float64 `json:"first_output_s"` // seconds to the first output
+	Outputs     float64 `json:"outputs"`
+	Changelog   float64 `json:"changelog"`
+	RestoreRate float64 `json:"restore_rate"` // changelog records restored per second; 0: not measured
+	Restored    float64 `json:"restored"`
 }
 
 func median(xs []float64) float64 {
@@ -67,16 +66,16 @@ func summarize(n int, results []result) []summary {
 			}
 			return median(xs)
 		}
-		out = append(out, summary{workload: k.w, system: k.sys, eos: k.eos, runs: len(rs),
-			rate:      col(func(r result) float64 { return r.throughput(n) }),
-			steady:    col(func(r result) float64 { return r.steady }),
-			cpuPerM:   col(func(r result) float64 { return r.cpu.Seconds() / float64(n) * 1e6 }),
-			rssMiB:    col(func(r result) float64 { return float64(r.maxRSS) / (1 << 20) }),
-			first:     col(func(r result) float64 { return r.firstOutput.Seconds() }),
-			outputs:   col(func(r result) float64 { return float64(r.outputs) }),
-			changelog: col(func(r result) float64 { return float64(r.changelog) }),
-			restored:  col(func(r result) float64 { return float64(r.restored) }),
-			restoreRate: col(func(r result) float64 {
+		out = append(out, summary{Workload: k.w, System: k.sys, EOS: k.eos, Runs: len(rs),
+			Rate:      col(func(r result) float64 { return r.throughput(n) }),
+			Steady:    col(func(r result) float64 { return r.steady }),
+			CPUPerM:   col(func(r result) float64 { return r.cpu.Seconds() / float64(n) * 1e6 }),
+			RSSMiB:    col(func(r result) float64 { return float64(r.maxRSS) / (1 << 20) }),
+			First:     col(func(r result) float64 { return r.firstOutput.Seconds() }),
+			Outputs:   col(func(r result) float64 { return float64(r.outputs) }),
+			Changelog: col(func(r result) float64 { return float64(r.changelog) }),
+			Restored:  col(func(r result) float64 { return float64(r.restored) }),
+			RestoreRate: col(func(r result) float64 {
 				if r.restoreTime <= 0 {
 					return 0
 				}
@@ -114,23 +113,24 @@ func report(cfg config, ds dataset, results []result, lats []latencyResult) erro
 	sums := summarize(ds.n, results)
 	find := func(w, sys string, eos bool) *summary {
 		for i := range sums {
-			if s := &sums[i]; s.workload == w && s.system == sys && s.eos == eos {
+			if s := &sums[i]; s.Workload == w && s.System == sys && s.EOS == eos {
 				return s
 			}
 		}
 		return nil
 	}
 	ratio := func(s *summary, sys string) string {
-		o := find(s.workload, sys, s.eos)
-		if o == nil || o == s || o.rate == 0 {
+		o := find(s.Workload, sys, s.EOS)
+		if o == nil || o == s || o.Rate == 0 {
 			return "—"
 		}
-		return fmt.Sprintf("%.2f×", s.rate/o.rate)
+		return fmt.Sprintf("%.2f×", s.Rate/o.Rate)
 	}
 	now := time.Now().UTC()
+	mach := machine(cfg)
 	var md bytes.Buffer
 	fmt.Fprintf(&md, "# Side-by-side benchmark, %s\n\n", now.Format("2006-01-02 15:04 MST"))
-	fmt.Fprintf(&md, "Machine: %s.\n\n", machine(cfg))
+	fmt.Fprintf(&md, "Machine: %s.\n\n", mach)
 	fmt.Fprintf(&md, "Input: %d records of about 100 bytes over %d partitions (%d keys, %d categories, event times over %v), "+
 		"1 worker / 1 stream thread, default record caches and commit intervals, medians of %d interleaved rounds. "+
 		"Rate: input records over the time from process start until a read-committed consumer has the complete, verified output. "+
@@ -148,7 +148,7 @@ func report(cfg config, ds dataset, results []result, lats []latencyResult) erro
 	for i := range sums {
 		s := &sums[i]
 		fmt.Fprintf(&md, "| %s | %s | %s | %.0f | %.0f | %.2f | %.0f | %.2f | %.0f | %.0f | %s | %s |\n",
-			s.workload, guaranteeName(s.eos), s.system, s.rate, s.steady, s.cpuPerM, s.rssMiB, s.first, s.outputs, s.changelog,
+			s.Workload, guaranteeName(s.EOS), s.System, s.Rate, s.Steady, s.CPUPerM, s.RSSMiB, s.First, s.Outputs, s.Changelog,
 			ratio(s, sysKS), ratio(s, sysRaw))
 	}
 	if cfg.restore {
@@ -158,14 +158,14 @@ func report(cfg config, ds dataset, results []result, lats []latencyResult) erro
 		md.WriteString("| workload | guarantee | system | restored | restore rec/s | vs Kafka Streams |\n|---|---|---|---:|---:|---:|\n")
 		for i := range sums {
 			s := &sums[i]
-			if s.restoreRate == 0 {
+			if s.RestoreRate == 0 {
 				continue
 			}
 			vs := "—"
-			if o := find(s.workload, sysKS, s.eos); o != nil && o != s && o.restoreRate > 0 {
-				vs = fmt.Sprintf("%.2f×", s.restoreRate/o.restoreRate)
+			if o := find(s.Workload, sysKS, s.EOS); o != nil && o != s && o.RestoreRate > 0 {
+				vs = fmt.Sprintf("%.2f×", s.RestoreRate/o.RestoreRate)
 			}
-			fmt.Fprintf(&md, "| %s | %s | %s | %.0f | %.0f | %s |\n", s.workload, guaranteeName(s.eos), s.system, s.restored, s.restoreRate, vs)
+			fmt.Fprintf(&md, "| %s | %s | %s | %.0f | %.0f | %s |\n", s.Workload, guaranteeName(s.EOS), s.System, s.Restored, s.RestoreRate, vs)
 		}
 	}
 	if len(lats) > 0 {
@@ -187,156 +187,17 @@ func report(cfg config, ds dataset, results []result, lats []latencyResult) erro
 	if err := os.WriteFile(base+".md", md.Bytes(), 0o644); err != nil {
 		return err
 	}
-	f, err := os.Create(base + ".png")
-	if err != nil {
+	rs := resultSet{Date: now.Truncate(time.Minute), Records: ds.n, Rounds: cfg.rounds, Machine: mach,
+		Workloads: cfg.workloads, Systems: cfg.systems, Runs: sums, Latency: latencySummaries(lats)}
+	if err := writeResultSet(base+".json", rs); err != nil {
 		return err
 	}
-	if err := png.Encode(f, chart(cfg, sums, lats)); err != nil {
-		f.Close()
+	if err := writeChart(base+".png", rs); err != nil {
 		return err
 	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	fmt.Printf("bench: wrote %s.md and %s.png\n", base, base)
+	fmt.Printf("bench: wrote %s.md, %s.json and %s.png\n", base, base, base)
 	os.Stdout.Write(md.Bytes())
 	return nil
 }
 
-// systemColor colours each system's bars.
-var systemColor = map[string]color.RGBA{
-	sysStreamwork: {0x1f, 0x77, 0xb4, 0xff},
-	sysKS:         {0xd6, 0x27, 0x28, 0xff},
-	sysRaw:        {0x2c, 0xa0, 0x2c, 0xff},
-}
-
-// chart draws three panels of bars, left to right: throughput (input
-// records/s), restore rate (changelog records/s) and p99 latency (ms; lower
-// is better). Each has one group per workload and guarantee (W1
-// at-least-once, W1 exactly-once, ...; exactly-once groups underlined in
-// grey), one bar per system, heights to scale within the panel, faint lines
-// every power-of-ten step; a legend of colour swatches (left to right in
-// the order of -systems) sits above the first panel.
-func chart(cfg config, sums []summary, lats []latencyResult) image.Image {
-	const h, top, bottom, left, panelGap = 300, 30, 20, 20, 40
-	type bar struct {
-		system string
-		v      float64
-	}
-	type group struct {
-		eos  bool
-		bars []bar
-	}
-	panel := func(val func(w, sys string, eos bool) (float64, bool)) []group {
-		var gs []group
-		for _, w := range cfg.workloads {
-			for _, eos := range []bool{false, true} {
-				g := group{eos: eos}
-				for _, sys := range cfg.systems {
-					if v, ok := val(w, sys, eos); ok {
-						g.bars = append(g.bars, bar{sys, v})
-					}
-				}
-				if len(g.bars) > 0 {
-					gs = append(gs, g)
-				}
-			}
-		}
-		return gs
-	}
-	sum := func(w, sys string, eos bool) *summary {
-		for i := range sums {
-			if s := &sums[i]; s.workload == w && s.system == sys && s.eos == eos {
-				return s
-			}
-		}
-		return nil
-	}
-	panels := [][]group{
-		panel(func(w, sys string, eos bool) (float64, bool) {
-			s := sum(w, sys, eos)
-			return rateOf(s), s != nil
-		}),
-		panel(func(w, sys string, eos bool) (float64, bool) {
-			s := sum(w, sys, eos)
-			if s == nil || s.restoreRate == 0 {
-				return 0, false
-			}
-			return s.restoreRate, true
-		}),
-	}
-	panels = append(panels, panel(func(w, sys string, eos bool) (float64, bool) {
-		for _, l := range lats {
-			if l.workload == w && l.system == sys && l.eos == eos {
-				return ms(l.p99), true
-			}
-		}
-		return 0, false
-	}))
-	const barW, gap, groupGap = 14, 3, 20
-	width := left
-	for _, p := range panels {
-		for _, g := range p {
-			width += len(g.bars)*(barW+gap) + groupGap
-		}
-		width += panelGap
-	}
-	img := image.NewRGBA(image.Rect(0, 0, max(width, 200), h+top+bottom))
-	fill(img, img.Bounds(), color.RGBA{0xff, 0xff, 0xff, 0xff})
-	x := left
-	for _, p := range panels {
-		var maxV float64
-		pw := 0
-		for _, g := range p {
-			for _, b := range g.bars {
-				maxV = max(maxV, b.v)
-			}
-			pw += len(g.bars)*(barW+gap) + groupGap
-		}
-		if maxV <= 0 {
-			continue
-		}
-		scale := float64(h) / maxV
-		step := math.Pow(10, math.Floor(math.Log10(maxV)))
-		for r := step; r < maxV; r += step {
-			y := top + h - int(r*scale)
-			fill(img, image.Rect(x, y, x+pw, y+1), color.RGBA{0xdd, 0xdd, 0xdd, 0xff})
-		}
-		for _, g := range p {
-			for _, b := range g.bars {
-				fill(img, image.Rect(x, top+h-int(b.v*scale), x+barW, top+h), systemColor[b.system])
-				x += barW + gap
-			}
-			if g.eos {
-				fill(img, image.Rect(x-len(g.bars)*(barW+gap), top+h+4, x-gap, top+h+8), color.RGBA{0x88, 0x88, 0x88, 0xff})
-			}
-			x += groupGap
-		}
-		fill(img, image.Rect(x-pw, top+h, x, top+h+1), color.RGBA{0, 0, 0, 0xff})
-		x += panelGap
-	}
-	lx := left
-	for _, sys := range cfg.systems {
-		fill(img, image.Rect(lx, 8, lx+14, 22), systemColor[sys])
-		lx += 24
-	}
-	return img
-}
-
-func rateOf(s *summary) float64 {
-	if s == nil {
-		return 0
-	}
-	return s.rate
-}
-
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-func fill(img *image.RGBA, r image.Rectangle, c color.RGBA) {
-	r = r.Intersect(img.Bounds())
-	for y := r.Min.Y; y < r.Max.Y; y++ {
-		for x := r.Min.X; x < r.Max.X; x++ {
-			img.SetRGBA(x, y, c)
-		}
-	}
-}

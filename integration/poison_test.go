@@ -184,7 +184,7 @@ func TestPoisonPillsAtScale(t *testing.T) {
 			rd := newReader(t, b, out)
 			newLastCounts(rd, out).waitCounts(ctx, t, in.counts, app)
 			waitFor(ctx, t, "the input to be committed", func() bool {
-				return app.Metrics().RecordsProcessed == poisonScaleRecords
+				return app.Metrics().InputRecords == poisonScaleRecords
 			}, app)
 			if err := app.stop(t); err != nil {
 				t.Fatalf("Run returned %v after a clean shutdown, want nil", err)
@@ -192,10 +192,10 @@ func TestPoisonPillsAtScale(t *testing.T) {
 			m := app.Metrics()
 			requireKindCounts(t, "Skipped", m.Skipped, int64(in.bad), int64(in.bad), 0)
 			requireKindCounts(t, "DeadLettered", m.DeadLettered, 0, 0, 0)
-			if m.RecordsProcessed != poisonScaleRecords {
-				t.Errorf("RecordsProcessed = %d, want %d", m.RecordsProcessed, poisonScaleRecords)
+			if m.InputRecords != poisonScaleRecords {
+				t.Errorf("InputRecords = %d, want %d", m.InputRecords, poisonScaleRecords)
 			}
-			t.Logf("%s: %d counted + %d skipped = %d input records", g, goodTotal, m.Skipped[kstream.DeserializationErrorKind]+m.Skipped[kstream.ProcessingErrorKind], m.RecordsProcessed)
+			t.Logf("%s: %d counted + %d skipped = %d input records", g, goodTotal, m.Skipped[kstream.DeserializationErrorKind]+m.Skipped[kstream.ProcessingErrorKind], m.InputRecords)
 		})
 
 		t.Run("LogAndDeadLetter/"+g.String(), func(t *testing.T) {
@@ -238,10 +238,10 @@ func TestPoisonPillsAtScale(t *testing.T) {
 			m := app.Metrics()
 			requireKindCounts(t, "DeadLettered", m.DeadLettered, int64(in.bad), int64(in.bad), 0)
 			requireKindCounts(t, "Skipped", m.Skipped, 0, 0, 0)
-			if m.RecordsProcessed != poisonScaleRecords {
-				t.Errorf("RecordsProcessed = %d, want %d", m.RecordsProcessed, poisonScaleRecords)
+			if m.InputRecords != poisonScaleRecords {
+				t.Errorf("InputRecords = %d, want %d", m.InputRecords, poisonScaleRecords)
 			}
-			t.Logf("%s: %d counted + %d dead letters = %d input records", g, goodTotal, len(dead), m.RecordsProcessed)
+			t.Logf("%s: %d counted + %d dead letters = %d input records", g, goodTotal, len(dead), m.InputRecords)
 		})
 	}
 

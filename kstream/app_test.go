@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"strings"
@@ -773,6 +774,64 @@ func TestAppProductionErrorDeadLettered(t *testing.T) {
 	}
 	if m := app.Metrics(); m.DeadLettered[ProductionErrorKind] != 1 || m.RecordsProduced != 5 {
 		t.Fatalf("dead-lettered %v, produced %d; want 1 and 5", m.DeadLettered, m.RecordsProduced)
+	}
+}
+
+// TestAppOversizedOutputSkipped writes an output record larger than the
+// output topic's max.message.bytes among small ones: the broker refuses
+// the batch that holds it, and only the record refused on its own goes to
+// the production handler; the small records that shared its batch are
+// written, in order.
+func TestAppOversizedOutputSkipped(t *testing.T) {
+	for _, g := range []DeliveryGuarantee{AtLeastOnce, ExactlyOnce} {
+		t.Run(g.String(), func(t *testing.T) {
+			brokers := rtCluster(t, map[string]int32{"in": 1, "out": 1})
+			ctx, cancel := context.WithTimeout(context.Background(), rtTimeout)
+			defer cancel()
+			limit := "4096"
+			resp, err := kadm.NewClient(rtClient(t, brokers)).AlterTopicConfigs(ctx,
+				[]kadm.AlterConfig{{Op: kadm.SetConfig, Name: "max.message.bytes", Value: &limit}}, "out")
+			if err == nil {
+				_, err = resp.On("out", nil)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			big := make([]byte, 16<<10) // random bytes: no compression shrinks them below the limit
+			rng := rand.New(rand.NewPCG(1, 2))
+			for i := range big {
+				big[i] = byte(rng.Uint32())
+			}
+			var recs []*kgo.Record
+			for _, v := range []string{"a", "b", "c", string(big), "d", "e"} {
+				recs = append(recs, &kgo.Record{Topic: "in", Partition: 0, Key: []byte("k"), Value: []byte(v)})
+			}
+			rtProduce(t, brokers, recs)
+			b := NewBuilder()
+			From(b, "in", serde.String, serde.String).To("out", serde.String, serde.String)
+			topo, err := b.Build()
+			if err != nil {
+				t.Fatal(err)
+			}
+			app, err := New(topo, rtOpts(t, brokers, "oversize-"+g.String(), Guarantee(g),
+				CommitInterval(10*time.Millisecond), ProductionErrorHandler(LogAndSkip))...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			stop := rtRun(t, app)
+			out := &rtConsumer{t: t, name: "out", cl: rtClient(t, brokers, kgo.ConsumeTopics("out"),
+				kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond),
+				kgo.FetchIsolationLevel(kgo.ReadCommitted()))}
+			got := out.until(5)
+			rtWaitFor(t, "the skip to be counted", func() bool { return app.Metrics().Skipped[ProductionErrorKind] == 1 })
+			if err := stop(); err != nil {
+				t.Fatal(err)
+			}
+			rtAssertOutput(t, got, map[string][]string{"k": {"a", "b", "c", "d", "e"}})
+			if m := app.Metrics(); m.Skipped[ProductionErrorKind] != 1 || m.RecordsProduced != 5 {
+				t.Fatalf("skipped %v, produced %d; want 1 and 5", m.Skipped, m.RecordsProduced)
+			}
+		})
 	}
 }
 

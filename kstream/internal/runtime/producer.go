@@ -2,10 +2,12 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/streamwork-go/streamwork/kstream/internal/commit"
@@ -24,6 +26,20 @@ type produceFailure struct {
 	// changelog marks a changelog record: its failure is fatal (the store
 	// and its changelog would disagree), the handler is not asked.
 	Changelog bool
+	// acked is the changelog record's acknowledged offset (see
+	// produceChangelog).
+	acked *atomic.Int64
+	// alone marks the failure of a record produced again on its own
+	// (resendAlone): a refusal now is the record's own.
+	alone bool
+}
+
+// tooLarge reports whether err is the broker's (or kgo's) refusal of a
+// record or batch for its size. Kafka refuses a whole batch, and kgo then
+// fails every record buffered for that partition with the same error, so
+// such a failure does not say which record was too large.
+func tooLarge(err error) bool {
+	return errors.Is(err, kerr.MessageTooLarge) || errors.Is(err, kerr.RecordListTooLarge)
 }
 
 // producer writes the output records of one worker's tasks through the
@@ -72,9 +88,50 @@ func (p *producer) produceChangelog(id engine.TaskID, r *kgo.Record, acked *atom
 			return
 		}
 		p.mu.Lock()
-		p.failed = append(p.failed, produceFailure{task: id, rec: r, err: err, Changelog: true})
+		p.failed = append(p.failed, produceFailure{task: id, rec: r, err: err, Changelog: true, acked: acked})
 		p.mu.Unlock()
 	})
+}
+
+// resendAlone produces the record of f again, alone: it waits until Kafka
+// acknowledged or failed it, so no other record shares its batch. A
+// failure is reported as any other (marked alone), for the next settle.
+// It returns ctx's error when ctx ends first; the record stays in the
+// client, which reports its outcome the same way later.
+func (p *producer) resendAlone(ctx context.Context, f produceFailure) error {
+	p.sentInTxn++
+	r := &kgo.Record{Topic: f.rec.Topic, Partition: f.rec.Partition, Key: f.rec.Key, Value: f.rec.Value,
+		Headers: f.rec.Headers, Timestamp: f.rec.Timestamp}
+	done := make(chan struct{})
+	p.client.Produce(context.Background(), r, func(r *kgo.Record, err error) {
+		defer close(done)
+		switch {
+		case err == nil && f.Changelog:
+			f.acked.Store(r.Offset + 1)
+			p.Metrics.ChangelogProduced.Add(1)
+		case err == nil:
+			p.Metrics.Produced.Add(1)
+		default:
+			f.rec, f.err, f.alone = r, err, true
+			p.mu.Lock()
+			p.failed = append(p.failed, f)
+			p.mu.Unlock()
+		}
+	})
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// requeue puts failures not settled yet back in front of those reported
+// since.
+func (p *producer) requeue(fs []produceFailure) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.failed = append(fs, p.failed...)
 }
 
 // takeFailures returns and forgets the failures reported so far.
@@ -96,7 +153,7 @@ func (w *worker) SendChangelog(t *task, r *kgo.Record, acked *atomic.Int64) {
 
 // flushLocked waits until Kafka acknowledged or failed every record produced
 // so far, then settles the failures; it repeats while settling produced
-// dead-letter records. It returns the error that fails the worker (a
+// records (dead letters, records produced again alone). It returns the error that fails the worker (a
 // failure the handler said to Fail on), or one wrapping ctx's error when
 // ctx ends first: the records stay in the client, which keeps retrying
 // them, and the caller decides whether to wait more (commit.Host.Flush).
@@ -105,7 +162,7 @@ func (w *worker) flushLocked(ctx context.Context) error {
 		if err := w.client.Flush(ctx); err != nil {
 			return fmt.Errorf("kstream: flush the producer: %w", err)
 		}
-		n, err := w.settleLocked()
+		n, err := w.settleLocked(ctx)
 		if err != nil || n == 0 {
 			return err
 		}
@@ -113,13 +170,34 @@ func (w *worker) flushLocked(ctx context.Context) error {
 }
 
 // settleLocked asks the production error handler about every failure
-// reported so far and returns how many dead-letter records it produced, or
-// the *engine.ProductionError that fails the worker. Failures of tasks this worker
-// no longer owns (lost in a rebalance) are only logged: their input was not
-// committed, so the task's new owner processes it again.
-func (w *worker) settleLocked() (int, error) {
+// reported so far and returns how many records it produced (dead letters,
+// records produced again), or the *engine.ProductionError that fails the
+// worker. Failures of tasks this worker no longer owns (lost in a
+// rebalance) are only logged: their input was not committed, so the task's
+// new owner processes it again.
+//
+// A record refused for its size may only have shared a batch with the
+// record that was too large: each such record is first produced again
+// alone, in the order the records were produced (resendAlone), and the
+// handler is asked only about a record refused alone. So the handler sees
+// exactly the records the topic refuses, whatever the batching; the
+// others are written, in their order in the partition. When ctx ends
+// during a resend, the failures not settled yet are kept for the next
+// settle and the error wraps ctx's.
+func (w *worker) settleLocked(ctx context.Context) (int, error) {
 	produced := 0
-	for _, f := range w.prod.takeFailures() {
+	fs := w.prod.takeFailures()
+	for i, f := range fs {
+		if tooLarge(f.err) && !f.alone {
+			if _, owned := w.tasks[f.task]; owned || f.DeadLetter {
+				if err := w.prod.resendAlone(ctx, f); err != nil {
+					w.prod.requeue(fs[i+1:])
+					return produced, fmt.Errorf("kstream: produce a refused record again alone to topic %q partition %d: %w", f.rec.Topic, f.rec.Partition, err)
+				}
+				produced++
+				continue
+			}
+		}
 		perr := &engine.ProductionError{Topic: f.rec.Topic, Partition: f.rec.Partition, Err: f.err}
 		if w.txn && commit.IsTxnError(f.err) {
 			// Not this record's fault: the transaction cannot commit, and
@@ -163,6 +241,21 @@ func (w *worker) settleLocked() (int, error) {
 		}
 	}
 	return produced, nil
+}
+
+// settleRoundLocked settles the failures reported so far, between two
+// rounds of the loop. Producing refused records again alone waits
+// commit.Timeout at most (and not past ctx): the failures it could not
+// settle in time stay for the next settle (the commit's flush at the
+// latest), which applies the flush's waiting rules.
+func (w *worker) settleRoundLocked(ctx context.Context) error {
+	sctx, cancel := context.WithTimeout(ctx, commit.Timeout)
+	defer cancel()
+	_, err := w.settleLocked(sctx)
+	if err != nil && sctx.Err() != nil && errors.Is(err, sctx.Err()) {
+		return nil
+	}
+	return err
 }
 
 // decideProduction calls the production error handler; a panic in it counts

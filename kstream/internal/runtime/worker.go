@@ -453,7 +453,7 @@ func (w *worker) loopLocked(ctx context.Context) error {
 		if err := w.punctuateWallClockLocked(); err != nil {
 			return err
 		}
-		if _, err := w.settleLocked(); err != nil {
+		if err := w.settleRoundLocked(ctx); err != nil {
 			return err
 		}
 		if err := w.commitIfDueLocked(); err != nil {

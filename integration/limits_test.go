@@ -252,8 +252,10 @@ func TestRecordTooLarge(t *testing.T) {
 			ctx := testContext(t)
 			r := newOversizeRig(t, b, g, func(string) kstream.ErrorHandler { return kstream.LogAndFail })
 			r.start(ctx, t, b)
+			sent := time.Now()
 			produce(ctx, t, r.cl, []*kgo.Record{oversizeRecord(t, r.in)})
 			err := r.app.wait(t)
+			t.Logf("Run returned %v after the oversized record was written to the input: %v", time.Since(sent).Round(time.Millisecond), err)
 			var perr *kstream.ProductionError
 			if !errors.As(err, &perr) || perr.Topic != r.out || perr.Partition != 0 || !errors.Is(err, kerr.MessageTooLarge) {
 				t.Fatalf("Run returned %v, want a *ProductionError for topic %q partition 0 wrapping %s", err, r.out, kerr.MessageTooLarge.Message)

@@ -153,10 +153,11 @@ func (w *worker) SendChangelog(t *task, r *kgo.Record, acked *atomic.Int64) {
 
 // flushLocked waits until Kafka acknowledged or failed every record produced
 // so far, then settles the failures; it repeats while settling produced
-// records (dead letters, records produced again alone). It returns the error that fails the worker (a
-// failure the handler said to Fail on), or one wrapping ctx's error when
-// ctx ends first: the records stay in the client, which keeps retrying
-// them, and the caller decides whether to wait more (commit.Host.Flush).
+// records (dead letters, records produced again alone). It returns the
+// error that fails the worker (a failure the handler said to Fail on), or
+// one wrapping ctx's error when ctx ends first: the records stay in the
+// client, which keeps retrying them, and the caller decides whether to
+// wait more (commit.Host.Flush).
 func (w *worker) flushLocked(ctx context.Context) error {
 	for {
 		if err := w.client.Flush(ctx); err != nil {

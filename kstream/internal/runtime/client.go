@@ -2,8 +2,15 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
+	"sync"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 const (
@@ -40,6 +47,11 @@ func (w *worker) restartLocked(ctx context.Context, cause error) error {
 	w.closing = true
 	w.lag.stop() // it may use the old client
 	old := w.client
+	// The old client's member id: its close leaves the group only when
+	// a broker answers, and a member that did not leave holds up the
+	// group's next rebalance (the new client's join) until its session
+	// times out. The new client removes it (leaver).
+	oldMember, _ := old.GroupMetadata()
 	w.mu.Unlock()
 	old.CloseAllowingRebalance()
 	select {
@@ -55,5 +67,104 @@ func (w *worker) restartLocked(ctx context.Context, cause error) error {
 	if err := w.checkFailureLocked(); err != nil {
 		return err
 	}
-	return w.newGroupClient()
+	if err := w.newGroupClient(); err != nil {
+		return err
+	}
+	w.leaves.leave(ctx, w.client, w.cfg.AppID, oldMember, w.Logger)
+	return nil
+}
+
+// leaveRetryBound bounds how long a leaver keeps trying to remove a
+// replaced member: past it, the member's session has timed out on any
+// broker that was up meanwhile.
+const leaveRetryBound = 5 * time.Minute
+
+// leaver removes from the group the members of clients that a worker's
+// restart closed while no broker answered (a broker outage, when a flush
+// under exactly-once times out), on behalf of the closed client: a member
+// that did not leave stays in the group until its session times out (45 s
+// by default, counted again from a restarted coordinator's start), and the
+// next rebalance waits for it. Each leave is a goroutine of the worker;
+// stop cancels and waits for them.
+type leaver struct {
+	wg     sync.WaitGroup
+	cancel []context.CancelFunc
+}
+
+// leave starts removing member from group through cl, until the broker
+// answers (the member left or was gone), ctx ends, leaveRetryBound passes
+// or stop is called. An empty member (the client never joined) is nothing
+// to remove.
+func (l *leaver) leave(ctx context.Context, cl *kgo.Client, group, member string, logger *slog.Logger) {
+	if member == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, leaveRetryBound)
+	l.cancel = append(l.cancel, cancel)
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		defer cancel()
+		for {
+			err := leaveGroup(ctx, cl, group, member)
+			switch {
+			case err == nil:
+				logger.Info("kstream: removed the group member of the replaced client", "member", member)
+				return
+			case errors.Is(err, kerr.UnknownMemberID):
+				return // it left or timed out
+			case ctx.Err() != nil:
+				return
+			case !kerr.IsRetriable(err) && isKafkaError(err):
+				logger.Warn("kstream: could not remove the group member of the replaced client; the group waits for its session to time out", "member", member, "err", err)
+				return
+			}
+			// No broker answered within the client's retry timeout:
+			// try again.
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(restartBackoff):
+			}
+		}
+	}()
+}
+
+// stop cancels the leaves in flight and waits for them.
+func (l *leaver) stop() {
+	for _, c := range l.cancel {
+		c()
+	}
+	l.cancel = nil
+	l.wg.Wait()
+}
+
+// leaveGroup sends a LeaveGroup for member of group through cl and returns
+// the error of the request or of the member in the response.
+func leaveGroup(ctx context.Context, cl *kgo.Client, group, member string) error {
+	req := kmsg.NewPtrLeaveGroupRequest()
+	req.Group = group
+	m := kmsg.NewLeaveGroupRequestMember()
+	m.MemberID = member
+	m.Reason = kmsg.StringPtr("streamwork: the client of a restarted worker, closed while no broker answered")
+	req.Members = append(req.Members, m)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return err
+	}
+	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+		return err
+	}
+	for _, m := range resp.Members {
+		if err := kerr.ErrorForCode(m.ErrorCode); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// isKafkaError reports whether err is an error code a broker returned.
+func isKafkaError(err error) bool {
+	var ke *kerr.Error
+	return errors.As(err, &ke)
 }

@@ -128,6 +128,10 @@ type worker struct {
 	// stopping is done when the worker's context ends: a flush waits for
 	// Kafka without a bound while the worker runs, not while it stops.
 	stopping <-chan struct{}
+	// leaves removes the group members of clients a restart replaced
+	// (client.go): its goroutines are the worker's, and run waits for
+	// them.
+	leaves leaver
 
 	// Scaling out (standby.go). inbox has the assignment info of the latest
 	// sync (set on the group goroutine); held the offsets of the state the
@@ -396,6 +400,7 @@ func (w *worker) run(ctx context.Context) error {
 		}
 	}
 	w.lag.stop()
+	w.leaves.stop()
 	if err == nil {
 		w.closing = true
 		err = w.proto.Shutdown()

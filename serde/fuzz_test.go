@@ -34,6 +34,29 @@ func fuzzFixed[T any](t *testing.T, s Serde[T], width int, data []byte, reencode
 	if !bytes.Equal(b, data) {
 		t.Fatalf("Serialize(Deserialize(% x)) = % x", data, b)
 	}
+	checkAppend(t, s, v)
+}
+
+// checkAppend checks that s, an Appender, appends to a buffer exactly what
+// Serialize returns for v, keeping what the buffer held.
+func checkAppend[T any](t *testing.T, s Serde[T], v T) {
+	t.Helper()
+	a, ok := s.(Appender[T])
+	if !ok {
+		t.Fatalf("%T is not an Appender", s)
+	}
+	want, err := s.Serialize("t", v)
+	if err != nil {
+		t.Fatalf("Serialize(%v): %v", v, err)
+	}
+	prefix := []byte{0xAA, 0xBB}
+	got, err := a.Append(prefix[:2:2], "t", v)
+	if err != nil {
+		t.Fatalf("Append(%v): %v", v, err)
+	}
+	if !bytes.Equal(got[:2], prefix) || !bytes.Equal(got[2:], want) {
+		t.Fatalf("Append(% x, %v) = % x, want the prefix then % x", prefix, v, got, want)
+	}
 }
 
 func FuzzInt64(f *testing.F) {
@@ -105,6 +128,7 @@ func FuzzFloat64(f *testing.F) {
 		} else if math.Float64bits(got) != math.Float64bits(x) {
 			t.Fatalf("round trip %v = %v", x, got)
 		}
+		checkAppend(t, Float64, x) // a NaN too: Append writes the canonical one
 		// Re-encoding is exact except for non-canonical NaNs.
 		exact := len(data) != 8 || !math.IsNaN(math.Float64frombits(binary.BigEndian.Uint64(data))) ||
 			binary.BigEndian.Uint64(data) == canonicalNaN64
@@ -144,6 +168,7 @@ func FuzzString(f *testing.F) {
 		if err != nil || got != s {
 			t.Fatalf("round trip %q = %q, %v", s, got, err)
 		}
+		checkAppend(t, String, s)
 		// Bytes is exercised on the same input.
 		bb, err := Bytes.Deserialize("t", b)
 		if err != nil || !bytes.Equal(bb, b) {

@@ -15,3 +15,15 @@ type Serde[T any] interface {
 	// returns: the runtime may reuse the buffer.
 	Deserialize(topic string, b []byte) (T, error)
 }
+
+// Appender is implemented by serdes whose encoding can be appended to a
+// caller's buffer, and is never null: the runtime's sinks encode a record's
+// key and value into one buffer allocated with the record, instead of one
+// slice per Serialize. Append(dst, topic, v) must append exactly the bytes
+// Serialize(topic, v) returns. The standard String, Int32, Int64, Uint64,
+// Float32 and Float64 serdes implement it.
+type Appender[T any] interface {
+	// Append appends the encoding of v for topic to dst and returns the
+	// extended slice.
+	Append(dst []byte, topic string, v T) ([]byte, error)
+}

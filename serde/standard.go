@@ -70,6 +70,10 @@ func (stringSerde) Serialize(_ string, v string) ([]byte, error) {
 	return []byte(v), nil
 }
 
+func (stringSerde) Append(dst []byte, _ string, v string) ([]byte, error) {
+	return append(dst, v...), nil
+}
+
 func (stringSerde) Deserialize(_ string, b []byte) (string, error) {
 	return string(b), nil
 }
@@ -90,6 +94,10 @@ func (int32Serde) Serialize(_ string, v int32) ([]byte, error) {
 	return binary.BigEndian.AppendUint32(make([]byte, 0, 4), uint32(v)), nil
 }
 
+func (int32Serde) Append(dst []byte, _ string, v int32) ([]byte, error) {
+	return binary.BigEndian.AppendUint32(dst, uint32(v)), nil
+}
+
 func (int32Serde) Deserialize(_ string, b []byte) (int32, error) {
 	if b == nil {
 		return 0, nil
@@ -106,6 +114,10 @@ func (int64Serde) Serialize(_ string, v int64) ([]byte, error) {
 	return binary.BigEndian.AppendUint64(make([]byte, 0, 8), uint64(v)), nil
 }
 
+func (int64Serde) Append(dst []byte, _ string, v int64) ([]byte, error) {
+	return binary.BigEndian.AppendUint64(dst, uint64(v)), nil
+}
+
 func (int64Serde) Deserialize(_ string, b []byte) (int64, error) {
 	if b == nil {
 		return 0, nil
@@ -120,6 +132,10 @@ type uint64Serde struct{}
 
 func (uint64Serde) Serialize(_ string, v uint64) ([]byte, error) {
 	return binary.BigEndian.AppendUint64(make([]byte, 0, 8), v), nil
+}
+
+func (uint64Serde) Append(dst []byte, _ string, v uint64) ([]byte, error) {
+	return binary.BigEndian.AppendUint64(dst, v), nil
 }
 
 func (uint64Serde) Deserialize(_ string, b []byte) (uint64, error) {
@@ -142,6 +158,14 @@ func (float64Serde) Serialize(_ string, v float64) ([]byte, error) {
 	return binary.BigEndian.AppendUint64(make([]byte, 0, 8), bits), nil
 }
 
+func (float64Serde) Append(dst []byte, _ string, v float64) ([]byte, error) {
+	bits := math.Float64bits(v)
+	if v != v { // NaN
+		bits = canonicalNaN64
+	}
+	return binary.BigEndian.AppendUint64(dst, bits), nil
+}
+
 func (float64Serde) Deserialize(_ string, b []byte) (float64, error) {
 	if b == nil {
 		return 0, nil
@@ -156,6 +180,10 @@ type float32Serde struct{}
 
 func (float32Serde) Serialize(_ string, v float32) ([]byte, error) {
 	return binary.BigEndian.AppendUint32(make([]byte, 0, 4), math.Float32bits(v)), nil
+}
+
+func (float32Serde) Append(dst []byte, _ string, v float32) ([]byte, error) {
+	return binary.BigEndian.AppendUint32(dst, math.Float32bits(v)), nil
 }
 
 func (float32Serde) Deserialize(_ string, b []byte) (float32, error) {

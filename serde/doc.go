@@ -11,6 +11,11 @@
 // value of T and never encode a value as nil, except [Bytes] for a nil slice.
 // Every Serde in this package is stateless and safe for concurrent use.
 //
+// A serde may also implement [Appender], appending its encoding to a buffer:
+// the runtime's sinks then encode key and value into one buffer allocated
+// with the produced record. [String] and the fixed-width serdes do; a custom
+// serde on a hot path can too.
+//
 // Decoding errors are values: the fixed-width serdes wrap [ErrInvalidLength],
 // [JSON] wraps [ErrDecode], and the runtime reports a failed record as a
 // [*DecodeError] carrying its topic, partition and offset. Match them with

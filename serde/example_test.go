@@ -90,3 +90,15 @@ func ExampleDecodeError() {
 	// serde: decode key of topic "orders" partition 3 offset 42: serde: invalid length: int32 needs 4 bytes, got 1
 	// 3 42 true
 }
+
+// An Appender appends its encoding to a buffer: a key and a value in one
+// allocation.
+func ExampleAppender() {
+	buf := make([]byte, 0, 16)
+	buf, _ = serde.String.(serde.Appender[string]).Append(buf, "clicks", "ann")
+	keyEnd := len(buf)
+	buf, _ = serde.Int64.(serde.Appender[int64]).Append(buf, "clicks", 42)
+	fmt.Printf("key %q, value % x\n", buf[:keyEnd], buf[keyEnd:])
+	// Output:
+	// key "ann", value 00 00 00 00 00 00 00 2a
+}

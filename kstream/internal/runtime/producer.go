@@ -57,6 +57,41 @@ type producer struct {
 
 	mu     sync.Mutex
 	failed []produceFailure
+
+	// promises are produce's promises by task and dead-letter flag, made
+	// once each so that producing a record allocates no closure (the
+	// worker goroutine only).
+	promises map[promiseKey]func(*kgo.Record, error)
+}
+
+// promiseKey names one of the producer's promises.
+type promiseKey struct {
+	task       engine.TaskID
+	deadLetter bool
+}
+
+// promise returns the promise of the records task id produces (dead
+// letters or not): it counts a success and keeps a failure for the next
+// settle.
+func (p *producer) promise(id engine.TaskID, deadLetter bool) func(*kgo.Record, error) {
+	k := promiseKey{id, deadLetter}
+	if f, ok := p.promises[k]; ok {
+		return f
+	}
+	f := func(r *kgo.Record, err error) {
+		if err == nil {
+			p.Metrics.Produced.Add(1)
+			return
+		}
+		p.mu.Lock()
+		p.failed = append(p.failed, produceFailure{task: id, rec: r, err: err, DeadLetter: deadLetter})
+		p.mu.Unlock()
+	}
+	if p.promises == nil {
+		p.promises = make(map[promiseKey]func(*kgo.Record, error))
+	}
+	p.promises[k] = f
+	return f
 }
 
 // produce writes r asynchronously. It may block while the client's
@@ -65,15 +100,7 @@ type producer struct {
 // Under exactly-once the records go into the worker's open transaction.
 func (p *producer) produce(id engine.TaskID, r *kgo.Record, deadLetter bool) {
 	p.sentInTxn++
-	p.client.Produce(context.Background(), r, func(r *kgo.Record, err error) {
-		if err == nil {
-			p.Metrics.Produced.Add(1)
-			return
-		}
-		p.mu.Lock()
-		p.failed = append(p.failed, produceFailure{task: id, rec: r, err: err, DeadLetter: deadLetter})
-		p.mu.Unlock()
-	})
+	p.client.Produce(context.Background(), r, p.promise(id, deadLetter))
 }
 
 // produceChangelog writes a changelog record asynchronously; when Kafka

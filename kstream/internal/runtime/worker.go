@@ -32,6 +32,16 @@ const (
 	// defaultFetchMaxWait is how long the broker may hold a worker's fetch
 	// when it has nothing to return (Kafka's fetch.max.wait.ms default).
 	defaultFetchMaxWait = 500 * time.Millisecond
+	// defaultFetchMaxPartitionBytes is how much a worker's fetch asks of
+	// one partition (Kafka's max.partition.fetch.bytes is 1 MiB): about
+	// BufferedRecordsPerPartition's default of 1000 records of 256 bytes.
+	// kgo drops the fetched data of a partition that is paused before it
+	// is polled, and the worker pauses a partition whose buffer is full,
+	// so under load every pause throws away up to one fetch of the
+	// partition, which is fetched again later; smaller fetches waste less
+	// and hold less memory (the W1 benchmark's peak RSS went from about
+	// 200 MiB to about 100 MiB).
+	defaultFetchMaxPartitionBytes = 256 << 10
 )
 
 // topicPartition names one partition of a topic.
@@ -261,9 +271,11 @@ func (w *worker) newGroupClient() error {
 	// Defaults the user's options may override: Kafka's own consumer
 	// default fetch wait (kgo's is 5s, which a partition resumed after
 	// backpressure or restore would wait out when the fetch in flight
-	// does not include it), and under exactly-once the transaction
-	// timeout.
-	opts := []kgo.Opt{kgo.WithLogger(newKgoLogger(w.Logger)), kgo.FetchMaxWait(defaultFetchMaxWait)}
+	// does not include it), a per-partition fetch size to match the
+	// input buffers (defaultFetchMaxPartitionBytes), and under
+	// exactly-once the transaction timeout.
+	opts := []kgo.Opt{kgo.WithLogger(newKgoLogger(w.Logger)), kgo.FetchMaxWait(defaultFetchMaxWait),
+		kgo.FetchMaxPartitionBytes(defaultFetchMaxPartitionBytes)}
 	if w.txn {
 		opts = append(opts, kgo.TransactionTimeout(defaultTransactionTimeout))
 	}

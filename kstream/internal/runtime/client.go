@@ -70,7 +70,11 @@ func (w *worker) restartLocked(ctx context.Context, cause error) error {
 	if err := w.newGroupClient(); err != nil {
 		return err
 	}
-	w.leaves.leave(ctx, w.client, w.cfg.AppID, oldMember, w.Logger)
+	if !w.cfg.StaticMembership {
+		// A static member is replaced by the new client's join with the
+		// same instance id; removing it would cost a rebalance.
+		w.leaves.leave(ctx, w.client, w.cfg.AppID, oldMember, w.Logger)
+	}
 	return nil
 }
 

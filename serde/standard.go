@@ -90,8 +90,8 @@ func (bytesSerde) Deserialize(_ string, b []byte) ([]byte, error) {
 
 type int32Serde struct{}
 
-func (int32Serde) Serialize(_ string, v int32) ([]byte, error) {
-	return binary.BigEndian.AppendUint32(make([]byte, 0, 4), uint32(v)), nil
+func (int32Serde) Serialize(topic string, v int32) ([]byte, error) {
+	return int32Serde{}.Append(make([]byte, 0, 4), topic, v)
 }
 
 func (int32Serde) Append(dst []byte, _ string, v int32) ([]byte, error) {
@@ -110,8 +110,8 @@ func (int32Serde) Deserialize(_ string, b []byte) (int32, error) {
 
 type int64Serde struct{}
 
-func (int64Serde) Serialize(_ string, v int64) ([]byte, error) {
-	return binary.BigEndian.AppendUint64(make([]byte, 0, 8), uint64(v)), nil
+func (int64Serde) Serialize(topic string, v int64) ([]byte, error) {
+	return int64Serde{}.Append(make([]byte, 0, 8), topic, v)
 }
 
 func (int64Serde) Append(dst []byte, _ string, v int64) ([]byte, error) {
@@ -130,8 +130,8 @@ func (int64Serde) Deserialize(_ string, b []byte) (int64, error) {
 
 type uint64Serde struct{}
 
-func (uint64Serde) Serialize(_ string, v uint64) ([]byte, error) {
-	return binary.BigEndian.AppendUint64(make([]byte, 0, 8), v), nil
+func (uint64Serde) Serialize(topic string, v uint64) ([]byte, error) {
+	return uint64Serde{}.Append(make([]byte, 0, 8), topic, v)
 }
 
 func (uint64Serde) Append(dst []byte, _ string, v uint64) ([]byte, error) {
@@ -150,12 +150,8 @@ func (uint64Serde) Deserialize(_ string, b []byte) (uint64, error) {
 
 type float64Serde struct{}
 
-func (float64Serde) Serialize(_ string, v float64) ([]byte, error) {
-	bits := math.Float64bits(v)
-	if v != v { // NaN
-		bits = canonicalNaN64
-	}
-	return binary.BigEndian.AppendUint64(make([]byte, 0, 8), bits), nil
+func (float64Serde) Serialize(topic string, v float64) ([]byte, error) {
+	return float64Serde{}.Append(make([]byte, 0, 8), topic, v)
 }
 
 func (float64Serde) Append(dst []byte, _ string, v float64) ([]byte, error) {
@@ -178,8 +174,8 @@ func (float64Serde) Deserialize(_ string, b []byte) (float64, error) {
 
 type float32Serde struct{}
 
-func (float32Serde) Serialize(_ string, v float32) ([]byte, error) {
-	return binary.BigEndian.AppendUint32(make([]byte, 0, 4), math.Float32bits(v)), nil
+func (float32Serde) Serialize(topic string, v float32) ([]byte, error) {
+	return float32Serde{}.Append(make([]byte, 0, 4), topic, v)
 }
 
 func (float32Serde) Append(dst []byte, _ string, v float32) ([]byte, error) {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -155,13 +156,20 @@ func TestAppThrashingPartitionFlaggedAndLoggedOncePerEpisode(t *testing.T) {
 	afterwards(1)
 
 	// The episode ends when fewer than bound+1 pauses are left within
-	// RateWindow. Some of its last pauses may still be in the window, so
-	// the next episode starts within bound+1 more pauses.
+	// RateWindow. Episode 2 starts once every pause of episode 1 has left
+	// the window (otherwise its count would mix fresh pauses with old ones
+	// expiring, and a slow machine could end and restart it), and then, as
+	// episode 1 did, at exactly its 11th pause.
+	last := time.Now() // after the last pause of episode 1
 	rtWaitFor(t, "the thrashing episode to end", func() bool { return !partition(app.Metrics(), 0).Thrashing })
-	for i := 0; !round().Thrashing; i++ {
-		if i == thrashBound {
-			t.Fatalf("not thrashing again after %d more pauses", thrashBound+1)
+	rtWaitFor(t, "episode 1's pauses to leave the window", func() bool { return time.Since(last) > RateWindow })
+	for i := range thrashBound {
+		if pm := round(); pm.Thrashing {
+			t.Fatalf("episode 2: thrashing after %d pauses within the window, want not before %d", i+1, thrashBound+1)
 		}
+	}
+	if pm := round(); !pm.Thrashing {
+		t.Fatalf("episode 2: not thrashing after %d fresh pauses within the window", thrashBound+1)
 	}
 	afterwards(2)
 }

@@ -129,12 +129,13 @@ func SASL(mechs ...sasl.Mechanism) Opt {
 }
 
 // BufferedRecordsPerPartition bounds the records buffered for one input
-// partition; a full buffer pauses fetching that partition until it drains.
-// Default 1000. (buffered.records.per.partition.) A worker's fetch asks for
-// at most 512 KiB of a partition (Kafka's max.partition.fetch.bytes, 1 MiB by
-// default): a full buffer pauses the partition, and the client drops what it
-// had fetched for a paused partition, so smaller fetches waste less and hold
-// less memory. ClientOpts(kgo.FetchMaxPartitionBytes(n)) sets it.
+// partition; a full buffer pauses fetching that partition until it drained
+// below half. Default 1000. (buffered.records.per.partition.) While the
+// partition's task can process, the worker pauses by not polling, which
+// keeps what the client already fetched; a buffer may so hold up to one
+// fetch of its partition beyond n. A worker's fetch asks for at most 512 KiB
+// of a partition (Kafka's max.partition.fetch.bytes, 1 MiB by default);
+// ClientOpts(kgo.FetchMaxPartitionBytes(n)) sets it.
 func BufferedRecordsPerPartition(n int) Opt {
 	return optFunc(func(c *runtime.Config) { c.MaxBuffered = n })
 }

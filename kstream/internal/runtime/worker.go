@@ -33,15 +33,14 @@ const (
 	// when it has nothing to return (Kafka's fetch.max.wait.ms default).
 	defaultFetchMaxWait = 500 * time.Millisecond
 	// defaultFetchMaxPartitionBytes is how much a worker's fetch asks of
-	// one partition (Kafka's max.partition.fetch.bytes is 1 MiB). kgo
-	// drops the fetched data of a partition that is paused before it is
-	// polled, and the worker pauses a partition whose buffer is full
-	// (BufferedRecordsPerPartition), so under load every pause throws
-	// away up to one fetch of the partition, to be fetched again; smaller
-	// fetches waste less and hold less memory, larger ones take fewer
-	// round trips. On the W1 benchmark (1M records of 100 bytes, 6
-	// partitions, medians of 4 runs) 1 MiB gave 350k rec/s at 158-245
-	// MiB peak RSS, 512 KiB 333k at 99-136 MiB, 256 KiB 306k at 74-109.
+	// one partition (Kafka's max.partition.fetch.bytes is 1 MiB). A
+	// partition's buffer may hold one fetch beyond
+	// BufferedRecordsPerPartition (gateLocked); smaller fetches hold less
+	// memory, larger ones take fewer round trips. On the W1 benchmark (1M
+	// records of 100 bytes, 6 partitions, medians of 4 runs, measured
+	// while full partitions were still paused in the client) 1 MiB gave
+	// 350k rec/s at 158-245 MiB peak RSS, 512 KiB 333k at 99-136 MiB,
+	// 256 KiB 306k at 74-109.
 	defaultFetchMaxPartitionBytes = 512 << 10
 )
 
@@ -115,8 +114,17 @@ type worker struct {
 	Order    []*task // tasks sorted by id: the round-robin order
 	rr       int     // where the next processing round starts in order
 	assigned map[string]map[int32]bool
-	Paused   map[topicPartition]bool
-	hwm      map[topicPartition]int64 // high watermarks from the latest fetches
+	// Paused are the input partitions whose buffer filled
+	// (BufferedRecordsPerPartition) and has not drained below half of it
+	// yet. While a paused partition's task can process, the worker stops
+	// polling (gateLocked), so that kgo keeps its fetched data buffered
+	// instead of dropping what it fetched for a partition paused in the
+	// client; only a paused partition whose task cannot process (it waits
+	// for another partition, or restores) is paused in the client too:
+	// fetchPaused.
+	Paused      map[topicPartition]bool
+	fetchPaused map[topicPartition]bool
+	hwm         map[topicPartition]int64 // high watermarks from the latest fetches
 	// lag looks up where the input partitions that tasks wait on start and
 	// end, when no fetch has told (lag.go).
 	lag lagLookups
@@ -197,6 +205,7 @@ func newWorker(a *App, idx int) (*worker, error) {
 		tasks:         make(map[engine.TaskID]*task),
 		assigned:      make(map[string]map[int32]bool),
 		Paused:        make(map[topicPartition]bool),
+		fetchPaused:   make(map[topicPartition]bool),
 		hwm:           make(map[topicPartition]int64),
 	}
 	w.lag.init()
@@ -502,11 +511,19 @@ func (w *worker) stopLocked(ctx context.Context) (bool, error) {
 // it returns.
 func (w *worker) pollLocked(ctx context.Context) (fetches, restored kgo.Fetches) {
 	pollCtx, cancel := w.pollContextLocked(ctx)
+	gated := w.gateLocked()
 	restoring := w.restore.restoringLocked()
 	standbys := w.restore.active()
 	w.mu.Unlock()
 	w.client.AllowRebalance() // rebalance callbacks may run now
-	if restoring {
+	switch {
+	case gated:
+		// A full partition drains first; the client keeps what it
+		// fetched meanwhile. pollCtx is nil: a task can process.
+		if restoring || standbys {
+			restored = w.restore.poll(nil)
+		}
+	case restoring:
 		// The wait, if any, is spent in the restore poll: processing
 		// never waits for restoring, nor restoring for processing.
 		fetches = w.client.PollFetches(nil)
@@ -515,7 +532,7 @@ func (w *worker) pollLocked(ctx context.Context) (fetches, restored kgo.Fetches)
 			rctx = nil
 		}
 		restored = w.restore.poll(rctx)
-	} else {
+	default:
 		fetches = w.client.PollFetches(pollCtx)
 		if standbys {
 			// Standbys read what the restore consumer has buffered;
@@ -620,6 +637,41 @@ func (w *worker) pollContextLocked(ctx context.Context) (context.Context, contex
 	return context.WithDeadline(ctx, now.Add(wait))
 }
 
+// gateLocked reports whether the worker skips polling its client this
+// round: when a paused partition's task can process, so that the partition
+// drains (below half of BufferedRecordsPerPartition) before more records
+// come. Not polling is how the worker holds back: kgo fetches again only
+// once its buffered fetch is polled, and keeps that fetch whole, where
+// pausing a partition in the client drops what was fetched for it, to be
+// fetched again. A paused partition whose task cannot process now (it
+// waits for records of another partition, or has not started) would hold
+// every partition back, so it is paused in the client instead (at most
+// one fetch of it is dropped) and does not gate. So a partition's buffer
+// holds at most BufferedRecordsPerPartition plus one fetch of it.
+func (w *worker) gateLocked() bool {
+	if len(w.Paused) == len(w.fetchPaused) {
+		return false
+	}
+	canProcess := w.canProcessLocked()
+	gated := false
+	for tp := range w.Paused {
+		if w.fetchPaused[tp] {
+			continue
+		}
+		if t := w.taskForLocked(tp.Topic, tp.partition); canProcess && t != nil && t.Started {
+			if ready, _ := t.Ready(); ready {
+				gated = true
+				continue
+			}
+		}
+		w.fetchPaused[tp] = true
+		if !w.restorePaused[tp] {
+			w.client.PauseFetchPartitions(map[string][]int32{tp.Topic: {tp.partition}})
+		}
+	}
+	return gated
+}
+
 // fetchErrors logs the errors of a poll and returns the first fatal one.
 func (w *worker) fetchErrors(fs kgo.Fetches) error {
 	missing := map[string]bool{}
@@ -691,7 +743,6 @@ func (w *worker) routeLocked(fs kgo.Fetches) {
 		}
 		t.SetEndOffset(p.Topic, end)
 		if n >= w.cfg.MaxBuffered && !w.Paused[tp] {
-			w.client.PauseFetchPartitions(map[string][]int32{p.Topic: {p.Partition}})
 			w.Paused[tp] = true
 			w.Env.Counters.AddPaused(1)
 			w.pausedLocked(tp)
@@ -754,9 +805,10 @@ func (w *worker) resumeDrainedLocked(t *task) {
 }
 
 func (w *worker) unpauseLocked(tp topicPartition) {
-	if !w.restorePaused[tp] {
+	if w.fetchPaused[tp] && !w.restorePaused[tp] {
 		w.client.ResumeFetchPartitions(map[string][]int32{tp.Topic: {tp.partition}})
 	}
+	delete(w.fetchPaused, tp)
 	delete(w.Paused, tp)
 	w.Env.Counters.AddPaused(-1)
 	w.resumedLocked(tp)
@@ -780,7 +832,7 @@ func (w *worker) resumeRestoredLocked(t *task) {
 	for _, q := range t.Queues {
 		tp := topicPartition{q.Topic, q.Partition}
 		delete(w.restorePaused, tp)
-		if !w.Paused[tp] {
+		if !w.fetchPaused[tp] {
 			ps[q.Topic] = append(ps[q.Topic], q.Partition)
 		}
 	}

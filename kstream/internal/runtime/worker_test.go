@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -35,7 +36,10 @@ func passThrough(t *testing.T, in, out string) *engine.Topology {
 }
 
 // A worker pauses fetching a partition whose buffer is full and resumes it
-// once it drained; every record still goes through exactly once.
+// once it drained; every record still goes through exactly once, and is
+// fetched once: the worker holds back by not polling, which keeps what the
+// client fetched, rather than by pausing the partition in the client,
+// which drops it.
 func TestWorkerPausesFullPartitionsAndResumes(t *testing.T) {
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "in", "out"))
 	if err != nil {
@@ -54,13 +58,18 @@ func TestWorkerPausesFullPartitionsAndResumes(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-		t.Fatal(err)
+	// In batches of 50 (25 a partition), fetched a batch at a time.
+	for b := 0; b < n; b += 50 {
+		if err := cl.ProduceSync(ctx, recs[b:b+50]...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
 	}
 
 	cfg := DefaultConfig()
 	cfg.AppID, cfg.Brokers, cfg.MaxBuffered = "worker-test", cluster.ListenAddrs(), 10
 	cfg.StateDir, cfg.Logger = t.TempDir(), slog.New(slog.DiscardHandler)
+	fetched := new(fetchCounter)
+	cfg.ClientOpts = []kgo.Opt{kgo.WithHooks(fetched), kgo.FetchMaxPartitionBytes(1)}
 	app, err := New(passThrough(t, "in", "out"), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -102,6 +111,31 @@ func TestWorkerPausesFullPartitionsAndResumes(t *testing.T) {
 	if m.RecordsProcessed != n {
 		t.Fatalf("RecordsProcessed = %d, want %d", m.RecordsProcessed, n)
 	}
+	// Holding back keeps what was fetched: nothing is fetched twice.
+	if got := fetched.records("in"); got != n {
+		t.Fatalf("the worker fetched %d records of %q for %d in it, want each once", got, "in", n)
+	}
+}
+
+// fetchCounter is a kgo hook that counts the records fetched per topic.
+type fetchCounter struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (c *fetchCounter) OnFetchBatchRead(_ kgo.BrokerMetadata, topic string, _ int32, m kgo.FetchBatchMetrics) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == nil {
+		c.n = map[string]int{}
+	}
+	c.n[topic] += m.NumRecords
+}
+
+func (c *fetchCounter) records(topic string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n[topic]
 }
 
 // A task that waits for an empty partition (MaxTaskIdle) does not keep the

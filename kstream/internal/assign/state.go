@@ -87,8 +87,8 @@ type instance struct {
 // HighAvailabilityTaskAssignor, KIP-441):
 //
 //  1. A balanced target: each instance gets a share of the active tasks in
-//     proportion to its members (floor, and the remainder one each, in
-//     instance order). A task stays on the instance that runs it now
+//     proportion to its members (floor, and the remainder one each), the
+//     stateful tasks and the stateless ones each balanced on their own. A task stays on the instance that runs it now
 //     within that share (sticky); every other task goes, in task order,
 //     to an instance with room that is caught up on it (lag at most
 //     cfg.AcceptableLag), the least lagging first, then the least loaded,
@@ -256,42 +256,86 @@ func (p *planner) stateful(id engine.TaskID) bool {
 
 func (p *planner) caughtUp(ti, ii int) bool { return p.lags[ti][ii] <= p.cfg.AcceptableLag }
 
-// target returns the balanced target instance of each task (rule 1).
+// target returns the balanced target instance of each task (rule 1). The
+// stateful tasks are balanced first, then the stateless ones, each class
+// on its own (as Kafka Streams' assignor does), so that an instance that
+// ran every task alone does not keep, say, the stateless ones and leave
+// all the state to the newcomers.
 func (p *planner) target() []int {
-	n := len(p.insts)
-	total := len(p.clients)
-	floor := make([]int, n)
-	extras := len(p.tasks)
-	for ii, in := range p.insts {
-		floor[ii] = len(in.members) * len(p.tasks) / total
-		extras -= floor[ii]
-	}
-	load := make([]int, n)
 	target := make([]int, len(p.tasks))
 	for ti := range target {
 		target[ti] = -1
 	}
-	room := func(ii int) bool { return load[ii] < floor[ii] || (load[ii] == floor[ii] && extras > 0) }
+	load := make([]int, len(p.insts)) // tasks placed so far, both classes
+	// The stateless tasks also keep every instance within its share of all
+	// tasks (rounded up) while they can.
+	limit := make([]int, len(p.insts))
+	for ii, in := range p.insts {
+		limit[ii] = (len(in.members)*len(p.tasks) + len(p.clients) - 1) / len(p.clients)
+	}
+	for _, stateful := range []bool{true, false} {
+		var class []int
+		for ti, id := range p.tasks {
+			if p.stateful(id) == stateful {
+				class = append(class, ti)
+			}
+		}
+		var capAt []int
+		if !stateful {
+			capAt = limit
+		}
+		p.spread(class, target, load, capAt)
+	}
+	return target
+}
+
+// spread places the tasks of one class (indexes into p.tasks, in task
+// order): each instance gets a share of them in proportion to its members
+// (floor, and the remainder one each); a task stays on the instance that
+// runs it now within that share; every other task goes to an instance
+// with room in the class, caught up on it first, then the least lagging,
+// then the least loaded over both classes, then in instance order. With
+// capAt, an instance that holds capAt[ii] tasks of both classes takes no
+// more of this one while another can.
+func (p *planner) spread(class, target, load, capAt []int) {
+	n := len(p.insts)
+	total := len(p.clients)
+	floor := make([]int, n)
+	extras := len(class)
+	for ii, in := range p.insts {
+		floor[ii] = len(in.members) * len(class) / total
+		extras -= floor[ii]
+	}
+	got := make([]int, n) // of this class
+	room := func(ii int) bool {
+		if capAt != nil && load[ii] >= capAt[ii] {
+			return false
+		}
+		return got[ii] < floor[ii] || (got[ii] == floor[ii] && extras > 0)
+	}
 	take := func(ti, ii int) {
-		if load[ii] >= floor[ii] {
+		if got[ii] >= floor[ii] {
 			extras--
 		}
+		got[ii]++
 		load[ii]++
 		target[ti] = ii
 	}
 	owned := make([][]int, n)
-	for ti, ii := range p.owner {
-		if ii >= 0 {
+	for _, ti := range class {
+		if ii := p.owner[ti]; ii >= 0 {
 			owned[ii] = append(owned[ii], ti)
 		}
 	}
 	for ii, own := range owned {
 		for _, ti := range own[:min(len(own), floor[ii])] {
-			take(ti, ii)
+			if room(ii) {
+				take(ti, ii)
+			}
 		}
 	}
 	for ii, own := range owned {
-		if len(own) > floor[ii] && extras > 0 {
+		if len(own) > floor[ii] && target[own[floor[ii]]] < 0 && room(ii) {
 			take(own[floor[ii]], ii)
 		}
 	}
@@ -305,14 +349,16 @@ func (p *planner) target() []int {
 		}
 		return a < b
 	}
-	for _, caughtUpOnly := range []bool{true, false} {
-		for ti := range p.tasks {
+	// Caught-up instances with room first, then any with room, then (the
+	// cap left no room) any at all.
+	for pass := range 3 {
+		for _, ti := range class {
 			if target[ti] >= 0 {
 				continue
 			}
 			best := -1
 			for ii := range p.insts {
-				if !room(ii) || (caughtUpOnly && !p.caughtUp(ti, ii)) {
+				if (pass < 2 && !room(ii)) || (pass == 0 && !p.caughtUp(ti, ii)) {
 					continue
 				}
 				if best < 0 || less(ti, ii, best) {
@@ -324,7 +370,6 @@ func (p *planner) target() []int {
 			}
 		}
 	}
-	return target
 }
 
 // actives places each task's active on its target or, while the target is

@@ -241,11 +241,17 @@ func TestPlanScaleOutMovesStateThroughWarmups(t *testing.T) {
 					t.Fatalf("final loads unbalanced: %v", b.Active)
 				}
 			}
-			// i0 keeps its share (3 tasks: 0_0, 0_1, 0_2, the first it
-			// owns); 0_3 moves through a warm-up; the stateless ones
-			// move at once.
-			if moves != 1 {
-				t.Fatalf("%d stateful tasks moved, want 1", moves)
+			// The stateful tasks are balanced on their own: i0 keeps
+			// its share of them (2 of 4: 0_0 and 0_1, the first it
+			// owns), 0_2 and 0_3 move through warm-ups; the stateless
+			// ones move at once, and i0 keeps one of them (3 tasks).
+			if moves != 2 {
+				t.Fatalf("%d stateful tasks moved, want 2", moves)
+			}
+			for ci := range cs {
+				if n := stStateful(b.Active[ci]); n < 1 || n > 2 {
+					t.Fatalf("stateful tasks unbalanced: %v", b.Active)
+				}
 			}
 			return
 		}
@@ -345,6 +351,51 @@ func TestPlanIsDeterministic(t *testing.T) {
 		}
 		if !reflect.DeepEqual(a.Warmups, b.Warmups) || a.Probe != b.Probe {
 			t.Fatalf("iteration %d: warm-ups %v/%v, then %v/%v", iter, a.Warmups, a.Probe, b.Warmups, b.Probe)
+		}
+	}
+}
+
+// stStateful counts the tasks of sub-topology 0 (the stateful one in the
+// tests that have one) in ids.
+func stStateful(ids []engine.TaskID) int {
+	n := 0
+	for _, id := range ids {
+		if id.Subtopology == 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// An instance that ran every task alone shares them with a newcomer,
+// nothing lagging (empty changelogs): each gets half of the stateful tasks
+// and half of the stateless ones, so each holds standbys of the other's
+// stateful tasks. Balancing all tasks as one kept the first tasks in task
+// order, the stateless ones, where the running instance owned them all, and
+// gave every stateful task to the newcomer.
+func TestPlanBalancesStatefulAndStatelessTasksEachOnTheirOwn(t *testing.T) {
+	for _, stateful := range [][]bool{{true, false}, {false, true}} {
+		cfg := Config{Standbys: 1, AcceptableLag: 10, Stateful: stateful, Ends: map[engine.TaskID]int64{}}
+		one := stClients(1)
+		cs := append(stRun(one, stPlan(t, one, cfg), nil), stClients(1)...)
+		cs[1].Instance, cs[1].ID = "i1", "i1-w0"
+		a := stPlan(t, cs, cfg)
+		for ci := range cs {
+			var st, sl int
+			for _, id := range a.Active[ci] {
+				if stateful[id.Subtopology] {
+					st++
+				} else {
+					sl++
+				}
+			}
+			if st != 2 || sl != 2 || len(a.Standby[ci]) != 2 {
+				t.Fatalf("stateful %v: %s has %d stateful and %d stateless tasks and %d standbys, want 2, 2 and 2: active %v, standby %v",
+					stateful, cs[ci].ID, st, sl, len(a.Standby[ci]), a.Active, a.Standby)
+			}
+		}
+		if a.Probe || len(a.Warmups) != 0 {
+			t.Fatalf("stateful %v: nothing lags, yet probe %v, warm-ups %v", stateful, a.Probe, a.Warmups)
 		}
 	}
 }

@@ -18,7 +18,8 @@
 //
 // each under at-least-once and exactly-once. Every run is a child process
 // (this binary with -run-system, or the Java program in bench/ks), so its
-// CPU time and peak RSS come from its own rusage. A read-committed
+// CPU time comes from its own rusage and its peak RSS from its VmHWM
+// (/proc), read just before it is stopped. A read-committed
 // consumer verifies each run's output exactly (counts, checksums, final
 // aggregates) before the run counts.
 package main

@@ -135,7 +135,7 @@ func report(cfg config, ds dataset, results []result, lats []latencyResult) erro
 		"1 worker / 1 stream thread, default record caches and commit intervals, medians of %d interleaved rounds. "+
 		"Rate: input records over the time from process start until a read-committed consumer has the complete, verified output. "+
 		"Steady: input records per second between outputs reaching 10 %% and 90 %% of the input's event time. "+
-		"CPU and peak RSS from the child process's rusage. Outputs: records read committed; changelog: end offsets of the changelog topics (transaction markers included).\n\n",
+		"CPU from the child process's rusage, peak RSS from its VmHWM (/proc) just before it is stopped. Outputs: records read committed; changelog: end offsets of the changelog topics (transaction markers included).\n\n",
 		ds.n, partitions, numKeys, numCategories, span, cfg.rounds)
 	if cfg.note != "" {
 		fmt.Fprintf(&md, "%s\n\n", cfg.note)

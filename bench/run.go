@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -260,6 +261,7 @@ func runOne(ctx context.Context, cfg config, adm *kadm.Client, ds dataset, want 
 		<-vres
 		return r, fmt.Errorf("the child exited before its output was complete (%v); its log:\n%s", err, tail(logf.Name()))
 	}
+	peak := peakRSS(cmd.Process.Pid)
 	stopChild(cmd, exited)
 	if cfg.logDir != "" {
 		if b, err := os.ReadFile(logf.Name()); err == nil {
@@ -273,6 +275,9 @@ func runOne(ctx context.Context, cfg config, adm *kadm.Client, ds dataset, want 
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		r.cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 		r.maxRSS = ru.Maxrss << 10 // KiB on Linux
+	}
+	if peak > 0 {
+		r.maxRSS = peak
 	}
 	if r.changelog, err = changelogOffsets(ctx, adm, id); err != nil {
 		return r, err
@@ -556,4 +561,28 @@ func tail(path string) string {
 	b, _ := os.ReadFile(path)
 	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
 	return strings.Join(lines[max(0, len(lines)-30):], "\n")
+}
+
+// peakRSS returns the peak resident set size of the running process pid in
+// bytes (VmHWM in /proc/<pid>/status), 0 where there is no such file. A
+// child's ru_maxrss is no measure of it on Linux: the child starts as a
+// vfork of this process, and exec carries this process's peak into the
+// child's, so every child would show at least the parent's (which holds
+// the verifying consumers' buffers).
+func peakRSS(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			f := strings.Fields(rest)
+			if len(f) == 2 && f[1] == "kB" {
+				if kb, err := strconv.ParseInt(f[0], 10, 64); err == nil {
+					return kb << 10
+				}
+			}
+		}
+	}
+	return 0
 }

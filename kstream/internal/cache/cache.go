@@ -379,7 +379,22 @@ func (c *Store) FlushAll(after func() error) error {
 // for a listener that wants old values, or for a delete (a key deleted
 // that the store never had is not forwarded), as Kafka Streams' caching
 // store reads it only with sendOldValues or for a delete.
-func (c *Store) flushEntry(e *cacheEntry) error {
+func (c *Store) flushEntry(e *cacheEntry) error { return c.flushEntryTo(e, false) }
+
+// ExpiryLogger is implemented by a store below a cache that records a
+// change without applying it (the changelog store: it writes the changelog
+// record only). DeleteRange uses it for the entries it flushes from the
+// range it is about to delete: writing them to the store would only be
+// undone by the range delete.
+type ExpiryLogger interface {
+	LogExpiring(key, value []byte)
+}
+
+// flushEntryTo writes e to the store below and tells the listener. With
+// expiring (e's key is in a range about to be deleted) the store is not
+// written: its changelog gets the record (ExpiryLogger), the listener hears
+// of it as usual.
+func (c *Store) flushEntryTo(e *cacheEntry, expiring bool) error {
 	key := []byte(e.key)
 	value, ts := e.value, e.ts
 	var old []byte
@@ -392,7 +407,12 @@ func (c *Store) flushEntry(e *cacheEntry) error {
 	t := c.t
 	prevTs := t.Timestamp()
 	t.SetTimestamp(ts)
-	err := c.inner.Put(key, value)
+	var err error
+	if !expiring {
+		err = c.inner.Put(key, value)
+	} else if l, ok := c.inner.(ExpiryLogger); ok {
+		l.LogExpiring(key, value)
+	}
 	t.SetTimestamp(prevTs)
 	if err != nil {
 		return fmt.Errorf("kstream: flush cache of store %q: %w", c.name, err)
@@ -522,7 +542,9 @@ func (c *Store) Bytes() int64 { return c.bytes }
 // entries in it are flushed first, in key order, when the store has a
 // listener (a window store expiring a segment: the last updates of its
 // windows still go downstream, as Kafka Streams' caching window store
-// forwards them), and dropped otherwise.
+// forwards them, and to the changelog), and dropped otherwise. Those
+// flushed entries are not written to the store below, which would delete
+// them at once (on the W3 benchmark that write was 11 % of the CPU).
 func (c *Store) DeleteRange(from, to []byte) error {
 	if len(from) == 0 {
 		from = nil
@@ -541,7 +563,7 @@ func (c *Store) DeleteRange(from, to []byte) error {
 	if c.listener != nil && len(dirty) > 0 {
 		slices.SortFunc(dirty, func(a, b *cacheEntry) int { return strings.Compare(a.key, b.key) })
 		for _, e := range dirty {
-			if err := c.flushEntry(e); err != nil {
+			if err := c.flushEntryTo(e, true); err != nil {
 				return err
 			}
 		}

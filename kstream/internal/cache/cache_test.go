@@ -50,6 +50,7 @@ type recStore struct {
 	*memory.Store
 	h       *fakeHost
 	writes  []string // "key=value@ts"
+	logged  []string // LogExpiring's "key=value@ts"
 	gets    int
 	failPut error
 	closed  bool
@@ -77,6 +78,12 @@ func (s *recStore) Put(key, value []byte) error {
 }
 
 func (s *recStore) Delete(key []byte) error { return s.Put(key, nil) }
+
+// LogExpiring records what DeleteRange logged without writing it (as the
+// changelog store logs it).
+func (s *recStore) LogExpiring(key, value []byte) {
+	s.logged = append(s.logged, fmt.Sprintf("%s=%s@%d", key, cShow(value), s.h.ts))
+}
 
 func (s *recStore) Close() error {
 	s.closed = true
@@ -956,8 +963,9 @@ func BenchmarkFlush(b *testing.B) {
 
 // DeleteRange with a listener flushes the cached entries in the range, in
 // key order, before the range goes (a window store expiring a segment: its
-// windows' last updates still reach downstream); without one it drops
-// them.
+// windows' last updates still reach downstream and the changelog, each with
+// its own timestamp), without writing them to the store below, which would
+// delete them at once; without a listener it drops them.
 func TestDeleteRangeFlushesToListener(t *testing.T) {
 	h := &fakeHost{}
 	below := newRecStore(h)
@@ -978,6 +986,9 @@ func TestDeleteRangeFlushesToListener(t *testing.T) {
 	}
 	if got := cScan(t, c.All()); got != "s2-a=x1" {
 		t.Errorf("All after DeleteRange = %q, want s2-a=x1", got)
+	}
+	if want := []string{"s1-a=a1@20", "s1-b=b1@10"}; len(below.writes) != 0 || !slices.Equal(below.logged, want) {
+		t.Errorf("below: writes %v, logged %v; want no writes, logged %v", below.writes, below.logged, want)
 	}
 	if c.Bytes() != budget.Used || budget.Used != EntryOverhead+4+2 {
 		t.Errorf("bytes %d, budget used %d", c.Bytes(), budget.Used)

@@ -292,6 +292,13 @@ func (s *ChangelogStore) Delete(key []byte) error {
 	return nil
 }
 
+// LogExpiring writes key and value (nil: a tombstone) to the changelog
+// only: the record cache flushes so the last updates of a range it is
+// about to delete (cache.ExpiryLogger).
+func (s *ChangelogStore) LogExpiring(key, value []byte) {
+	s.log(key, bytes.Clone(value))
+}
+
 func (s *ChangelogStore) log(key, value []byte) {
 	k := bytes.Clone(key)
 	if k == nil {

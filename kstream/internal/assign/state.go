@@ -88,8 +88,9 @@ type instance struct {
 //
 //  1. A balanced target: each instance gets a share of the active tasks in
 //     proportion to its members (floor, and the remainder one each), the
-//     stateful tasks and the stateless ones each balanced on their own. A task stays on the instance that runs it now
-//     within that share (sticky); every other task goes, in task order,
+//     stateful tasks and the stateless ones each balanced on their own. A
+//     task stays on the instance that runs it now within that share
+//     (sticky); every other task goes, in task order,
 //     to an instance with room that is caught up on it (lag at most
 //     cfg.AcceptableLag), the least lagging first, then the least loaded,
 //     then in instance order; then the rest the same way among all

@@ -293,8 +293,8 @@ func (s *ChangelogStore) Delete(key []byte) error {
 }
 
 // LogExpiring writes key and value (nil: a tombstone) to the changelog
-// only: the record cache flushes so the last updates of a range it is
-// about to delete (cache.ExpiryLogger).
+// only, not to the engine store: the record cache sends this way the last
+// updates of a range it is about to delete (cache.ExpiryLogger).
 func (s *ChangelogStore) LogExpiring(key, value []byte) {
 	s.log(key, bytes.Clone(value))
 }

@@ -8,16 +8,24 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/streamwork-go/streamwork/integration/kafkatest"
 )
 
+// exampleBuildTimeout bounds the build of an example's binary, which on a
+// loaded machine with -race can take a good part of a minute; it is not
+// counted in the run's testTimeout.
+const exampleBuildTimeout = 5 * time.Minute
+
 // buildExample builds examples/<name> into a temporary directory of t and
 // returns its path; with -race when the tests are.
-func buildExample(ctx context.Context, t *testing.T, name string) string {
+func buildExample(t *testing.T, name string) string {
 	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), exampleBuildTimeout)
+	defer cancel()
 	bin := filepath.Join(t.TempDir(), name)
 	args := []string{"build", "-o", bin}
 	if raceEnabled {
@@ -31,15 +39,24 @@ func buildExample(ctx context.Context, t *testing.T, name string) string {
 }
 
 // runExample runs an example's binary against the broker and returns its
-// standard output; its standard error is logged if it fails.
+// standard output; its standard error is logged if it fails. When ctx ends
+// first the binary gets SIGQUIT, so that its standard error shows where
+// each of its goroutines was (the Go runtime's dump), and SIGKILL 10 s
+// later.
 func runExample(ctx context.Context, t *testing.T, bin string, b *kafkatest.Broker, args ...string) string {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
 	cmd := exec.CommandContext(ctx, bin, append([]string{"-brokers", strings.Join(b.Addrs, ",")}, args...)...)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGQUIT) }
+	cmd.WaitDelay = 10 * time.Second
 	began := time.Now()
 	if err := cmd.Run(); err != nil {
-		t.Fatalf("%s %v: %v\nstdout:\n%s\nstderr:\n%s", filepath.Base(bin), args, err, stdout.String(), tailString(stderr.String(), 60))
+		errOut := tailString(stderr.String(), 60)
+		if ctx.Err() != nil {
+			errOut = stderr.String() // the goroutine dump, whole
+		}
+		t.Fatalf("%s %v after %v: %v\nstdout:\n%s\nstderr:\n%s", filepath.Base(bin), args, time.Since(began).Round(time.Millisecond), err, stdout.String(), errOut)
 	}
 	t.Logf("%s %v ran in %v", filepath.Base(bin), args, time.Since(began).Round(time.Millisecond))
 	return stdout.String()
@@ -68,8 +85,8 @@ func readGolden(t *testing.T, example string) string {
 // 240 events.
 func TestTollboothExampleOnRealBroker(t *testing.T) {
 	b := kafkatest.Require(t)
-	ctx := testContext(t)
-	out := runExample(ctx, t, buildExample(ctx, t, "tollbooth"), b)
+	bin := buildExample(t, "tollbooth")
+	out := runExample(testContext(t), t, bin, b)
 	shuffle := regexp.MustCompile(`(?m)^(  task 1_\d +)(\d+)( events)$`)
 	sum := 0
 	for _, m := range shuffle.FindAllStringSubmatch(out, -1) {
@@ -95,8 +112,8 @@ func TestTollboothExampleOnRealBroker(t *testing.T) {
 // once with a verdict of each analyzer.
 func TestFraudDetectionExampleOnRealBroker(t *testing.T) {
 	b := kafkatest.Require(t)
-	ctx := testContext(t)
-	if out, want := runExample(ctx, t, buildExample(ctx, t, "frauddetection"), b), readGolden(t, "frauddetection"); out != want {
+	bin := buildExample(t, "frauddetection")
+	if out, want := runExample(testContext(t), t, bin, b), readGolden(t, "frauddetection"); out != want {
 		t.Fatalf("output:\n%s\nwant:\n%s", out, want)
 	}
 }
@@ -108,8 +125,8 @@ func TestFraudDetectionExampleOnRealBroker(t *testing.T) {
 // doubles nothing.
 func TestSystemUsageExampleOnRealBroker(t *testing.T) {
 	b := kafkatest.Require(t)
+	bin := buildExample(t, "systemusage")
 	ctx := testContext(t)
-	bin := buildExample(ctx, t, "systemusage")
 	if out, want := runExample(ctx, t, bin, b), readGolden(t, "systemusage"); out != want {
 		t.Fatalf("output:\n%s\nwant:\n%s", out, want)
 	}

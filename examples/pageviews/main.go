@@ -162,7 +162,7 @@ func run(ctx context.Context, addrs []string, n int, runID string, logger *slog.
 
 // readN consumes topic until n records arrived, the app stopped, or a minute
 // passed.
-func readN(ctx context.Context, addrs []string, topic string, n int, appDone <-chan error) ([]string, error) {
+func readN(ctx context.Context, addrs []string, topic string, n int, appDone chan error) ([]string, error) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.ConsumeTopics(topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
 	if err != nil {
@@ -175,6 +175,7 @@ func readN(ctx context.Context, addrs []string, topic string, n int, appDone <-c
 	for len(got) < n {
 		select {
 		case err := <-appDone:
+			appDone <- err // for the caller, which waits for it
 			return nil, fmt.Errorf("app stopped before the output was complete: %v", err)
 		default:
 		}

@@ -91,7 +91,7 @@ func ReadAll(ctx context.Context, addrs []string, topics ...string) (map[string]
 // Under exactly-once the end offsets of topics the application writes
 // include transaction markers, which no committed offset reaches: wait on
 // the input alone there (WaitCommitted).
-func WaitSettled(ctx context.Context, adm *kadm.Client, group string, input string, topics []string, appDone <-chan error) error {
+func WaitSettled(ctx context.Context, adm *kadm.Client, group string, input string, topics []string, appDone chan error) error {
 	ends, err := adm.ListEndOffsets(ctx, input)
 	if err == nil {
 		err = ends.Error()

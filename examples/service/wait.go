@@ -13,7 +13,7 @@ import (
 // empty partitions need nothing): under at-least-once, every output of
 // those records is then written. It returns early with an error when
 // appDone reports that the application stopped.
-func WaitCommitted(ctx context.Context, adm *kadm.Client, group string, ends kadm.ListedOffsets, appDone <-chan error) error {
+func WaitCommitted(ctx context.Context, adm *kadm.Client, group string, ends kadm.ListedOffsets, appDone chan error) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	tick := time.NewTicker(100 * time.Millisecond)
@@ -36,6 +36,7 @@ func WaitCommitted(ctx context.Context, adm *kadm.Client, group string, ends kad
 		}
 		select {
 		case err := <-appDone:
+			appDone <- err // for the caller, which waits for it
 			return fmt.Errorf("%s stopped before it committed its input: %v", group, err)
 		case <-ctx.Done():
 			return fmt.Errorf("waiting for %s to commit its input: %w", group, ctx.Err())

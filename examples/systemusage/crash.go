@@ -136,7 +136,7 @@ func startChild(ctx context.Context, exe string, c processorConfig, stderr io.Wr
 
 // done returns a channel that receives Wait's result when the process
 // exits.
-func (c *child) done() <-chan error {
+func (c *child) done() chan error {
 	ch := make(chan error, 1)
 	go func() {
 		<-c.exited

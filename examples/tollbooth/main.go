@@ -188,7 +188,7 @@ func run(ctx context.Context, addrs []string, c config, runID, stateDir string, 
 // waitSpread waits, for a minute at most, until the application's group
 // is stable with one member per worker, each owning some partitions, and
 // logs what each owns.
-func waitSpread(ctx context.Context, adm *kadm.Client, group string, workers int, appDone <-chan error, logger *slog.Logger) error {
+func waitSpread(ctx context.Context, adm *kadm.Client, group string, workers int, appDone chan error, logger *slog.Logger) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	tick := time.NewTicker(100 * time.Millisecond)
@@ -223,6 +223,7 @@ func waitSpread(ctx context.Context, adm *kadm.Client, group string, workers int
 		}
 		select {
 		case err := <-appDone:
+			appDone <- err // for the caller, which waits for it
 			return fmt.Errorf("%s stopped before its workers shared the tasks: %v", group, err)
 		case <-ctx.Done():
 			return fmt.Errorf("waiting for the %d workers of %s to share the tasks: %w", workers, group, ctx.Err())

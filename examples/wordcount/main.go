@@ -126,7 +126,7 @@ func run(ctx context.Context, addrs []string, runID, stateDir string, logger *sl
 }
 
 // readCounts reads count updates until every word's count reached want.
-func readCounts(ctx context.Context, addrs []string, topic string, want map[string]int64, appDone <-chan error) (map[string]int64, error) {
+func readCounts(ctx context.Context, addrs []string, topic string, want map[string]int64, appDone chan error) (map[string]int64, error) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.ConsumeTopics(topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
 	if err != nil {
@@ -147,6 +147,7 @@ func readCounts(ctx context.Context, addrs []string, topic string, want map[stri
 	for !done() {
 		select {
 		case err := <-appDone:
+			appDone <- err // for the caller, which waits for it
 			return nil, fmt.Errorf("app stopped before the counts were complete: %v", err)
 		default:
 		}

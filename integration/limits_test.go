@@ -37,7 +37,8 @@ func limitRecord(topic, k string, size int) *kgo.Record {
 }
 
 // TestInputTopicMissingAtStart runs an App whose input topic does not
-// exist: Run returns ErrMissingTopic naming it, at once.
+// exist: Run returns ErrMissingTopic naming it, once the few seconds it
+// gives a topic just created to appear in the metadata have passed.
 func TestInputTopicMissingAtStart(t *testing.T) {
 	b := kafkatest.Require(t)
 	missing := kafkatest.UniqueName(t, "absent")

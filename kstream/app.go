@@ -57,7 +57,9 @@ func New(t *Topology, opts ...Opt) (*App, error) {
 // the App's state directory when the topology keeps stores on disk (an
 // error wrapping ErrStateDirLocked when another instance holds it), then
 // checks, with an admin client, that every source, fixed sink and global
-// table topic exists (ErrMissingTopic, naming the missing ones) and that
+// table topic exists (ErrMissingTopic, naming the missing ones, once such
+// a topic has stayed out of the cluster's metadata for 5 s: a topic
+// created just before may take a moment to appear there) and that
 // the source topics of each sub-topology have equal partition counts
 // (ErrCopartition, naming topics and counts), and creates the internal
 // topics (repartition and changelog topics; ErrInternalTopic when one

@@ -487,6 +487,58 @@ func TestAppMissingTopic(t *testing.T) {
 	}
 }
 
+// infoLogs records the messages logged at info level and above.
+type infoLogs struct{ errorLogs }
+
+func (h *infoLogs) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelInfo }
+func (h *infoLogs) WithAttrs([]slog.Attr) slog.Handler           { return h }
+func (h *infoLogs) WithGroup(string) slog.Handler                { return h }
+
+func (h *infoLogs) logged(msg string) bool { return slices.Contains(h.messages(), msg) }
+
+// An input topic created after Run started, within the grace Run gives a
+// topic that the metadata does not show yet, is used: Run waits for it,
+// says so once, and processes its records.
+func TestAppWaitsForTopicCreatedJustBefore(t *testing.T) {
+	brokers := rtCluster(t, map[string]int32{"out": 1})
+	b := NewBuilder()
+	From(b, "late", serde.String, serde.String).To("out", serde.String, serde.String)
+	topo, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &infoLogs{}
+	app, err := New(topo, rtOpts(t, brokers, "late-topic", Logger(slog.New(logs)))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := rtRun(t, app)
+	const waiting = "kstream: waiting for topics to appear in the cluster's metadata"
+	rtWaitFor(t, "Run to wait for the missing topic", func() bool { return logs.logged(waiting) })
+	ctx, cancel := context.WithTimeout(context.Background(), rtTimeout)
+	defer cancel()
+	if _, err := kadm.NewClient(rtClient(t, brokers)).CreateTopic(ctx, 2, 1, nil, "late"); err != nil {
+		t.Fatal(err)
+	}
+	rtProduce(t, brokers, []*kgo.Record{{Topic: "late", Key: []byte("k"), Value: []byte("v"), Partition: -1}})
+	got := rtConsume(t, brokers, "out").until(1)
+	if k, v := string(got[0].Key), string(got[0].Value); k != "k" || v != "v" {
+		t.Errorf("out has %s=%s, want k=v", k, v)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	n := 0
+	for _, m := range logs.messages() {
+		if m == waiting {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("logged %q %d times, want once", waiting, n)
+	}
+}
+
 func TestAppCopartitionMismatch(t *testing.T) {
 	brokers := rtCluster(t, map[string]int32{"left": 6, "right": 3, "out": 1})
 	b := NewBuilder()

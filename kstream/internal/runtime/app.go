@@ -78,7 +78,8 @@ func New(t *engine.Topology, cfg Config) (*App, error) {
 // the App's state directory when the topology keeps stores on disk (an
 // error wrapping engine.ErrStateDirLocked when another instance holds it), then
 // checks, with an admin client, that every source, fixed sink and global
-// table topic exists (engine.ErrMissingTopic, naming the missing ones) and that
+// table topic exists (engine.ErrMissingTopic, naming the missing ones,
+// after userTopicGrace) and that
 // the source topics of each sub-topology have equal partition counts
 // (engine.ErrCopartition, naming topics and counts), and creates the internal
 // topics (repartition and changelog topics; engine.ErrInternalTopic when one

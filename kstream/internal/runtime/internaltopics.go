@@ -98,7 +98,7 @@ func (a *App) prepareTopics(ctx context.Context) (*topicPlan, error) {
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
 	plan := &topicPlan{counts: make(map[string]int32), subPartitions: make(map[int]int32), Internal: make(map[string]internalTopic)}
-	if err := plan.countUserTopics(ctx, adm, a.Topo); err != nil {
+	if err := plan.countUserTopics(ctx, adm, a.Topo, cfg.Logger); err != nil {
 		return nil, err
 	}
 	if err := plan.deriveRepartitionCounts(a.Topo, cfg.AppID); err != nil {
@@ -133,33 +133,75 @@ func userTopics(topo *engine.Topology) []string {
 	return slices.Compact(topics)
 }
 
+// userTopicGrace bounds how long Run waits for a user topic that the
+// cluster's metadata does not show, or shows without a leader, before it
+// fails: a topic created just before Run may not be in a broker's
+// metadata yet (its CreateTopics answer comes once the controller has the
+// topic, before every broker has applied it).
+const userTopicGrace = 5 * time.Second
+
 // countUserTopics checks that every user topic exists (ErrMissingTopic
-// names those that do not) and records its partition count.
-func (plan *topicPlan) countUserTopics(ctx context.Context, adm *kadm.Client, topo *engine.Topology) error {
+// names those that do not) and records its partition count. A topic that
+// is missing or has a retriable error is looked up again, every 100 ms, for
+// userTopicGrace.
+func (plan *topicPlan) countUserTopics(ctx context.Context, adm *kadm.Client, topo *engine.Topology, logger *slog.Logger) error {
 	topics := userTopics(topo)
 	if len(topics) == 0 {
 		return nil
 	}
+	deadline := time.Now().Add(userTopicGrace)
+	for attempt := 0; ; attempt++ {
+		missing, err := plan.lookUpUserTopics(ctx, adm, topics)
+		if err == nil && len(missing) > 0 {
+			err = fmt.Errorf("%w: %s", engine.ErrMissingTopic, strings.Join(missing, ", "))
+		}
+		var te *topicError
+		retry := err != nil && (len(missing) > 0 || (errors.As(err, &te) && kerr.IsRetriable(te.err)))
+		if !retry || time.Now().After(deadline) {
+			return err
+		}
+		if attempt == 0 {
+			logger.Info("kstream: waiting for topics to appear in the cluster's metadata", "topics", topics, "for", userTopicGrace, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// topicError is a topic's error in a metadata answer.
+type topicError struct {
+	topic string
+	err   error
+}
+
+func (e *topicError) Error() string {
+	return fmt.Sprintf("kstream: check topic %q: %v", e.topic, e.err)
+}
+func (e *topicError) Unwrap() error { return e.err }
+
+// lookUpUserTopics records the partition count of each of topics that the
+// cluster's metadata shows, and returns the quoted names of those it does
+// not; a topic's error is a *topicError.
+func (plan *topicPlan) lookUpUserTopics(ctx context.Context, adm *kadm.Client, topics []string) (missing []string, err error) {
 	details, err := adm.ListTopics(ctx, topics...)
 	if err != nil {
-		return fmt.Errorf("kstream: check topics: %w", err)
+		return nil, fmt.Errorf("kstream: check topics: %w", err)
 	}
-	var missing []string
 	for _, tp := range topics {
 		d, ok := details[tp]
 		switch {
 		case !details.Has(tp):
 			missing = append(missing, fmt.Sprintf("%q", tp))
 		case ok && d.Err != nil:
-			return fmt.Errorf("kstream: check topic %q: %w", tp, d.Err)
+			return nil, &topicError{topic: tp, err: d.Err}
 		default:
 			plan.counts[tp] = int32(len(d.Partitions))
 		}
 	}
-	if len(missing) > 0 {
-		return fmt.Errorf("%w: %s", engine.ErrMissingTopic, strings.Join(missing, ", "))
-	}
-	return nil
+	return missing, nil
 }
 
 // deriveRepartitionCounts gives every repartition topic its partition

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -181,16 +182,35 @@ func (c *gatedConn) Close() error {
 
 // logTap is a slog.Handler that keeps the records with the messages it
 // watches (at info level or above, whatever the inner handler's level)
-// and passes every record its inner handler wants on to it.
+// and passes every record its inner handler wants on to it. It also keeps
+// the text of every record at info level or above, which the test prints
+// if it fails (see printOnFailure).
 type logTap struct {
 	inner slog.Handler
+	text  slog.Handler // into *all, under mu
 	msgs  []string
 	mu    *sync.Mutex
 	recs  *[]slog.Record
+	all   *bytes.Buffer
 }
 
 func tapLogs(inner slog.Handler, msgs ...string) *logTap {
-	return &logTap{inner: inner, msgs: msgs, mu: new(sync.Mutex), recs: new([]slog.Record)}
+	h := &logTap{inner: inner, msgs: msgs, mu: new(sync.Mutex), recs: new([]slog.Record), all: new(bytes.Buffer)}
+	h.text = slog.NewTextHandler(h.all, &slog.HandlerOptions{Level: slog.LevelInfo})
+	return h
+}
+
+// printOnFailure logs, when t has failed by its end, every record the tap
+// saw at info level or above.
+func (h *logTap) printOnFailure(t *testing.T, name string) {
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		t.Logf("the info log of %s:\n%s", name, h.all.String())
+	})
 }
 
 func (h *logTap) Enabled(ctx context.Context, l slog.Level) bool {
@@ -198,11 +218,14 @@ func (h *logTap) Enabled(ctx context.Context, l slog.Level) bool {
 }
 
 func (h *logTap) Handle(ctx context.Context, r slog.Record) error {
+	h.mu.Lock()
 	if slices.Contains(h.msgs, r.Message) {
-		h.mu.Lock()
 		*h.recs = append(*h.recs, r.Clone())
-		h.mu.Unlock()
 	}
+	if r.Level >= slog.LevelInfo {
+		_ = h.text.Handle(ctx, r)
+	}
+	h.mu.Unlock()
 	if h.inner.Enabled(ctx, r.Level) {
 		return h.inner.Handle(ctx, r)
 	}
@@ -210,11 +233,11 @@ func (h *logTap) Handle(ctx context.Context, r slog.Record) error {
 }
 
 func (h *logTap) WithAttrs(as []slog.Attr) slog.Handler {
-	return &logTap{inner: h.inner.WithAttrs(as), msgs: h.msgs, mu: h.mu, recs: h.recs}
+	return &logTap{inner: h.inner.WithAttrs(as), text: h.text.WithAttrs(as), msgs: h.msgs, mu: h.mu, recs: h.recs, all: h.all}
 }
 
 func (h *logTap) WithGroup(name string) slog.Handler {
-	return &logTap{inner: h.inner.WithGroup(name), msgs: h.msgs, mu: h.mu, recs: h.recs}
+	return &logTap{inner: h.inner.WithGroup(name), text: h.text.WithGroup(name), msgs: h.msgs, mu: h.mu, recs: h.recs, all: h.all}
 }
 
 // records returns the records kept with message msg, in order.
@@ -333,6 +356,7 @@ func TestStandbyFailoverAfterCrashRestoresWhatTheStandbyMissed(t *testing.T) {
 	}
 	gate := newFetchGate("-restore")
 	logs := tapLogs(testLogger(t, "b").Handler(), restoringStore)
+	logs.printOnFailure(t, "b")
 	s := startApp(t, b, "b", topo, kstream.ApplicationID(group), kstream.Guarantee(kstream.ExactlyOnce),
 		kstream.CommitInterval(100*time.Millisecond), kstream.StandbyReplicas(1), kstream.InstanceID("b"),
 		kstream.StateDir(t.TempDir()), kstream.Logger(slog.New(logs)), kstream.ClientOpts(kgo.Dialer(gate.dial)))

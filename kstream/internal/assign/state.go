@@ -103,7 +103,10 @@ type instance struct {
 //  3. Standbys: each stateful task gets cfg.Standbys replicas (warm-ups
 //     count) on instances other than its active's and each other's, the
 //     least loaded (active and standby tasks per member) first, then the
-//     least lagging, then in instance order.
+//     least lagging, then in instance order. Then, while moving a standby
+//     (not a warm-up) from the most loaded instance to a less loaded one
+//     that may hold it narrows the gap between the two, one moves, to
+//     where the state lags least.
 //  4. Within an instance, a task whose state a member holds open goes to
 //     that member (so state never changes hands between two workers of an
 //     instance within one rebalance); an active task the instance runs now
@@ -143,6 +146,7 @@ type planner struct {
 	// final placement, by task index
 	activeAt []int
 	replicas [][]int
+	warmupAt []int     // task index => instance index of its warm-up, or -1
 	lags     [][]int64 // task index => instance index => lag
 }
 
@@ -231,6 +235,10 @@ func newPlanner(groups [][]string, tasks []engine.TaskID, clients []Client, cfg 
 	}
 	p.activeAt = make([]int, len(tasks))
 	p.replicas = make([][]int, len(tasks))
+	p.warmupAt = make([]int, len(tasks))
+	for ti := range p.warmupAt {
+		p.warmupAt[ti] = -1
+	}
 	return p
 }
 
@@ -397,6 +405,7 @@ func (p *planner) actives(target []int, out *Assignment) {
 				if len(out.Warmups) < p.cfg.MaxWarmups {
 					out.Warmups = append(out.Warmups, Warmup{Task: p.tasks[ti], Instance: p.instKey(g)})
 					p.replicas[ti] = append(p.replicas[ti], g)
+					p.warmupAt[ti] = g
 				}
 			}
 		}
@@ -459,6 +468,78 @@ func (p *planner) standbys(out *Assignment) {
 			load[best]++
 		}
 	}
+	p.balanceStandbys(load)
+}
+
+// balanceStandbys evens out what greedy placement in task order leaves
+// uneven: an instance's own tasks may come last, when only instances
+// loaded already may hold their standbys (a newcomer then keeps fewer
+// standbys than the others, and another instance more). While moving a
+// standby from the most loaded instance to a less loaded one that may
+// hold it narrows the gap, it moves one: of the tasks it could move, the
+// one whose state the receiver lags least on, then the first. Warm-ups
+// stay where they are. Loads are weighed by members, as in betterStandby.
+func (p *planner) balanceStandbys(load []int) {
+	order := make([]int, len(p.insts))
+	for i := range order {
+		order[i] = i
+	}
+	heavier := func(a, b int) bool {
+		return load[a]*len(p.insts[b].members) > load[b]*len(p.insts[a].members)
+	}
+	for range len(p.tasks) * max(p.cfg.Standbys, 1) * len(p.insts) {
+		slices.SortStableFunc(order, func(a, b int) int {
+			switch {
+			case heavier(a, b):
+				return -1
+			case heavier(b, a):
+				return 1
+			}
+			return a - b
+		})
+		moved := false
+		for _, hi := range order {
+			for k := len(order) - 1; k >= 0 && !moved; k-- {
+				lo := order[k]
+				// Does one standby less at hi and one more at lo narrow
+				// the gap between them?
+				if lo == hi || load[hi]*len(p.insts[lo].members) <= (load[lo]+1)*len(p.insts[hi].members) {
+					continue
+				}
+				if ti := p.standbyToMove(hi, lo); ti >= 0 {
+					i := slices.Index(p.replicas[ti], hi)
+					p.replicas[ti][i] = lo
+					load[hi]--
+					load[lo]++
+					moved = true
+				}
+			}
+			if moved {
+				break
+			}
+		}
+		if !moved {
+			return
+		}
+	}
+}
+
+// standbyToMove returns the index of a stateful task with a standby (not
+// a warm-up) at instance from that instance to may hold instead (it runs
+// neither the task nor another replica of it), preferring the one whose
+// state to lags least on; -1 if there is none.
+func (p *planner) standbyToMove(from, to int) int {
+	best := -1
+	for ti, id := range p.tasks {
+		if !p.stateful(id) || p.warmupAt[ti] == from || !slices.Contains(p.replicas[ti], from) ||
+			p.activeAt[ti] == to || slices.Contains(p.replicas[ti], to) {
+			continue
+		}
+		if best < 0 || p.lags[ti][to] < p.lags[best][to] {
+			best = ti
+		}
+	}
+	return best
 }
 
 func (p *planner) betterStandby(ti, a, b int, load []int) bool {

@@ -399,3 +399,65 @@ func TestPlanBalancesStatefulAndStatelessTasksEachOnTheirOwn(t *testing.T) {
 		}
 	}
 }
+
+// A third instance joins two that run 6 tasks with a standby each (each
+// holds the standbys of the other's tasks, caught up). Taking its share,
+// the newcomer gets 2 active tasks; every instance then keeps 2 standbys.
+// Placing standbys greedily in task order left it with 1 and another with
+// 3: the newcomer's own tasks came last, when only the two loaded
+// instances could take them (an integration test then waited forever for
+// 2 standbys each).
+func TestPlanStandbysStayBalancedWhenAnInstanceJoins(t *testing.T) {
+	groups := [][]string{{"in"}}
+	parts := map[string]int32{"in": 6}
+	ends := map[engine.TaskID]int64{}
+	for p := range int32(6) {
+		ends[engine.TaskID{Partition: p}] = 100
+	}
+	cfg := Config{Standbys: 1, MaxWarmups: 2, AcceptableLag: 10_000, Stateful: []bool{true}, Ends: ends}
+	client := func(inst string) Client {
+		return Client{Member: Member{ID: inst + "-w0", Owned: map[string][]int32{}}, Instance: inst, Offsets: map[engine.TaskID]int64{}}
+	}
+	// run gives each client what a assigned it: its active partitions,
+	// Running for its actives, caught-up offsets for its standbys.
+	run := func(cs []Client, a Assignment) []Client {
+		out := make([]Client, len(cs))
+		for i, c := range cs {
+			out[i] = client(c.Instance)
+			out[i].Generation = c.Generation + 1
+			for _, id := range a.Active[i] {
+				out[i].Owned["in"] = append(out[i].Owned["in"], id.Partition)
+				out[i].Offsets[id] = Running
+			}
+			for _, id := range a.Standby[i] {
+				out[i].Offsets[id] = ends[id]
+			}
+		}
+		return out
+	}
+	plan := func(cs []Client) Assignment {
+		t.Helper()
+		a, err := Plan(groups, parts, cs, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	two := []Client{client("a"), client("c")}
+	cs := append(run(two, plan(two)), client("b"))
+	for round := range 3 {
+		a := plan(cs)
+		for i, c := range cs {
+			if len(a.Active[i]) != 2 || len(a.Standby[i]) != 2 {
+				t.Fatalf("round %d: instance %s has %d active tasks and %d standbys, want 2 and 2: active %v, standby %v",
+					round, c.Instance, len(a.Active[i]), len(a.Standby[i]), a.Active, a.Standby)
+			}
+			for _, id := range a.Standby[i] {
+				if slices.Contains(a.Active[i], id) {
+					t.Fatalf("round %d: %s keeps %s active and standby", round, c.Instance, id)
+				}
+			}
+		}
+		cs = run(cs, a)
+	}
+}

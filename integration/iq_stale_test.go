@@ -3,6 +3,7 @@ package integration
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -43,16 +44,27 @@ func TestStaleReadsFromStandbysWhileTheActiveIsGone(t *testing.T) {
 	for _, a := range apps {
 		byAddr[a.addr] = a
 	}
+	var seen []string // what the last look saw, logged if the wait fails
+	defer func() {
+		if t.Failed() {
+			t.Logf("last seen: %s", strings.Join(seen, "; "))
+		}
+	}()
 	waitFor(ctx, t, "two tasks and two standbys per instance, 900 records processed, hosts known", func() bool {
 		var n int64
+		ok := true
+		seen = seen[:0]
 		for _, a := range apps {
 			m := a.Metrics()
-			if hosts, err := a.StoreHosts("counts"); err != nil || len(hosts) != 3 || len(m.Tasks) != 2 || len(m.StandbyTasks) != 2 {
-				return false
+			hosts, err := a.StoreHosts("counts")
+			seen = append(seen, fmt.Sprintf("%s: tasks %v, standbys %v, processed %d, rebalances %d, hosts %d (%v)",
+				a.name, m.Tasks, m.StandbyTasks, m.RecordsProcessed, m.Rebalances, len(hosts), err))
+			if err != nil || len(hosts) != 3 || len(m.Tasks) != 2 || len(m.StandbyTasks) != 2 {
+				ok = false
 			}
 			n += m.RecordsProcessed
 		}
-		return n == 900
+		return ok && n == 900
 	}, running...)
 
 	gone := apps[0]

@@ -25,7 +25,15 @@ type iqApp struct {
 	srv  *http.Server
 }
 
+// startIQApp starts an App serving queries of its store "counts".
 func startIQApp(t *testing.T, b *kafkatest.Broker, name string, topo *kstream.Topology, opts ...kstream.Opt) *iqApp {
+	t.Helper()
+	return startQueryApp(t, b, name, topo, "counts", opts...)
+}
+
+// startQueryApp starts an App whose query handler serves store (string
+// keys, int64 values) on a local port, its QueryAddr.
+func startQueryApp(t *testing.T, b *kafkatest.Broker, name string, topo *kstream.Topology, store string, opts ...kstream.Opt) *iqApp {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -33,7 +41,7 @@ func startIQApp(t *testing.T, b *kafkatest.Broker, name string, topo *kstream.To
 	}
 	addr := l.Addr().String()
 	a := startApp(t, b, name, topo, append(opts, kstream.QueryAddr(addr))...)
-	h, err := a.QueryHandler(kstream.Queryable("counts", serde.String, serde.Int64))
+	h, err := a.QueryHandler(kstream.Queryable(store, serde.String, serde.Int64))
 	if err != nil {
 		t.Fatal(err)
 	}

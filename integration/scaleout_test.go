@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -18,7 +17,6 @@ import (
 
 	"github.com/streamwork-go/streamwork/integration/kafkatest"
 	"github.com/streamwork-go/streamwork/kstream"
-	"github.com/streamwork-go/streamwork/serde"
 )
 
 // recentLineRecords is lineRecords with event times an hour or two ago (the
@@ -62,20 +60,8 @@ func TestStandbyFailoverRestoresOnlyWhatTheStandbyMissed(t *testing.T) {
 		kstream.Guarantee(kstream.ExactlyOnce), kstream.StandbyReplicas(1)}
 
 	a := startApp(t, b, "a", rig.topo, append(opts, kstream.InstanceID("a"), kstream.StateDir(t.TempDir()))...)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	bAddr := l.Addr().String()
-	s := startApp(t, b, "b", rig.topo, append(opts, kstream.InstanceID("b"), kstream.StateDir(t.TempDir()), kstream.QueryAddr(bAddr))...)
-	h, err := s.QueryHandler(kstream.Queryable(wcStore, serde.String, serde.Int64))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: h}
-	served := make(chan struct{})
-	go func() { defer close(served); _ = srv.Serve(l) }()
-	t.Cleanup(func() { _ = srv.Close(); <-served })
+	bq := startQueryApp(t, b, "b", rig.topo, wcStore, append(opts, kstream.InstanceID("b"), kstream.StateDir(t.TempDir()))...)
+	s, bAddr := bq.runningApp, bq.addr
 	waitAssigned(ctx, t, 8, a, s)
 	// Every counting task has its standby on the other instance.
 	waitFor(ctx, t, "standbys of the other instance's counting tasks", func() bool {

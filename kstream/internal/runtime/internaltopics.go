@@ -155,9 +155,8 @@ func (plan *topicPlan) countUserTopics(ctx context.Context, adm *kadm.Client, to
 		if err == nil && len(missing) > 0 {
 			err = fmt.Errorf("%w: %s", engine.ErrMissingTopic, strings.Join(missing, ", "))
 		}
-		var te *topicError
-		retry := err != nil && (len(missing) > 0 || (errors.As(err, &te) && kerr.IsRetriable(te.err)))
-		if !retry || time.Now().After(deadline) {
+		retry := len(missing) > 0 || kerr.IsRetriable(err)
+		if err == nil || !retry || time.Now().After(deadline) {
 			return err
 		}
 		if attempt == 0 {
@@ -171,20 +170,9 @@ func (plan *topicPlan) countUserTopics(ctx context.Context, adm *kadm.Client, to
 	}
 }
 
-// topicError is a topic's error in a metadata answer.
-type topicError struct {
-	topic string
-	err   error
-}
-
-func (e *topicError) Error() string {
-	return fmt.Sprintf("kstream: check topic %q: %v", e.topic, e.err)
-}
-func (e *topicError) Unwrap() error { return e.err }
-
 // lookUpUserTopics records the partition count of each of topics that the
 // cluster's metadata shows, and returns the quoted names of those it does
-// not; a topic's error is a *topicError.
+// not.
 func (plan *topicPlan) lookUpUserTopics(ctx context.Context, adm *kadm.Client, topics []string) (missing []string, err error) {
 	details, err := adm.ListTopics(ctx, topics...)
 	if err != nil {
@@ -196,7 +184,7 @@ func (plan *topicPlan) lookUpUserTopics(ctx context.Context, adm *kadm.Client, t
 		case !details.Has(tp):
 			missing = append(missing, fmt.Sprintf("%q", tp))
 		case ok && d.Err != nil:
-			return nil, &topicError{topic: tp, err: d.Err}
+			return nil, fmt.Errorf("kstream: check topic %q: %w", tp, d.Err)
 		default:
 			plan.counts[tp] = int32(len(d.Partitions))
 		}
